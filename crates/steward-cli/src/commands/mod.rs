@@ -1,0 +1,13 @@
+//! One module per subcommand: its clap arguments and a `run` that wires the
+//! library crates and prints the outcome.
+
+pub mod bench;
+pub mod demo;
+pub mod embed;
+pub mod generate;
+pub mod import;
+pub mod llm;
+pub mod models;
+pub mod sample;
+pub mod serve;
+pub mod stats;

@@ -1,0 +1,1 @@
+//! Importers and the sample community generator.

@@ -1,0 +1,1 @@
+//! LLM audit and quotas.

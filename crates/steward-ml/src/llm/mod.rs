@@ -1,0 +1,113 @@
+//! Large language models behind one closed enum: [`Llm::Local`] runs a GGUF model
+//! in-process on candle, [`Llm::OpenAiCompatible`] talks to vLLM, llama.cpp
+//! server, Ollama, a hosted API, or another Steward.
+
+pub mod local;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// Who says a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+/// Sampling settings. `temperature == 0` is greedy decoding; with the same
+/// `seed` the same prompt gives the same completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationParams {
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    pub top_k: Option<usize>,
+    /// 1.0 disables the penalty.
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repeat penalty looks at.
+    pub repeat_last_n: usize,
+    pub seed: u64,
+    /// Generation stops before any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationParams {
+    fn default() -> GenerationParams {
+        GenerationParams {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: None,
+            top_k: None,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            seed: 299_792_458,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// End-of-turn token or a stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+}
+
+/// A finished completion with its token counts and timings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub finish_reason: FinishReason,
+    /// Time to process the prompt (to the first token), milliseconds.
+    pub prompt_ms: f64,
+    /// Time spent decoding after the first token, milliseconds.
+    pub decode_ms: f64,
+}
+
+/// A chat completion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    pub params: GenerationParams,
+}
+
+/// The LLM providers Steward knows.
+#[derive(Debug, Clone)]
+pub enum Llm {
+    Local(local::LocalLlm),
+    OpenAiCompatible(crate::openai::OpenAiClient),
+}
+
+impl Llm {
+    /// The model id written to the audit log.
+    pub fn model_id(&self) -> &str {
+        todo!("llm helper")
+    }
+
+    /// Runs a chat completion. Each decoded piece of text is sent to `tokens` as
+    /// soon as it is known (dropped receivers are fine); the full completion is
+    /// returned at the end. Local generation runs on a blocking thread, never on
+    /// the async runtime.
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Result<Completion> {
+        let _ = (request, tokens);
+        todo!("llm helper")
+    }
+}
