@@ -1,1 +1,19 @@
-//! Importers and the sample community generator.
+//! Importers (Stack Exchange dumps, JSONL) and the sample community generator.
+//!
+//! Importers stream their input in bounded memory, write it to the store in
+//! batches (one transaction each) and treat bad records as data: every skipped
+//! record is reported with its file, line and reason, and the import goes on.
+//! Re-running an import converges: rows are upserted by source id, events carry
+//! stable keys and anonymous vote counts are guarded by a checkpoint.
+
+mod error;
+mod idset;
+pub mod jsonl;
+pub mod progress;
+pub mod report;
+mod rows;
+pub mod sample;
+pub mod stackexchange;
+mod values;
+
+pub use error::{Error, Result};

@@ -1,1 +1,244 @@
-//! LLM audit and quotas.
+//! LLM audit and quotas: every LLM call Steward makes on someone's behalf goes
+//! through a [`Gateway`], which refuses calls over a token quota and writes one
+//! audit row ([`LlmCall`]) per call, refused and failed ones included.
+//!
+//! Quotas are checked against the audit log itself, so they hold across
+//! restarts and across server processes sharing one database.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use steward_domain::{LlmCall, LlmOutcome};
+use steward_store::{Store, UsageFilter};
+
+use crate::llm::{ChatRequest, Completion, Llm};
+use crate::{Error, Result};
+
+/// Whose calls a quota counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// Calls made for one feature (`generate`, `openai_api`, ...).
+    Feature(String),
+    /// Calls made by one role (`member`, `service`, ...).
+    Role(String),
+}
+
+impl std::fmt::Display for QuotaScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QuotaScope::Feature(feature) => write!(f, "feature `{feature}`"),
+            QuotaScope::Role(role) => write!(f, "role `{role}`"),
+        }
+    }
+}
+
+/// At most `max_tokens` (prompt plus completion) within any trailing `window`.
+///
+/// In a config file: `{ scope = { feature = "openai_api" }, max_tokens = 100000,
+/// window_secs = 3600 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub scope: QuotaScope,
+    pub max_tokens: i64,
+    #[serde(rename = "window_secs", with = "seconds")]
+    pub window: Duration,
+}
+
+/// Durations as whole seconds: what a person writes in a config file.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_secs())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}
+
+impl Quota {
+    fn applies_to(&self, context: &CallContext) -> bool {
+        match &self.scope {
+            QuotaScope::Feature(feature) => *feature == context.feature,
+            QuotaScope::Role(role) => *role == context.role,
+        }
+    }
+
+    fn filter(&self, since: steward_domain::Timestamp) -> UsageFilter {
+        let (feature, role) = match &self.scope {
+            QuotaScope::Feature(feature) => (Some(feature.clone()), None),
+            QuotaScope::Role(role) => (None, Some(role.clone())),
+        };
+        UsageFilter {
+            feature,
+            role,
+            since: Some(since),
+        }
+    }
+}
+
+/// Who asks for a call and about what; copied into the audit row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    /// `generate`, `answer_draft`, `digest`, `openai_api`, ...
+    pub feature: String,
+    /// `admin`, `moderator`, `member`, `service`.
+    pub role: String,
+    /// Community objects the call is about (`post:12`, `tag:rust`).
+    pub object_ids: Vec<String>,
+}
+
+/// The one door to the LLM: quotas in front, the audit log behind.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub llm: Llm,
+    pub store: Store,
+    pub quotas: Vec<Quota>,
+}
+
+impl Gateway {
+    /// Runs `request` for `context` unless a quota refuses it.
+    ///
+    /// A quota refuses when the tokens already used in its window plus the
+    /// request's `max_tokens` would pass its limit: the prompt's size is only
+    /// known once the model has tokenized it, so the completion budget is the
+    /// part that can be checked up front. A refused call costs nothing and
+    /// never reaches the model, but is still logged (outcome `refused`, zero
+    /// tokens), so that an admin sees who hit the limit.
+    ///
+    /// Calls running at the same moment do not see each other's tokens until
+    /// they finish, so concurrent callers can overshoot a quota by at most
+    /// their own budgets.
+    pub async fn chat(
+        &self,
+        context: &CallContext,
+        request: &ChatRequest,
+        tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Result<Completion> {
+        let now = chrono::Utc::now();
+        let budget = i64::from(request.params.max_tokens);
+        for quota in self.quotas.iter().filter(|quota| quota.applies_to(context)) {
+            let window = chrono::Duration::from_std(quota.window).unwrap_or(chrono::Duration::MAX);
+            let since = now
+                .checked_sub_signed(window)
+                .unwrap_or(chrono::DateTime::UNIX_EPOCH);
+            let used = self.store.llm_tokens(&quota.filter(since)).await?;
+            if used.saturating_add(budget) > quota.max_tokens {
+                self.record(context, LlmOutcome::Refused, None, Duration::ZERO)
+                    .await?;
+                return Err(Error::QuotaExceeded {
+                    scope: quota.scope.to_string(),
+                    used,
+                    limit: quota.max_tokens,
+                    window_secs: i64::try_from(quota.window.as_secs()).unwrap_or(i64::MAX),
+                });
+            }
+        }
+        let started = Instant::now();
+        let result = self.llm.chat(request, tokens).await;
+        let latency = started.elapsed();
+        match &result {
+            Ok(completion) => {
+                // The audit row is the invariant ("every call writes one"): a
+                // call that cannot be recorded fails, even though it ran.
+                self.record(context, LlmOutcome::Ok, Some(completion), latency)
+                    .await?;
+            }
+            Err(error) => {
+                if let Err(store_error) =
+                    self.record(context, LlmOutcome::Error, None, latency).await
+                {
+                    tracing::error!(%store_error, %error, "cannot record a failed LLM call");
+                }
+            }
+        }
+        result
+    }
+
+    async fn record(
+        &self,
+        context: &CallContext,
+        outcome: LlmOutcome,
+        completion: Option<&Completion>,
+        latency: Duration,
+    ) -> Result<()> {
+        let call = LlmCall {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            feature: context.feature.clone(),
+            role: context.role.clone(),
+            model: self.llm.model_id().to_string(),
+            prompt_tokens: completion.map_or(0, |completion| i64::from(completion.prompt_tokens)),
+            completion_tokens: completion
+                .map_or(0, |completion| i64::from(completion.completion_tokens)),
+            latency_ms: i64::try_from(latency.as_millis()).unwrap_or(i64::MAX),
+            outcome,
+            object_ids: context.object_ids.clone(),
+            at: chrono::Utc::now(),
+        };
+        self.store.record_llm_call(&call).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_read_from_a_config_file() {
+        let json = r#"[
+            {"scope": {"feature": "openai_api"}, "max_tokens": 1000, "window_secs": 3600},
+            {"scope": {"role": "member"}, "max_tokens": 50, "window_secs": 60}
+        ]"#;
+        let quotas: Vec<Quota> = serde_json::from_str(json).expect("valid quotas");
+        assert_eq!(
+            quotas,
+            vec![
+                Quota {
+                    scope: QuotaScope::Feature("openai_api".into()),
+                    max_tokens: 1000,
+                    window: Duration::from_secs(3600),
+                },
+                Quota {
+                    scope: QuotaScope::Role("member".into()),
+                    max_tokens: 50,
+                    window: Duration::from_secs(60),
+                },
+            ]
+        );
+        let back: Vec<Quota> =
+            serde_json::from_str(&serde_json::to_string(&quotas).expect("serializable"))
+                .expect("round trip");
+        assert_eq!(back, quotas);
+    }
+
+    #[test]
+    fn a_quota_applies_to_its_feature_or_its_role() {
+        let context = CallContext {
+            feature: "generate".into(),
+            role: "member".into(),
+            object_ids: Vec::new(),
+        };
+        let check = |scope: QuotaScope, expected: bool| {
+            let quota = Quota {
+                scope: scope.clone(),
+                max_tokens: 1,
+                window: Duration::from_secs(1),
+            };
+            assert_eq!(quota.applies_to(&context), expected, "{scope}");
+        };
+        check(QuotaScope::Feature("generate".into()), true);
+        check(QuotaScope::Feature("digest".into()), false);
+        check(QuotaScope::Role("member".into()), true);
+        check(QuotaScope::Role("admin".into()), false);
+    }
+}

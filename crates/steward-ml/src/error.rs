@@ -14,6 +14,15 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A model's chat template does not compile or raised an error for these messages.
+    #[error("chat template: {0}")]
+    Template(String),
+    /// The prompt does not fit the model's context window; nothing was generated.
+    #[error("prompt is {prompt_tokens} tokens, the model's context holds {context_length}")]
+    PromptTooLong {
+        prompt_tokens: usize,
+        context_length: usize,
+    },
     /// A quota refused the call; nothing was sent to the model.
     #[error("LLM quota exceeded for {scope}: {used} of {limit} tokens used in the last {window_secs} s")]
     QuotaExceeded {
@@ -25,6 +34,18 @@ pub enum Error {
     /// The remote inference server failed or could not be reached.
     #[error("inference server {url}: {message}")]
     Remote { url: String, message: String },
+    /// The remote inference server answered with an error status; `status` lets
+    /// callers tell a retryable 429/5xx from a request that will never succeed.
+    #[error("inference server {url} answered {status}: {message}")]
+    RemoteStatus {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// The request cannot be served as asked (no messages, an unknown chat role,
+    /// an empty embedding input); the caller must change it.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     #[error(transparent)]
     Store(#[from] steward_store::Error),
     #[error("{context}: {source}")]

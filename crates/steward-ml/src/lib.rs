@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod embed;
+mod http;
 mod error;
 pub mod llm;
 pub mod openai;

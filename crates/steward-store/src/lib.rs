@@ -13,9 +13,36 @@ use steward_domain::{
     VoteCount,
 };
 
+mod connect;
 mod error;
+mod migrate;
+mod ml;
+mod read;
+mod rows;
+mod sql;
+mod write;
 
 pub use error::{Error, Result};
+pub use read::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
+
+use error::database;
+
+/// Stored times are whole milliseconds since the Unix epoch, UTC; finer
+/// precision is dropped (floored).
+pub(crate) fn to_millis(time: Timestamp) -> i64 {
+    time.timestamp_millis()
+}
+
+pub(crate) fn from_millis(table: &'static str, millis: i64) -> Result<Timestamp> {
+    chrono::DateTime::from_timestamp_millis(millis).ok_or_else(|| Error::Corrupt {
+        table,
+        message: format!("time {millis} ms is out of range"),
+    })
+}
+
+pub(crate) fn now_millis() -> i64 {
+    to_millis(chrono::Utc::now())
+}
 
 /// Which SQL database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,18 +118,23 @@ pub struct Stats {
     pub wikis: i64,
     pub comments: i64,
     pub users: i64,
+    /// Distinct tag names, from the tag table or carried by a post (a JSONL
+    /// import has no tag table).
     pub tags: i64,
     pub post_links: i64,
     pub duplicate_links: i64,
     pub badges: i64,
     pub events: i64,
+    /// Events per kind name (`view`, `up_vote`, ...), most frequent first.
     pub events_by_kind: Vec<(String, i64)>,
     /// Sum of anonymous votes (all vote types).
     pub anonymous_votes: i64,
-    /// Questions with at least one answer.
+    /// Questions with at least one stored answer (the source's `answer_count`
+    /// is not trusted: dumps and samples may lack the answers it counts).
     pub answered_questions: i64,
     /// Questions with an accepted answer.
     pub accepted_questions: i64,
+    /// Creation time of the first and last post, comments not counted.
     pub first_post_at: Option<Timestamp>,
     pub last_post_at: Option<Timestamp>,
     /// The most used tags with their number of questions, most used first.
@@ -124,8 +156,9 @@ pub struct PostQuery {
     pub kind: Option<PostKind>,
     pub tag: Option<String>,
     pub order: PostOrder,
-    /// 1-based.
+    /// 1-based; 0 reads as 1.
     pub page: u32,
+    /// 0 reads as [`DEFAULT_PER_PAGE`]; more than [`MAX_PER_PAGE`] is capped.
     pub per_page: u32,
 }
 
@@ -176,70 +209,79 @@ pub struct Store {
     dialect: Dialect,
 }
 
-#[allow(unused_variables, clippy::unused_async)]
 impl Store {
-    /// Opens (creating and migrating if needed) the store at `url`.
+    /// Opens (creating and migrating if needed) the store at `url`: a file path
+    /// or `sqlite:` URL (the file is created, its directory must exist), or a
+    /// `postgres://` / `postgresql://` URL. `:memory:` gives a private SQLite
+    /// database on a single connection, for tests.
     pub async fn open(url: &str) -> Result<Store> {
         Store::open_with(StoreOptions::new(url)).await
     }
 
     pub async fn open_with(options: StoreOptions) -> Result<Store> {
-        todo!()
+        let (pool, dialect) = connect::pool(&options).await?;
+        migrate::migrate(&pool, dialect, options.schema.as_deref()).await?;
+        Ok(Store { pool, dialect })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
-    /// Writes a batch in one transaction (see [`WriteBatch`]).
+    /// Writes a batch in one transaction (see [`WriteBatch`]). Records are
+    /// upserted by their source id; within one batch the last record per id
+    /// wins, events keep their first record per key and vote counts for the
+    /// same post and type are summed. Text with a NUL character or a
+    /// non-finite event weight is refused up front ([`Error::InvalidValue`]):
+    /// PostgreSQL cannot store the one, SQLite would turn the other into NULL.
     pub async fn write(&self, batch: &WriteBatch) -> Result<()> {
-        todo!()
+        write::write_batch(self, batch).await
     }
 
     /// The subset of `ids` that exist as posts.
     pub async fn existing_posts(&self, ids: &[PostId]) -> Result<HashSet<PostId>> {
-        todo!()
+        read::existing_posts(self, ids).await
     }
 
     /// The position stored under `key` by a batch's checkpoint.
     pub async fn checkpoint(&self, key: &str) -> Result<Option<i64>> {
-        todo!()
+        read::checkpoint(self, key).await
     }
 
     pub async fn stats(&self) -> Result<Stats> {
-        todo!()
+        read::stats(self).await
     }
 
     pub async fn post(&self, id: PostId) -> Result<Option<Post>> {
-        todo!()
+        read::post(self, id).await
     }
 
     /// Answers and comments under `id`, oldest first.
     pub async fn children(&self, id: PostId) -> Result<Vec<Post>> {
-        todo!()
+        read::children(self, id).await
     }
 
     pub async fn posts(&self, query: &PostQuery) -> Result<Page<Post>> {
-        todo!()
+        read::posts(self, query).await
     }
 
     /// Posts with `id > after` in id order, at most `limit`: a cursor over the
     /// whole community for batch jobs (embedding, indexing).
     pub async fn posts_after(&self, after: Option<PostId>, limit: u32) -> Result<Vec<Post>> {
-        todo!()
+        read::posts_after(self, after, limit).await
     }
 
     pub async fn user(&self, id: UserId) -> Result<Option<User>> {
-        todo!()
+        read::user(self, id).await
     }
 
     pub async fn tag(&self, name: &str) -> Result<Option<Tag>> {
-        todo!()
+        read::tag(self, name).await
     }
 
     /// Inserts live events; returns how many were new (same key = same event).
     pub async fn insert_events(&self, events: &[Event]) -> Result<u64> {
-        todo!()
+        write::insert_events(self, events).await
     }
 
     /// Content hashes of the stored embeddings of `ids` under `model`.
@@ -248,37 +290,74 @@ impl Store {
         model: &str,
         ids: &[PostId],
     ) -> Result<HashMap<PostId, i64>> {
-        todo!()
+        ml::embedding_hashes(self, model, ids).await
     }
 
     pub async fn put_embeddings(&self, embeddings: &[StoredEmbedding]) -> Result<()> {
-        todo!()
+        ml::put_embeddings(self, embeddings).await
     }
 
+    /// The stored embeddings of `ids` under `model`, in the order of `ids`;
+    /// posts without one are left out.
     pub async fn embeddings(&self, model: &str, ids: &[PostId]) -> Result<Vec<StoredEmbedding>> {
-        todo!()
+        ml::embeddings(self, model, ids).await
     }
 
     /// Stores a named binary artifact (a trained model), replacing any older one.
     pub async fn put_artifact(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        todo!()
+        ml::put_artifact(self, name, bytes).await
     }
 
     pub async fn artifact(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        todo!()
+        ml::artifact(self, name).await
     }
 
     pub async fn record_llm_call(&self, call: &LlmCall) -> Result<()> {
-        todo!()
+        ml::record_llm_call(self, call).await
     }
 
     /// Prompt plus completion tokens of the calls that match `filter`.
     pub async fn llm_tokens(&self, filter: &UsageFilter) -> Result<i64> {
-        todo!()
+        ml::llm_tokens(self, filter).await
     }
 
     pub async fn llm_usage(&self) -> Result<Vec<LlmUsage>> {
-        todo!()
+        ml::llm_usage(self).await
+    }
+
+    /// Embeddings under `model` with `post_id > after` in post id order, at most
+    /// `limit`: a cursor for building a vector index over every stored vector.
+    pub async fn embeddings_after(
+        &self,
+        model: &str,
+        after: Option<PostId>,
+        limit: u32,
+    ) -> Result<Vec<StoredEmbedding>> {
+        ml::embeddings_after(self, model, after, limit).await
+    }
+
+    /// The LLM audit log from `since` on, oldest first, at most `limit` entries.
+    pub async fn llm_calls_since(&self, since: Timestamp, limit: u32) -> Result<Vec<LlmCall>> {
+        ml::llm_calls_since(self, since, limit).await
+    }
+
+    /// A transaction that writes: on SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of
+    /// one failing when it upgrades a read lock.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(database("beginning a write transaction"))
+    }
+
+    /// A transaction that only reads: one consistent snapshot for several queries.
+    pub(crate) async fn begin_read(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(database("beginning a read transaction"))
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -1,10 +1,24 @@
-//! `steward bench`.
+//! `steward bench ...`: measured figures on real or generated data. Every bench
+//! takes `--json` and then prints one JSON object on stdout.
 
 use crate::Context;
 
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchCommand {}
+use super::{bench_embed, bench_generate, bench_import};
 
-pub async fn run(command: BenchCommand, _context: &Context) -> anyhow::Result<()> {
-    match command {}
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Import throughput (MB/s) and peak memory on a generated Stack Exchange dump.
+    Import(bench_import::BenchImportArgs),
+    /// Embedding throughput (sentences/s, 256-token passages/s), with peers side by side.
+    Embed(bench_embed::BenchEmbedArgs),
+    /// LLM prompt-processing and decode speed (tokens/s), with llama.cpp side by side.
+    Generate(bench_generate::BenchGenerateArgs),
+}
+
+pub async fn run(command: BenchCommand, context: &Context) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Import(args) => bench_import::run(args, context).await,
+        BenchCommand::Embed(args) => bench_embed::run(args, context).await,
+        BenchCommand::Generate(args) => bench_generate::run(args, context).await,
+    }
 }

@@ -1,10 +1,209 @@
-//! `steward embed`.
+//! `steward embed`: vectors for texts (one per line of a file or stdin, printed
+//! as JSON lines) or for the whole community (stored, incrementally).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use steward_ml::embed::job::{EmbedJobOptions, EmbedProgress, embed_community};
+use steward_ml::embed::{DEFAULT_MODEL, Embedder, Purpose};
+use steward_ml::resolve::ModelResolver;
+use steward_store::Store;
 
 use crate::Context;
 
 #[derive(Debug, clap::Args)]
-pub struct EmbedArgs {}
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "all"])))]
+pub struct EmbedArgs {
+    /// Texts to embed, one per line (`-` reads stdin). Prints one JSON object per
+    /// line: {"index", "model", "vector"}.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
 
-pub async fn run(_args: EmbedArgs, _context: &Context) -> anyhow::Result<()> {
-    anyhow::bail!("`steward embed` is not built yet")
+    /// Embed every post of the community into the database (only changed posts
+    /// are embedded again).
+    #[arg(long)]
+    all: bool,
+
+    /// A model name (looked up in --model-dir, the cache, then the hub), a model
+    /// folder, or `lsa` (trained on the community).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: String,
+
+    /// Embed the texts as search queries (models with a query prefix use it).
+    #[arg(long, requires = "input")]
+    query: bool,
+
+    /// Texts per model call.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+
+    /// Also embed comments (with --all).
+    #[arg(long, requires = "all")]
+    include_comments: bool,
+}
+
+pub async fn run(args: EmbedArgs, context: &Context) -> anyhow::Result<()> {
+    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    match &args.input {
+        Some(input) => embed_lines(&args, input, &resolver, context).await,
+        None => embed_all(&args, &resolver, context).await,
+    }
+}
+
+async fn embed_lines(
+    args: &EmbedArgs,
+    input: &std::path::Path,
+    resolver: &ModelResolver,
+    context: &Context,
+) -> anyhow::Result<()> {
+    // The store is only needed for the LSA fallback; do not create a database
+    // file just to embed a few lines.
+    let store = if database_exists(&context.database) {
+        Some(
+            Store::open(&context.database)
+                .await
+                .with_context(|| format!("opening {}", context.database))?,
+        )
+    } else {
+        None
+    };
+    let loaded = Embedder::load(&args.model, resolver, store.as_ref())
+        .await
+        .with_context(|| format!("loading embedder `{}`", args.model))?;
+    if let Some(warning) = &loaded.warning {
+        eprintln!("warning: {warning}");
+    }
+    let embedder = Arc::new(loaded.embedder);
+    let purpose = if args.query {
+        Purpose::Query
+    } else {
+        Purpose::Passage
+    };
+
+    let reader: Box<dyn BufRead + Send> = if input.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let file = std::fs::File::open(input)
+            .with_context(|| format!("opening {}", input.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let batch_size = args.batch_size.max(1);
+    // Reading, embedding and printing all block: one blocking task streams the
+    // input batch by batch, so memory stays bounded on large inputs.
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut lines = reader.lines();
+        let mut index = 0usize;
+        loop {
+            let batch: Vec<String> = lines
+                .by_ref()
+                .take(batch_size)
+                .collect::<Result<_, _>>()
+                .context("reading input")?;
+            if batch.is_empty() {
+                break;
+            }
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+            let vectors = embedder.embed(&refs, purpose)?;
+            for vector in vectors {
+                let line = serde_json::json!({
+                    "index": index,
+                    "model": embedder.model_id(),
+                    "vector": vector,
+                });
+                writeln!(out, "{line}")?;
+                index += 1;
+            }
+            out.flush()?;
+        }
+        Ok(())
+    })
+    .await
+    .context("embedding thread")?
+}
+
+async fn embed_all(
+    args: &EmbedArgs,
+    resolver: &ModelResolver,
+    context: &Context,
+) -> anyhow::Result<()> {
+    let store = Store::open(&context.database)
+        .await
+        .with_context(|| format!("opening {}", context.database))?;
+    let loaded = Embedder::load(&args.model, resolver, Some(&store))
+        .await
+        .with_context(|| format!("loading embedder `{}`", args.model))?;
+    if let Some(warning) = &loaded.warning {
+        eprintln!("warning: {warning}");
+    }
+    let embedder = Arc::new(loaded.embedder);
+    let stats = store.stats().await.context("counting posts")?;
+    // The job scans comments too (and skips them unless asked), so the bar counts them.
+    let total = stats.posts + stats.comments;
+    let bar = indicatif::ProgressBar::new(total.max(0) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} embedding [{bar:40}] {pos}/{len} posts scanned, {msg} ({elapsed}, eta {eta})",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_ctrl_c = Arc::clone(&cancel);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.store(true, Ordering::Relaxed);
+        }
+    });
+    let options = EmbedJobOptions {
+        batch_size: args.batch_size.max(1),
+        include_comments: args.include_comments,
+        ..EmbedJobOptions::default()
+    };
+    let observer_bar = bar.clone();
+    let observer = move |progress: &EmbedProgress| {
+        observer_bar.set_position(progress.scanned);
+        observer_bar.set_message(format!(
+            "{} embedded, {} unchanged",
+            progress.embedded, progress.unchanged
+        ));
+    };
+    let report = embed_community(&store, Arc::clone(&embedder), &options, &observer, &cancel)
+        .await
+        .context("embedding the community")?;
+    bar.finish_and_clear();
+    let seconds = report.elapsed.as_secs_f64();
+    println!(
+        "{} {} posts with {} ({} dims), {} unchanged, {} scanned, in {:.1} s ({:.1} posts/s)",
+        if report.cancelled {
+            "cancelled after embedding"
+        } else {
+            "embedded"
+        },
+        report.embedded,
+        report.model,
+        report.dim,
+        report.unchanged,
+        report.scanned,
+        seconds,
+        report.embedded as f64 / seconds.max(1e-9),
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// A PostgreSQL URL always "exists"; a SQLite path only when its file does.
+fn database_exists(database: &str) -> bool {
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        return true;
+    }
+    let path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .unwrap_or(database);
+    std::path::Path::new(path.split('?').next().unwrap_or(path)).is_file()
 }

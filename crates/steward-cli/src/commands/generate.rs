@@ -1,10 +1,136 @@
-//! `steward generate`.
+//! `steward generate`: one chat completion from a local GGUF model, streamed to
+//! stdout as it is decoded, with a one-line timing summary on stderr.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use steward_ml::llm::local::{LocalLlm, LocalOptions};
+use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
+use steward_ml::resolve::ModelResolver;
 
 use crate::Context;
 
-#[derive(Debug, clap::Args)]
-pub struct GenerateArgs {}
+/// The chat model used when `--model` is not given.
+pub const DEFAULT_LLM: &str = "SmolLM2-135M-Instruct";
 
-pub async fn run(_args: GenerateArgs, _context: &Context) -> anyhow::Result<()> {
-    anyhow::bail!("`steward generate` is not built yet")
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// The user message.
+    #[arg(long)]
+    prompt: String,
+
+    /// A system message before it (models with a default one use theirs otherwise).
+    #[arg(long)]
+    system: Option<String>,
+
+    /// A model name (looked up in --model-dir, the cache, then the hub) or a .gguf path.
+    #[arg(long, default_value = DEFAULT_LLM)]
+    model: String,
+
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+
+    /// 0 is greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+
+    #[arg(long)]
+    top_p: Option<f64>,
+
+    #[arg(long)]
+    top_k: Option<usize>,
+
+    /// 1.0 turns the penalty off.
+    #[arg(long, default_value_t = 1.1)]
+    repeat_penalty: f32,
+
+    /// Same prompt, settings and seed give the same text.
+    #[arg(long, default_value_t = GenerationParams::default().seed)]
+    seed: u64,
+
+    /// Stop before this text (repeatable).
+    #[arg(long = "stop", value_name = "TEXT")]
+    stop: Vec<String>,
+}
+
+pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
+    let llm = load_llm(&args.model, context).await?;
+    let mut messages = Vec::new();
+    if let Some(system) = args.system {
+        messages.push(ChatMessage {
+            role: Role::System,
+            content: system,
+        });
+    }
+    messages.push(ChatMessage {
+        role: Role::User,
+        content: args.prompt,
+    });
+    let request = ChatRequest {
+        messages,
+        params: GenerationParams {
+            max_tokens: args.max_tokens,
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            repeat_penalty: args.repeat_penalty,
+            seed: args.seed,
+            stop: args.stop,
+            ..GenerationParams::default()
+        },
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let printer = tokio::spawn(async move {
+        let mut stdout = std::io::stdout();
+        while let Some(piece) = receiver.recv().await {
+            stdout.write_all(piece.as_bytes())?;
+            stdout.flush()?;
+        }
+        writeln!(stdout)?;
+        stdout.flush()
+    });
+    let completion = llm
+        .chat(&request, Some(sender))
+        .await
+        .context("generating")?;
+    printer
+        .await
+        .context("printing the completion")?
+        .context("writing to stdout")?;
+    let decode_tokens = completion.completion_tokens.saturating_sub(1);
+    eprintln!(
+        "{}: {} prompt tokens in {:.0} ms ({:.1} tok/s), {} tokens in {:.0} ms ({:.1} tok/s), finish: {:?}",
+        llm.model_id(),
+        completion.prompt_tokens,
+        completion.prompt_ms,
+        rate(completion.prompt_tokens, completion.prompt_ms),
+        completion.completion_tokens,
+        completion.decode_ms,
+        rate(decode_tokens, completion.decode_ms),
+        completion.finish_reason,
+    );
+    Ok(())
+}
+
+/// Resolves and loads a local GGUF model (loading is seconds of CPU: off the runtime).
+pub async fn load_llm(model: &str, context: &Context) -> anyhow::Result<Llm> {
+    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    let path = resolver
+        .resolve(model)
+        .await
+        .with_context(|| format!("finding model `{model}`"))?;
+    let local = tokio::task::spawn_blocking(move || LocalLlm::load(&path, &LocalOptions::default()))
+        .await
+        .context("loading the model")?
+        .with_context(|| format!("loading model `{model}`"))?;
+    Ok(Llm::Local(local))
+}
+
+/// Tokens per second; 0 when nothing was timed.
+pub fn rate(tokens: u32, ms: f64) -> f64 {
+    if ms > 0.0 {
+        f64::from(tokens) * 1e3 / ms
+    } else {
+        0.0
+    }
 }

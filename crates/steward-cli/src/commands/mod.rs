@@ -2,6 +2,9 @@
 //! library crates and prints the outcome.
 
 pub mod bench;
+mod bench_embed;
+mod bench_generate;
+mod bench_import;
 pub mod demo;
 pub mod embed;
 pub mod generate;

@@ -1,10 +1,128 @@
-//! `steward models`.
+//! `steward models`: what models this machine has and where, and downloading the
+//! known ones into the cache.
+
+use anyhow::Context as _;
+use steward_ml::resolve::{DownloadProgress, KNOWN_MODELS, ModelResolver, ModelSource, known_model};
 
 use crate::Context;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum ModelsCommand {}
+pub enum ModelsCommand {
+    /// List models in the model dir and the cache, and the names `fetch` knows.
+    List(ListArgs),
+    /// Download a known model into the cache.
+    Fetch(FetchArgs),
+}
 
-pub async fn run(command: ModelsCommand, _context: &Context) -> anyhow::Result<()> {
-    match command {}
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    /// A known model name (see `steward models list`).
+    name: String,
+}
+
+pub async fn run(command: ModelsCommand, context: &Context) -> anyhow::Result<()> {
+    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    match command {
+        ModelsCommand::List(args) => list(&resolver, args.json),
+        ModelsCommand::Fetch(args) => fetch(&resolver, &args.name).await,
+    }
+}
+
+fn list(resolver: &ModelResolver, json: bool) -> anyhow::Result<()> {
+    let local = resolver.list_local();
+    let source_name = |source: &ModelSource| match source {
+        ModelSource::ModelDir => "model_dir",
+        ModelSource::Cache => "cache",
+    };
+    if json {
+        let report = serde_json::json!({
+            "model_dir": resolver.model_dir().map(|dir| dir.display().to_string()),
+            "cache_dir": resolver.cache_dir().display().to_string(),
+            "hub": resolver.endpoint(),
+            "local": local.iter().map(|model| serde_json::json!({
+                "name": model.name,
+                "path": model.path.display().to_string(),
+                "source": source_name(&model.source),
+                "size_bytes": model.size_bytes,
+            })).collect::<Vec<_>>(),
+            "known": KNOWN_MODELS.iter().map(|known| serde_json::json!({
+                "name": known.name,
+                "repo": known.repo,
+                "files": known.files,
+                "local_path": resolver.locate(known.name).map(|path| path.display().to_string()),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    match resolver.model_dir() {
+        Some(dir) => println!("model dir: {}", dir.display()),
+        None => println!("model dir: (not set: --model-dir or STEWARD_MODEL_DIR)"),
+    }
+    println!("cache:     {}", resolver.cache_dir().display());
+    println!("hub:       {}", resolver.endpoint());
+    println!();
+    if local.is_empty() {
+        println!("no local models");
+    } else {
+        println!("{:<32} {:<10} {:>10}  path", "local model", "where", "size");
+        for model in &local {
+            println!(
+                "{:<32} {:<10} {:>10}  {}",
+                model.name,
+                source_name(&model.source),
+                format!("{:.1} MB", model.size_bytes as f64 / 1e6),
+                model.path.display()
+            );
+        }
+    }
+    println!();
+    println!("{:<32} {:<10} hub repository", "known model", "status");
+    for known in KNOWN_MODELS {
+        let status = if resolver.locate(known.name).is_some() {
+            "local"
+        } else {
+            "fetchable"
+        };
+        println!("{:<32} {:<10} {}", known.name, status, known.repo);
+    }
+    Ok(())
+}
+
+async fn fetch(resolver: &ModelResolver, name: &str) -> anyhow::Result<()> {
+    let known = known_model(name).with_context(|| {
+        let names: Vec<&str> = KNOWN_MODELS.iter().map(|known| known.name).collect();
+        format!("`{name}` is not a known model; known: {}", names.join(", "))
+    })?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:<32} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    let progress_bar = bar.clone();
+    let progress = move |progress: DownloadProgress<'_>| {
+        if progress.downloaded == 0 {
+            progress_bar.reset();
+            progress_bar.set_message(progress.file.to_string());
+            progress_bar.set_length(progress.total.unwrap_or(0));
+        }
+        progress_bar.set_position(progress.downloaded);
+    };
+    let path = resolver
+        .fetch(known, &progress)
+        .await
+        .with_context(|| format!("fetching {}", known.name))?;
+    bar.finish_and_clear();
+    println!("{} is in {}", known.name, path.display());
+    Ok(())
 }

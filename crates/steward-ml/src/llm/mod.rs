@@ -2,7 +2,11 @@
 //! in-process on candle, [`Llm::OpenAiCompatible`] talks to vLLM, llama.cpp
 //! server, Ollama, a hosted API, or another Steward.
 
+pub mod chat_template;
+pub mod gguf_tokenizer;
 pub mod local;
+mod text_stream;
+pub mod transformer;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +99,10 @@ pub enum Llm {
 impl Llm {
     /// The model id written to the audit log.
     pub fn model_id(&self) -> &str {
-        todo!("llm helper")
+        match self {
+            Llm::Local(llm) => llm.model_id(),
+            Llm::OpenAiCompatible(client) => client.model_id(),
+        }
     }
 
     /// Runs a chat completion. Each decoded piece of text is sent to `tokens` as
@@ -107,7 +114,28 @@ impl Llm {
         request: &ChatRequest,
         tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     ) -> Result<Completion> {
-        let _ = (request, tokens);
-        todo!("llm helper")
+        match self {
+            Llm::Local(llm) => {
+                let llm = llm.clone();
+                let request = request.clone();
+                let task = tokio::task::spawn_blocking(move || {
+                    llm.generate(&request, |piece| {
+                        if let Some(sender) = &tokens {
+                            // A dropped receiver (client gone) is not an error.
+                            let _ = sender.send(piece.to_string());
+                        }
+                    })
+                });
+                match task.await {
+                    Ok(completion) => completion,
+                    Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                    Err(error) => Err(crate::Error::Io {
+                        context: "local generation task".into(),
+                        source: std::io::Error::other(error),
+                    }),
+                }
+            }
+            Llm::OpenAiCompatible(client) => client.chat(request, tokens).await,
+        }
     }
 }

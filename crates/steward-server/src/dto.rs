@@ -1,0 +1,275 @@
+//! Response bodies of the `/api` endpoints: explicit serde structs, apart from
+//! the domain types, so that the wire format changes only on purpose. Times are
+//! RFC 3339 strings in UTC (`2024-05-01T12:00:00Z`).
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+use steward_domain::{Post, Timestamp, User};
+use steward_store::{Page, Stats};
+
+pub fn time(at: Timestamp) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn optional_time(at: Option<Timestamp>) -> Option<String> {
+    at.map(time)
+}
+
+/// `GET /api/v1/health/*`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// `GET /api/v1/health/ready`: ready, and which models are being served.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Readiness {
+    pub status: &'static str,
+    /// Model id of the chat model, `null` when none is loaded.
+    pub llm: Option<String>,
+    /// Model id of the embedder, `null` when none is loaded.
+    pub embedder: Option<String>,
+}
+
+/// A post in a listing: no body, an excerpt of its prose instead.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostSummary {
+    pub id: i64,
+    pub kind: &'static str,
+    pub parent_id: Option<i64>,
+    pub title: Option<String>,
+    /// The start of the post's prose (markup and code removed).
+    pub excerpt: String,
+    pub tags: Vec<String>,
+    pub score: i64,
+    pub view_count: i64,
+    pub answer_count: i64,
+    pub comment_count: i64,
+    pub accepted_answer_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub created_at: String,
+    pub last_activity_at: Option<String>,
+    pub closed_at: Option<String>,
+}
+
+/// How much prose a listing shows per post.
+const EXCERPT_CHARS: usize = 240;
+
+impl From<&Post> for PostSummary {
+    fn from(post: &Post) -> PostSummary {
+        let text = post.body_text.trim();
+        let excerpt = match text.char_indices().nth(EXCERPT_CHARS) {
+            Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+            None => text.to_string(),
+        };
+        PostSummary {
+            id: post.id.0,
+            kind: post.kind.as_str(),
+            parent_id: post.parent_id.map(|id| id.0),
+            title: post.title.clone(),
+            excerpt,
+            tags: post.tags.clone(),
+            score: post.score,
+            view_count: post.view_count,
+            answer_count: post.answer_count,
+            comment_count: post.comment_count,
+            accepted_answer_id: post.accepted_answer_id.map(|id| id.0),
+            owner_id: post.owner_id.map(|id| id.0),
+            created_at: time(post.created_at),
+            last_activity_at: optional_time(post.last_activity_at),
+            closed_at: optional_time(post.closed_at),
+        }
+    }
+}
+
+/// A whole post.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostDto {
+    pub id: i64,
+    pub kind: &'static str,
+    pub parent_id: Option<i64>,
+    pub accepted_answer_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub title: Option<String>,
+    pub body_html: String,
+    pub body_text: String,
+    pub code_blocks: Vec<String>,
+    pub tags: Vec<String>,
+    pub score: i64,
+    pub view_count: i64,
+    pub answer_count: i64,
+    pub comment_count: i64,
+    pub favorite_count: i64,
+    pub created_at: String,
+    pub last_activity_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub license: Option<String>,
+    pub language: Option<String>,
+}
+
+impl From<&Post> for PostDto {
+    fn from(post: &Post) -> PostDto {
+        PostDto {
+            id: post.id.0,
+            kind: post.kind.as_str(),
+            parent_id: post.parent_id.map(|id| id.0),
+            accepted_answer_id: post.accepted_answer_id.map(|id| id.0),
+            owner_id: post.owner_id.map(|id| id.0),
+            title: post.title.clone(),
+            body_html: post.body_html.clone(),
+            body_text: post.body_text.clone(),
+            code_blocks: post.code_blocks.clone(),
+            tags: post.tags.clone(),
+            score: post.score,
+            view_count: post.view_count,
+            answer_count: post.answer_count,
+            comment_count: post.comment_count,
+            favorite_count: post.favorite_count,
+            created_at: time(post.created_at),
+            last_activity_at: optional_time(post.last_activity_at),
+            closed_at: optional_time(post.closed_at),
+            license: post.license.clone(),
+            language: post.language.clone(),
+        }
+    }
+}
+
+/// An answer with the comments under it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnswerDto {
+    #[serde(flatten)]
+    pub post: PostDto,
+    pub comments: Vec<PostDto>,
+}
+
+/// `GET /api/v1/posts/{id}`: a post, its comments and its answers (accepted
+/// first, then by score) with theirs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostThread {
+    pub post: PostDto,
+    pub comments: Vec<PostDto>,
+    pub answers: Vec<AnswerDto>,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PageDto<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl PageDto<PostSummary> {
+    pub fn of_posts(page: &Page<Post>) -> PageDto<PostSummary> {
+        PageDto {
+            items: page.items.iter().map(PostSummary::from).collect(),
+            total: page.total,
+            page: page.page,
+            per_page: page.per_page,
+        }
+    }
+}
+
+/// `GET /api/v1/users/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserDto {
+    pub id: i64,
+    pub display_name: String,
+    pub reputation: i64,
+    pub created_at: String,
+    pub last_access_at: Option<String>,
+    pub location: Option<String>,
+    pub about: Option<String>,
+    pub website: Option<String>,
+}
+
+impl From<&User> for UserDto {
+    fn from(user: &User) -> UserDto {
+        UserDto {
+            id: user.id.0,
+            display_name: user.display_name.clone(),
+            reputation: user.reputation,
+            created_at: time(user.created_at),
+            last_access_at: optional_time(user.last_access_at),
+            location: user.location.clone(),
+            about: user.about.clone(),
+            website: user.website.clone(),
+        }
+    }
+}
+
+/// `(name, count)` pairs as objects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedCount {
+    pub name: String,
+    pub count: i64,
+}
+
+fn named_counts(pairs: &[(String, i64)]) -> Vec<NamedCount> {
+    pairs
+        .iter()
+        .map(|(name, count)| NamedCount {
+            name: name.clone(),
+            count: *count,
+        })
+        .collect()
+}
+
+/// `GET /api/v1/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsDto {
+    pub posts: i64,
+    pub questions: i64,
+    pub answers: i64,
+    pub articles: i64,
+    pub wikis: i64,
+    pub comments: i64,
+    pub users: i64,
+    pub tags: i64,
+    pub post_links: i64,
+    pub duplicate_links: i64,
+    pub badges: i64,
+    pub events: i64,
+    pub events_by_kind: Vec<NamedCount>,
+    pub anonymous_votes: i64,
+    pub answered_questions: i64,
+    pub accepted_questions: i64,
+    pub first_post_at: Option<String>,
+    pub last_post_at: Option<String>,
+    pub top_tags: Vec<NamedCount>,
+}
+
+impl From<&Stats> for StatsDto {
+    fn from(stats: &Stats) -> StatsDto {
+        StatsDto {
+            posts: stats.posts,
+            questions: stats.questions,
+            answers: stats.answers,
+            articles: stats.articles,
+            wikis: stats.wikis,
+            comments: stats.comments,
+            users: stats.users,
+            tags: stats.tags,
+            post_links: stats.post_links,
+            duplicate_links: stats.duplicate_links,
+            badges: stats.badges,
+            events: stats.events,
+            events_by_kind: named_counts(&stats.events_by_kind),
+            anonymous_votes: stats.anonymous_votes,
+            answered_questions: stats.answered_questions,
+            accepted_questions: stats.accepted_questions,
+            first_post_at: optional_time(stats.first_post_at),
+            last_post_at: optional_time(stats.last_post_at),
+            top_tags: named_counts(&stats.top_tags),
+        }
+    }
+}
+
+/// `POST /api/v1/events`: how many events were new and how many were already
+/// stored under the same key (resent, or repeated within the batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EventsAccepted {
+    pub accepted: u64,
+    pub duplicates: u64,
+}

@@ -1,0 +1,266 @@
+//! OpenAI-compatible endpoints served from Steward's own models: chat
+//! completions (JSON or SSE), embeddings and the model list, so that any
+//! OpenAI client library can use a Steward instance.
+//!
+//! Every chat call goes through the audit [`Gateway`](steward_ml::audit::Gateway)
+//! under feature [`FEATURE`]: quotas apply and each call leaves an audit row.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use steward_ml::audit::CallContext;
+use steward_ml::embed::{Embedder, Purpose};
+use steward_ml::llm::Completion;
+use steward_ml::openai::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest,
+    EmbeddingsResponse, ModelList, Usage,
+};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::AppState;
+use crate::error::{ApiError, OpenAiError};
+
+/// The audit log's feature name for calls through this API.
+pub const FEATURE: &str = "openai_api";
+
+/// Header naming the caller's role for quotas and the audit log.
+pub const ROLE_HEADER: &str = "x-steward-role";
+
+/// The role of callers that do not say: other services, scripts.
+pub const DEFAULT_ROLE: &str = "service";
+
+/// Most texts in one embeddings request (OpenAI's own limit).
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// The caller's role from [`ROLE_HEADER`]: a short lower-case word, since it
+/// is a quota key and lands in the audit log.
+pub fn role(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(ROLE_HEADER) else {
+        return Ok(DEFAULT_ROLE.to_string());
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|role| {
+            (1..=32).contains(&role.len())
+                && role
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+        })
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{ROLE_HEADER}` must be 1 to 32 characters of a-z, 0-9 and _"
+            ))
+        })
+}
+
+/// Answers a chat completion: one JSON body, or an SSE stream when the
+/// request says `stream: true`.
+pub async fn chat(
+    state: &AppState,
+    role: String,
+    request: ChatCompletionRequest,
+) -> Result<Response, OpenAiError> {
+    let gateway = state
+        .llm
+        .clone()
+        .ok_or_else(|| ApiError::model_unavailable("no chat model is loaded on this server"))?;
+    let chat_request = request.to_chat_request()?;
+    let context = CallContext {
+        feature: FEATURE.to_string(),
+        role,
+        object_ids: Vec::new(),
+    };
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = chrono::Utc::now().timestamp();
+    let model = gateway.llm.model_id().to_string();
+    if !request.stream {
+        let completion = gateway.chat(&context, &chat_request, None).await?;
+        return Ok(Json(ChatCompletionResponse::new(
+            &id,
+            created,
+            &model,
+            &completion,
+        ))
+        .into_response());
+    }
+
+    // The call runs in its own task so that a client who disconnects does not
+    // cancel it halfway: it finishes and its audit row is written.
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let call =
+        tokio::spawn(async move { gateway.chat(&context, &chat_request, Some(sender)).await });
+    // Wait for the first piece before answering, so that a refusal (quota, bad
+    // prompt) is still an HTTP error status rather than an event in a 200 stream.
+    let first = receiver.recv().await;
+    if first.is_none() {
+        // The call ended without a piece: refused, failed, or an empty answer.
+        let completion = finish(call).await.map_err(OpenAiError)?;
+        let events = closing_events(
+            &id,
+            created,
+            &model,
+            &completion,
+            request.wants_stream_usage(),
+        );
+        return Ok(sse(futures::stream::iter(events)).into_response());
+    }
+    let head = [chunk_event(&ChatCompletionChunk::role(
+        &id, created, &model,
+    ))]
+    .into_iter()
+    .chain(
+        first.map(|piece| chunk_event(&ChatCompletionChunk::piece(&id, created, &model, &piece))),
+    );
+    let pieces = {
+        let (id, model) = (id.clone(), model.clone());
+        UnboundedReceiverStream::new(receiver).map(move |piece| {
+            chunk_event(&ChatCompletionChunk::piece(&id, created, &model, &piece))
+        })
+    };
+    let include_usage = request.wants_stream_usage();
+    let tail = futures::stream::once(async move {
+        match finish(call).await {
+            Ok(completion) => closing_events(&id, created, &model, &completion, include_usage),
+            Err(error) => vec![json_event(&OpenAiError(error).body())],
+        }
+    })
+    .flat_map(futures::stream::iter);
+    Ok(sse(futures::stream::iter(head).chain(pieces).chain(tail)).into_response())
+}
+
+/// The outcome of the spawned chat call.
+async fn finish(
+    call: tokio::task::JoinHandle<steward_ml::Result<Completion>>,
+) -> Result<Completion, ApiError> {
+    match call.await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(error) => Err(ApiError::internal(&error)),
+    }
+}
+
+/// The finish chunk, the usage chunk when asked for, and `[DONE]`.
+fn closing_events(
+    id: &str,
+    created: i64,
+    model: &str,
+    completion: &Completion,
+    include_usage: bool,
+) -> Vec<Event> {
+    let mut events = vec![chunk_event(&ChatCompletionChunk::finish(
+        id,
+        created,
+        model,
+        completion.finish_reason,
+    ))];
+    if include_usage {
+        events.push(chunk_event(&ChatCompletionChunk::usage(
+            id,
+            created,
+            model,
+            Usage::of(completion),
+        )));
+    }
+    events.push(Event::default().data("[DONE]"));
+    events
+}
+
+fn chunk_event(chunk: &ChatCompletionChunk) -> Event {
+    json_event(chunk)
+}
+
+fn json_event(value: &impl serde::Serialize) -> Event {
+    match serde_json::to_string(value) {
+        Ok(json) => Event::default().data(json),
+        // Plain structs of strings and numbers always serialize.
+        Err(error) => Event::default().data(format!(
+            r#"{{"error":{{"message":"cannot encode a chunk: {error}","type":"server_error","code":"internal"}}}}"#
+        )),
+    }
+}
+
+fn sse(
+    events: impl futures::Stream<Item = Event> + Send + 'static,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>> + Send + 'static> {
+    Sse::new(events.map(Ok)).keep_alive(KeepAlive::default())
+}
+
+/// Embeds the input texts. The model name in the answer is the one asked for
+/// (clients match on it); the vectors are the loaded embedder's.
+pub async fn embeddings(
+    state: &AppState,
+    request: EmbeddingsRequest,
+) -> Result<EmbeddingsResponse, ApiError> {
+    let embedder = state.embedder.clone().ok_or_else(|| {
+        ApiError::model_unavailable("no embedding model is loaded on this server")
+    })?;
+    if let Some(format) = request.encoding_format.as_deref()
+        && format != "float"
+    {
+        return Err(ApiError::invalid_parameter(
+            "encoding_format",
+            format!("encoding_format `{format}` is not supported; use `float`"),
+        ));
+    }
+    let texts: Vec<String> = request
+        .input
+        .texts()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if texts.is_empty() || texts.len() > MAX_EMBEDDING_INPUTS {
+        return Err(ApiError::invalid_parameter(
+            "input",
+            format!(
+                "`input` must hold 1 to {MAX_EMBEDDING_INPUTS} texts, got {}",
+                texts.len()
+            ),
+        ));
+    }
+    let model = if request.model.is_empty() {
+        embedder.model_id().to_string()
+    } else {
+        request.model
+    };
+    let (vectors, prompt_tokens) = tokio::task::spawn_blocking(move || embed(&embedder, &texts))
+        .await
+        .map_err(|error| ApiError::internal(&error))??;
+    Ok(EmbeddingsResponse::new(&model, vectors, prompt_tokens))
+}
+
+/// CPU work, run on a blocking thread: the vectors and the input's token count.
+fn embed(embedder: &Arc<Embedder>, texts: &[String]) -> steward_ml::Result<(Vec<Vec<f32>>, u32)> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let vectors = embedder.embed(&refs, Purpose::Passage)?;
+    let tokens = match embedder.as_ref() {
+        Embedder::Bert(bert) => bert.token_counts(&refs)?.iter().sum::<usize>(),
+        // LSA has no tokenizer of its own: count words.
+        Embedder::Lsa(_) => refs
+            .iter()
+            .map(|text| text.split_whitespace().count())
+            .sum(),
+    };
+    Ok((vectors, u32::try_from(tokens).unwrap_or(u32::MAX)))
+}
+
+/// The loaded models.
+pub fn models(state: &AppState) -> ModelList {
+    let ids = state
+        .llm
+        .iter()
+        .map(|gateway| gateway.llm.model_id().to_string())
+        .chain(
+            state
+                .embedder
+                .iter()
+                .map(|embedder| embedder.model_id().to_string()),
+        );
+    ModelList::new(ids, "steward")
+}

@@ -1,0 +1,215 @@
+//! From a user's URL or path to a connection pool: which backend, which file,
+//! and the per-connection settings (SQLite pragmas, PostgreSQL search path).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, AssertSqlSafe, Connection};
+
+use crate::error::{Error, Result, database};
+use crate::migrate::quote_identifier;
+use crate::{Dialect, StoreOptions};
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// The database a URL names, as a URL the `Any` driver accepts.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Sqlite { url: String, in_memory: bool },
+    Postgres { url: String },
+}
+
+/// Reads `url`: a plain path or `sqlite:` URL is a SQLite file (created if
+/// missing), `postgres://` or `postgresql://` is PostgreSQL.
+pub(crate) fn target(url: &str) -> Result<Target> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres {
+            url: url.to_string(),
+        });
+    }
+    let (path, parameters) = if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        match rest.split_once('?') {
+            Some((path, parameters)) => (percent_decode(path), Some(parameters)),
+            None => (percent_decode(rest), None),
+        }
+    } else if url.contains("://") || url.is_empty() {
+        return Err(Error::UnsupportedUrl(url.to_string()));
+    } else {
+        (url.to_string(), None)
+    };
+    let mut parameters: Vec<&str> = parameters
+        .into_iter()
+        .flat_map(|parameters| parameters.split('&'))
+        .filter(|parameter| !parameter.is_empty())
+        .collect();
+    let in_memory = path == ":memory:" || parameters.contains(&"mode=memory");
+    if in_memory {
+        return Ok(Target::Sqlite {
+            url: "sqlite::memory:".to_string(),
+            in_memory: true,
+        });
+    }
+    if path.is_empty() {
+        return Err(Error::UnsupportedUrl(url.to_string()));
+    }
+    let absolute = std::path::absolute(&path).map_err(|_| Error::UnsupportedUrl(url.to_string()))?;
+    if let Some(directory) = absolute.parent()
+        && !directory.is_dir()
+    {
+        return Err(Error::MissingDirectory {
+            path,
+            directory: directory.display().to_string(),
+        });
+    }
+    if !parameters.iter().any(|parameter| parameter.starts_with("mode=")) {
+        parameters.push("mode=rwc");
+    }
+    Ok(Target::Sqlite {
+        url: format!(
+            "sqlite://{}?{}",
+            percent_encode(&absolute),
+            parameters.join("&")
+        ),
+        in_memory: false,
+    })
+}
+
+/// Escapes what a URL would otherwise read as syntax; sqlx decodes it again.
+fn percent_encode(path: &Path) -> String {
+    let mut encoded = String::new();
+    for character in path.to_string_lossy().chars() {
+        match character {
+            '%' => encoded.push_str("%25"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            other => encoded.push(other),
+        }
+    }
+    encoded
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// Opens the pool for `options`, with every connection configured alike.
+pub(crate) async fn pool(options: &StoreOptions) -> Result<(AnyPool, Dialect)> {
+    sqlx::any::install_default_drivers();
+    let target = target(&options.url)?;
+    let (url, dialect, per_connection, in_memory) = match target {
+        Target::Sqlite { url, in_memory } => {
+            if !in_memory {
+                // WAL is a property of the file, set once: switching needs an
+                // exclusive lock that the busy timeout does not wait for.
+                let mut first = sqlx::AnyConnection::connect(&url)
+                    .await
+                    .map_err(database("opening the SQLite database"))?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&mut first)
+                    .await
+                    .map_err(database("switching SQLite to WAL"))?;
+                first
+                    .close()
+                    .await
+                    .map_err(database("opening the SQLite database"))?;
+            }
+            let per_connection = vec![
+                "PRAGMA synchronous = NORMAL".to_string(),
+                format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"),
+            ];
+            (url, Dialect::Sqlite, per_connection, in_memory)
+        }
+        Target::Postgres { url } => {
+            let mut per_connection = Vec::new();
+            if let Some(schema) = &options.schema {
+                if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
+                    return Err(Error::InvalidSchema(schema.clone()));
+                }
+                per_connection.push(format!("SET search_path TO {}", quote_identifier(schema)));
+            }
+            (url, Dialect::Postgres, per_connection, false)
+        }
+    };
+    let per_connection = Arc::new(per_connection);
+    let mut pool_options = AnyPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(30));
+    if in_memory {
+        // An in-memory database lives and dies with its one connection.
+        pool_options = pool_options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    }
+    let pool = pool_options
+        .after_connect(move |connection, _metadata| {
+            let per_connection = Arc::clone(&per_connection);
+            Box::pin(async move {
+                for statement in per_connection.iter() {
+                    sqlx::query(AssertSqlSafe(statement.clone()))
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(database("connecting to the database"))?;
+    Ok((pool, dialect))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend() {
+        let directory = std::env::current_dir().expect("tests run in a directory");
+        let here = directory.display();
+        let check = |url: &str, expected: Target| assert_eq!(target(url).expect(url), expected, "{url}");
+        let file = |url: String| Target::Sqlite {
+            url,
+            in_memory: false,
+        };
+        check("steward.db", file(format!("sqlite://{here}/steward.db?mode=rwc")));
+        check("sqlite:steward.db", file(format!("sqlite://{here}/steward.db?mode=rwc")));
+        check("sqlite:///tmp/a%3Fb.db", file("sqlite:///tmp/a%3Fb.db?mode=rwc".to_string()));
+        check("sqlite:///tmp/x.db?mode=ro", file("sqlite:///tmp/x.db?mode=ro".to_string()));
+        check(
+            "postgresql://u@h/db",
+            Target::Postgres {
+                url: "postgresql://u@h/db".to_string(),
+            },
+        );
+        assert!(matches!(target(":memory:"), Ok(Target::Sqlite { in_memory: true, .. })));
+        assert!(matches!(target("mysql://h/db"), Err(Error::UnsupportedUrl(_))));
+        assert!(matches!(target(""), Err(Error::UnsupportedUrl(_))));
+        let missing = target("/no/such/directory/steward.db").expect_err("missing directory");
+        assert!(missing.to_string().contains("/no/such/directory"), "{missing}");
+    }
+}

@@ -1,0 +1,304 @@
+//! Versioned schema migrations, one DDL text for both backends (type names are
+//! filled in per dialect by [`Dialect::ddl`]), recorded in `steward_migrations`.
+//!
+//! Each migration runs in its own transaction and re-checks, inside it, that it
+//! is still pending: on PostgreSQL under a transaction-scoped advisory lock, on
+//! SQLite under `BEGIN IMMEDIATE` (the database write lock). Two replicas that
+//! start together therefore apply each migration exactly once, and re-opening a
+//! migrated store changes nothing.
+
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
+
+use crate::error::{Error, Result, database};
+use crate::{Dialect, now_millis};
+
+/// One step of the schema's history. Never edit a released migration: add one.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    statements: &'static [&'static str],
+}
+
+/// Times are BIGINT milliseconds since the Unix epoch (UTC); booleans are
+/// SMALLINT 0/1 (sqlx's `Any` cannot decode SQLite booleans); lists are JSON text.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "community",
+    statements: &[
+        "CREATE TABLE users (
+            id {id},
+            display_name TEXT NOT NULL,
+            reputation BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_access_at BIGINT,
+            location TEXT,
+            about TEXT,
+            website TEXT
+        )",
+        "CREATE TABLE posts (
+            id {id},
+            kind TEXT NOT NULL,
+            parent_id BIGINT,
+            accepted_answer_id BIGINT,
+            owner_id BIGINT,
+            title TEXT,
+            body_html TEXT NOT NULL,
+            body_text TEXT NOT NULL,
+            code_blocks TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            score BIGINT NOT NULL,
+            view_count BIGINT NOT NULL,
+            answer_count BIGINT NOT NULL,
+            comment_count BIGINT NOT NULL,
+            favorite_count BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_activity_at BIGINT,
+            closed_at BIGINT,
+            license TEXT,
+            language TEXT
+        )",
+        "CREATE INDEX posts_by_parent ON posts (parent_id)",
+        "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
+        // The tags of each post, one row per distinct tag, for tag filters and
+        // tag counts; `posts.tags` keeps the source's list as written.
+        "CREATE TABLE post_tags (
+            post_id BIGINT NOT NULL,
+            tag TEXT NOT NULL CHECK (tag <> ''),
+            position BIGINT NOT NULL,
+            PRIMARY KEY (post_id, tag)
+        ){without_rowid}",
+        "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
+        "CREATE TABLE tags (
+            name TEXT PRIMARY KEY CHECK (name <> ''),
+            count BIGINT NOT NULL,
+            excerpt TEXT,
+            wiki TEXT,
+            synonyms TEXT NOT NULL
+        )",
+        "CREATE TABLE post_links (
+            id {id},
+            post_id BIGINT NOT NULL,
+            related_post_id BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+        "CREATE TABLE badges (
+            id {id},
+            user_id BIGINT NOT NULL,
+            name TEXT NOT NULL,
+            class SMALLINT NOT NULL,
+            tag_based SMALLINT NOT NULL,
+            awarded_at BIGINT NOT NULL
+        )",
+        // `id` gives events a stable insertion order for cursors; `key` is the
+        // idempotency key that makes re-imports and client retries harmless.
+        "CREATE TABLE events (
+            id {serial},
+            key TEXT NOT NULL UNIQUE,
+            user_id BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            target_kind TEXT NOT NULL,
+            target_id BIGINT,
+            target_tag TEXT,
+            at BIGINT NOT NULL,
+            weight DOUBLE PRECISION NOT NULL
+        )",
+        "CREATE INDEX events_by_user ON events (user_id)",
+        "CREATE INDEX events_by_target ON events (target_kind, target_id)",
+        "CREATE TABLE vote_counts (
+            post_id BIGINT NOT NULL,
+            vote_type BIGINT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (post_id, vote_type)
+        )",
+        "CREATE TABLE checkpoints (
+            key TEXT PRIMARY KEY,
+            position BIGINT NOT NULL
+        )",
+        "CREATE TABLE embeddings (
+            model TEXT NOT NULL,
+            post_id BIGINT NOT NULL,
+            content_hash BIGINT NOT NULL,
+            dim BIGINT NOT NULL,
+            vector {blob} NOT NULL,
+            PRIMARY KEY (model, post_id)
+        )",
+        "CREATE TABLE artifacts (
+            name TEXT PRIMARY KEY,
+            bytes {blob} NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+        "CREATE TABLE llm_calls (
+            request_id TEXT PRIMARY KEY,
+            feature TEXT NOT NULL,
+            role TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            outcome TEXT NOT NULL,
+            object_ids TEXT NOT NULL,
+            at BIGINT NOT NULL
+        )",
+        "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
+    ],
+}];
+
+/// The newest schema version this build knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |migration| migration.version)
+}
+
+/// Brings the schema up to [`latest_version`]; a no-op when it is there already.
+pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect, schema: Option<&str>) -> Result<()> {
+    let lock_key = advisory_lock_key(schema.unwrap_or(""));
+    let mut connection = pool
+        .acquire()
+        .await
+        .map_err(database("connecting to run migrations"))?;
+
+    // The bookkeeping table (and the schema) come first, under the same lock,
+    // because `CREATE ... IF NOT EXISTS` itself races on PostgreSQL.
+    {
+        let mut transaction = begin_locked(&mut connection, dialect, lock_key).await?;
+        if let (Dialect::Postgres, Some(schema)) = (dialect, schema) {
+            let create_schema = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(schema));
+            sqlx::query(AssertSqlSafe(create_schema))
+                .execute(&mut *transaction)
+                .await
+                .map_err(database("creating the schema"))?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS steward_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(&mut *transaction)
+        .await
+        .map_err(database("creating the migrations table"))?;
+        transaction
+            .commit()
+            .await
+            .map_err(database("creating the migrations table"))?;
+    }
+
+    for migration in MIGRATIONS {
+        let mut transaction = begin_locked(&mut connection, dialect, lock_key).await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM steward_migrations")
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(database("reading the schema version"))?;
+        let applied = applied.unwrap_or(0);
+        if applied > latest_version() {
+            return Err(Error::SchemaTooNew {
+                found: applied,
+                known: latest_version(),
+            });
+        }
+        if applied >= migration.version {
+            continue;
+        }
+        for statement in migration.statements {
+            sqlx::query(AssertSqlSafe(dialect.ddl(statement)))
+                .execute(&mut *transaction)
+                .await
+                .map_err(database("applying a schema migration"))?;
+        }
+        let record = match dialect {
+            Dialect::Sqlite => {
+                "INSERT INTO steward_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+            }
+            Dialect::Postgres => {
+                "INSERT INTO steward_migrations (version, name, applied_at) VALUES ($1, $2, $3)"
+            }
+        };
+        sqlx::query(record)
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(now_millis())
+            .execute(&mut *transaction)
+            .await
+            .map_err(database("recording a schema migration"))?;
+        transaction
+            .commit()
+            .await
+            .map_err(database("committing a schema migration"))?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied schema migration"
+        );
+    }
+    Ok(())
+}
+
+/// Begins a transaction that holds the migration lock until it ends.
+async fn begin_locked(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    lock_key: i64,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+    use sqlx::Connection;
+    match dialect {
+        Dialect::Sqlite => connection
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(database("locking the database for migrations")),
+        Dialect::Postgres => {
+            let mut transaction = connection
+                .begin()
+                .await
+                .map_err(database("beginning a migration"))?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key)
+                .execute(&mut *transaction)
+                .await
+                .map_err(database("taking the migration lock"))?;
+            Ok(transaction)
+        }
+    }
+}
+
+/// A stable 64-bit key per schema (FNV-1a), so that tests migrating their own
+/// schemas in parallel do not wait on each other.
+fn advisory_lock_key(schema: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "steward_migrations:".bytes().chain(schema.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// `"name"`, with embedded quotes doubled: safe for any NUL-free name.
+pub(crate) fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_and_every_statement_fills_its_tokens() {
+        let mut previous = 0;
+        for migration in MIGRATIONS {
+            assert!(migration.version > previous, "{}", migration.name);
+            previous = migration.version;
+            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                for statement in migration.statements {
+                    assert!(!dialect.ddl(statement).contains('{'), "{statement}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_identifier("test_1"), "\"test_1\"");
+        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
+        assert_ne!(advisory_lock_key("a"), advisory_lock_key("b"));
+    }
+}

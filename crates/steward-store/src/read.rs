@@ -1,0 +1,337 @@
+//! Reads of the community: single records, post listings and cursors, and the
+//! summary figures of `steward stats`.
+
+use std::collections::HashSet;
+
+use sqlx::AnyConnection;
+use steward_domain::{Post, PostId, Tag, User, UserId};
+
+use crate::error::{Result, database};
+use crate::rows::{self, column};
+use crate::sql::SqlText;
+use crate::write::{POSTS, TAGS, USERS};
+use crate::{Page, PostOrder, PostQuery, Stats, Store, from_millis};
+
+/// Page size when a query asks for 0 items per page (`PostQuery::default()`).
+pub const DEFAULT_PER_PAGE: u32 = 30;
+/// Largest page served: bigger pages are capped, and the page says so in `per_page`.
+pub const MAX_PER_PAGE: u32 = 1_000;
+
+pub(crate) async fn post(store: &Store, id: PostId) -> Result<Option<Post>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&POSTS.select_list()).push(" FROM posts WHERE id = ").parameter();
+    let row = sql
+        .query()
+        .bind(id.0)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(database("reading a post"))?;
+    row.as_ref().map(rows::post).transpose()
+}
+
+pub(crate) async fn children(store: &Store, id: PostId) -> Result<Vec<Post>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&POSTS.select_list())
+        .push(" FROM posts WHERE parent_id = ")
+        .parameter()
+        .push(" ORDER BY created_at, id");
+    let found = sql
+        .query()
+        .bind(id.0)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("reading the children of a post"))?;
+    found.iter().map(rows::post).collect()
+}
+
+pub(crate) async fn posts(store: &Store, query: &PostQuery) -> Result<Page<Post>> {
+    let page = query.page.max(1);
+    let per_page = match query.per_page {
+        0 => DEFAULT_PER_PAGE,
+        requested => requested.min(MAX_PER_PAGE),
+    };
+    // One WHERE clause for the count and the page, bound in the same order.
+    let filter = |sql: &mut SqlText| {
+        sql.push(" FROM posts WHERE 1 = 1");
+        if query.kind.is_some() {
+            sql.push(" AND kind = ").parameter();
+        }
+        if query.tag.is_some() {
+            sql.push(" AND id IN (SELECT post_id FROM post_tags WHERE tag = ")
+                .parameter()
+                .push(")");
+        }
+    };
+    let bind_filter = |mut bound: crate::sql::AnyQuery<'static>| {
+        if let Some(kind) = query.kind {
+            bound = bound.bind(kind.as_str());
+        }
+        if let Some(tag) = &query.tag {
+            bound = bound.bind(tag.clone());
+        }
+        bound
+    };
+
+    let mut count_sql = SqlText::new(store.dialect, "SELECT COUNT(*) AS total");
+    filter(&mut count_sql);
+    let mut page_sql = SqlText::new(store.dialect, "SELECT ");
+    page_sql.push(&POSTS.select_list());
+    filter(&mut page_sql);
+    page_sql.push(match query.order {
+        PostOrder::Newest => " ORDER BY created_at DESC, id DESC",
+        PostOrder::Oldest => " ORDER BY created_at ASC, id ASC",
+        PostOrder::Score => " ORDER BY score DESC, created_at DESC, id DESC",
+    });
+    page_sql.push(" LIMIT ").parameter().push(" OFFSET ").parameter();
+
+    let mut transaction = store.begin_read().await?;
+    let total: i64 = bind_filter(count_sql.query())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(database("counting posts"))
+        .and_then(|row| column(&row, "posts", "total"))?;
+    let offset = i64::from(page - 1) * i64::from(per_page);
+    let found = bind_filter(page_sql.query())
+        .bind(i64::from(per_page))
+        .bind(offset)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(database("listing posts"))?;
+    transaction
+        .commit()
+        .await
+        .map_err(database("listing posts"))?;
+    Ok(Page {
+        items: found.iter().map(rows::post).collect::<Result<_>>()?,
+        total,
+        page,
+        per_page,
+    })
+}
+
+pub(crate) async fn posts_after(
+    store: &Store,
+    after: Option<PostId>,
+    limit: u32,
+) -> Result<Vec<Post>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&POSTS.select_list())
+        .push(" FROM posts WHERE id > ")
+        .parameter()
+        .push(" ORDER BY id LIMIT ")
+        .parameter();
+    let found = sql
+        .query()
+        .bind(after.map_or(i64::MIN, |id| id.0))
+        .bind(i64::from(limit))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("reading posts by id"))?;
+    found.iter().map(rows::post).collect()
+}
+
+pub(crate) async fn user(store: &Store, id: UserId) -> Result<Option<User>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&USERS.select_list()).push(" FROM users WHERE id = ").parameter();
+    let row = sql
+        .query()
+        .bind(id.0)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(database("reading a user"))?;
+    row.as_ref().map(rows::user).transpose()
+}
+
+pub(crate) async fn tag(store: &Store, name: &str) -> Result<Option<Tag>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&TAGS.select_list()).push(" FROM tags WHERE name = ").parameter();
+    let row = sql
+        .query()
+        .bind(name.to_string())
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(database("reading a tag"))?;
+    row.as_ref().map(rows::tag).transpose()
+}
+
+pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<HashSet<PostId>> {
+    let mut existing = HashSet::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(existing);
+    }
+    let mut connection = store
+        .pool
+        .acquire()
+        .await
+        .map_err(database("checking which posts exist"))?;
+    for chunk in ids.chunks(store.dialect.rows_per_statement(1)) {
+        let mut sql = SqlText::new(store.dialect, "SELECT id FROM posts WHERE id IN (");
+        sql.parameter_list(chunk.len()).push(")");
+        let mut query = sql.query();
+        for id in chunk {
+            query = query.bind(id.0);
+        }
+        for row in query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(database("checking which posts exist"))?
+        {
+            existing.insert(PostId(column(&row, "posts", "id")?));
+        }
+    }
+    Ok(existing)
+}
+
+pub(crate) async fn checkpoint(store: &Store, key: &str) -> Result<Option<i64>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT position FROM checkpoints WHERE key = ");
+    sql.parameter();
+    let row = sql
+        .query()
+        .bind(key.to_string())
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(database("reading a checkpoint"))?;
+    row.map(|row| column(&row, "checkpoints", "position")).transpose()
+}
+
+/// One integer from a query without parameters.
+async fn count(connection: &mut AnyConnection, sql: &'static str, context: &'static str) -> Result<i64> {
+    let row = sqlx::query(sql)
+        .fetch_one(connection)
+        .await
+        .map_err(database(context))?;
+    column(&row, "stats", "n")
+}
+
+/// `(name, count)` pairs from a query without parameters.
+async fn counted_names(
+    connection: &mut AnyConnection,
+    sql: &'static str,
+    context: &'static str,
+) -> Result<Vec<(String, i64)>> {
+    let found = sqlx::query(sql)
+        .fetch_all(connection)
+        .await
+        .map_err(database(context))?;
+    found
+        .iter()
+        .map(|row| Ok((column(row, "stats", "name")?, column(row, "stats", "n")?)))
+        .collect()
+}
+
+/// Every figure from one snapshot (one read transaction), so they add up even
+/// while an import is writing. Sums are cast to BIGINT: PostgreSQL's SUM of a
+/// BIGINT is NUMERIC, which the `Any` driver cannot decode.
+pub(crate) async fn stats(store: &Store) -> Result<Stats> {
+    let mut transaction = store.begin_read().await?;
+    let connection: &mut AnyConnection = &mut transaction;
+
+    let by_kind = counted_names(
+        connection,
+        "SELECT kind AS name, COUNT(*) AS n FROM posts GROUP BY kind",
+        "counting posts by kind",
+    )
+    .await?;
+    let kind_count = |kind: &str| {
+        by_kind
+            .iter()
+            .find(|(name, _)| name == kind)
+            .map_or(0, |(_, n)| *n)
+    };
+    let questions = kind_count("question");
+    let answers = kind_count("answer");
+    let articles = kind_count("article");
+    let wikis = kind_count("wiki");
+    let comments = kind_count("comment");
+
+    let users = count(connection, "SELECT COUNT(*) AS n FROM users", "counting users").await?;
+    // Tags named in the tag table or carried by a post: a JSONL import has no tag table.
+    let tags = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM (SELECT name FROM tags UNION SELECT tag FROM post_tags) AS every_tag",
+        "counting tags",
+    )
+    .await?;
+    let post_links = count(connection, "SELECT COUNT(*) AS n FROM post_links", "counting links").await?;
+    let duplicate_links = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM post_links WHERE kind = 'duplicate'",
+        "counting duplicate links",
+    )
+    .await?;
+    let badges = count(connection, "SELECT COUNT(*) AS n FROM badges", "counting badges").await?;
+    let events_by_kind = counted_names(
+        connection,
+        "SELECT kind AS name, COUNT(*) AS n FROM events GROUP BY kind ORDER BY n DESC, kind",
+        "counting events by kind",
+    )
+    .await?;
+    let events = events_by_kind.iter().map(|(_, n)| n).sum();
+    let anonymous_votes = count(
+        connection,
+        "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM vote_counts",
+        "summing anonymous votes",
+    )
+    .await?;
+    let answered_questions = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM posts AS question WHERE question.kind = 'question' \
+         AND EXISTS (SELECT 1 FROM posts AS answer \
+                     WHERE answer.parent_id = question.id AND answer.kind = 'answer')",
+        "counting answered questions",
+    )
+    .await?;
+    let accepted_questions = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM posts WHERE kind = 'question' AND accepted_answer_id IS NOT NULL",
+        "counting questions with an accepted answer",
+    )
+    .await?;
+    let span = sqlx::query(
+        "SELECT MIN(created_at) AS first_at, MAX(created_at) AS last_at FROM posts \
+         WHERE kind <> 'comment'",
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(database("finding the first and last post"))?;
+    let first_post_at = column::<Option<i64>>(&span, "posts", "first_at")?
+        .map(|millis| from_millis("posts", millis))
+        .transpose()?;
+    let last_post_at = column::<Option<i64>>(&span, "posts", "last_at")?
+        .map(|millis| from_millis("posts", millis))
+        .transpose()?;
+    let top_tags = counted_names(
+        connection,
+        "SELECT post_tags.tag AS name, COUNT(*) AS n FROM post_tags \
+         JOIN posts ON posts.id = post_tags.post_id WHERE posts.kind = 'question' \
+         GROUP BY post_tags.tag ORDER BY n DESC, post_tags.tag LIMIT 10",
+        "counting the most used tags",
+    )
+    .await?;
+    transaction
+        .commit()
+        .await
+        .map_err(database("reading stats"))?;
+
+    Ok(Stats {
+        posts: questions + answers + articles + wikis,
+        questions,
+        answers,
+        articles,
+        wikis,
+        comments,
+        users,
+        tags,
+        post_links,
+        duplicate_links,
+        badges,
+        events,
+        events_by_kind,
+        anonymous_votes,
+        answered_questions,
+        accepted_questions,
+        first_post_at,
+        last_post_at,
+        top_tags,
+    })
+}

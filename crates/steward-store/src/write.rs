@@ -1,0 +1,590 @@
+//! The write path: a [`WriteBatch`] becomes one transaction of multi-row upserts,
+//! chunked below each backend's parameter limit, with no per-row round trips.
+//!
+//! Within one batch the last record per id wins (as if they were written one
+//! after the other); PostgreSQL would otherwise refuse a statement that updates
+//! one row twice. Events keep the first record per key, vote counts with the
+//! same post and vote type are summed.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+use steward_domain::{Badge, Event, EventTarget, Post, PostLink, Tag, User, VoteCount};
+
+use crate::error::{Error, Result, database};
+use crate::sql::AnyQuery;
+use crate::{Dialect, Store, WriteBatch, to_millis};
+
+/// What a multi-row insert does when a row with the same key exists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OnConflict {
+    /// Overwrite every other column: an upsert by the source's id.
+    UpdateOthers,
+    /// Keep the stored row: idempotent events.
+    Nothing,
+    /// Add the new `count` to the stored one: anonymous vote tallies.
+    AddCount,
+}
+
+/// How one table is written.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) name: &'static str,
+    pub(crate) columns: &'static [&'static str],
+    pub(crate) conflict: &'static [&'static str],
+    pub(crate) on_conflict: OnConflict,
+}
+
+impl Table {
+    /// `INSERT INTO t (a, b) VALUES (p, p), ... ON CONFLICT (...) DO ...` for `rows` rows.
+    fn insert_sql(&self, dialect: Dialect, rows: usize) -> String {
+        let mut sql = String::with_capacity(64 + rows * self.columns.len() * 7);
+        sql.push_str("INSERT INTO ");
+        sql.push_str(self.name);
+        sql.push_str(" (");
+        sql.push_str(&self.columns.join(", "));
+        sql.push_str(") VALUES ");
+        dialect.push_value_tuples(&mut sql, 1, rows, self.columns.len());
+        if self.conflict.is_empty() {
+            return sql;
+        }
+        sql.push_str(" ON CONFLICT (");
+        sql.push_str(&self.conflict.join(", "));
+        sql.push_str(") DO ");
+        match self.on_conflict {
+            OnConflict::Nothing => sql.push_str("NOTHING"),
+            OnConflict::AddCount => {
+                sql.push_str("UPDATE SET count = ");
+                sql.push_str(self.name);
+                sql.push_str(".count + excluded.count");
+            }
+            OnConflict::UpdateOthers => {
+                sql.push_str("UPDATE SET ");
+                let updates: Vec<String> = self
+                    .columns
+                    .iter()
+                    .filter(|column| !self.conflict.contains(column))
+                    .map(|column| format!("{column} = excluded.{column}"))
+                    .collect();
+                sql.push_str(&updates.join(", "));
+            }
+        }
+        sql
+    }
+
+    pub(crate) fn select_list(&self) -> String {
+        self.columns.join(", ")
+    }
+}
+
+pub(crate) const USERS: Table = Table {
+    name: "users",
+    columns: &[
+        "id",
+        "display_name",
+        "reputation",
+        "created_at",
+        "last_access_at",
+        "location",
+        "about",
+        "website",
+    ],
+    conflict: &["id"],
+    on_conflict: OnConflict::UpdateOthers,
+};
+
+pub(crate) const POSTS: Table = Table {
+    name: "posts",
+    columns: &[
+        "id",
+        "kind",
+        "parent_id",
+        "accepted_answer_id",
+        "owner_id",
+        "title",
+        "body_html",
+        "body_text",
+        "code_blocks",
+        "tags",
+        "score",
+        "view_count",
+        "answer_count",
+        "comment_count",
+        "favorite_count",
+        "created_at",
+        "last_activity_at",
+        "closed_at",
+        "license",
+        "language",
+    ],
+    conflict: &["id"],
+    on_conflict: OnConflict::UpdateOthers,
+};
+
+/// Rows are replaced (deleted, then inserted) with their post, so no conflict clause.
+const POST_TAGS: Table = Table {
+    name: "post_tags",
+    columns: &["post_id", "tag", "position"],
+    conflict: &[],
+    on_conflict: OnConflict::Nothing,
+};
+
+pub(crate) const TAGS: Table = Table {
+    name: "tags",
+    columns: &["name", "count", "excerpt", "wiki", "synonyms"],
+    conflict: &["name"],
+    on_conflict: OnConflict::UpdateOthers,
+};
+
+const POST_LINKS: Table = Table {
+    name: "post_links",
+    columns: &["id", "post_id", "related_post_id", "kind", "created_at"],
+    conflict: &["id"],
+    on_conflict: OnConflict::UpdateOthers,
+};
+
+const BADGES: Table = Table {
+    name: "badges",
+    columns: &["id", "user_id", "name", "class", "tag_based", "awarded_at"],
+    conflict: &["id"],
+    on_conflict: OnConflict::UpdateOthers,
+};
+
+const EVENTS: Table = Table {
+    name: "events",
+    columns: &[
+        "key",
+        "user_id",
+        "kind",
+        "target_kind",
+        "target_id",
+        "target_tag",
+        "at",
+        "weight",
+    ],
+    conflict: &["key"],
+    on_conflict: OnConflict::Nothing,
+};
+
+const VOTE_COUNTS: Table = Table {
+    name: "vote_counts",
+    columns: &["post_id", "vote_type", "count"],
+    conflict: &["post_id", "vote_type"],
+    on_conflict: OnConflict::AddCount,
+};
+
+pub(crate) const CHECKPOINTS: Table = Table {
+    name: "checkpoints",
+    columns: &["key", "position"],
+    conflict: &["key"],
+    on_conflict: OnConflict::UpdateOthers,
+};
+
+/// Writes `rows` with as few statements as the parameter limit allows; returns
+/// the number of rows the database reports as inserted or changed.
+pub(crate) async fn insert_rows<T>(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    table: &Table,
+    rows: &[T],
+    bind_row: impl Fn(AnyQuery<'static>, &T) -> AnyQuery<'static>,
+    context: &'static str,
+) -> Result<u64> {
+    let rows_per_statement = dialect.rows_per_statement(table.columns.len());
+    // Every full chunk has the same text, so the driver's statement cache
+    // prepares it once per connection, not once per batch.
+    let mut full_chunk_sql: Option<String> = None;
+    let mut affected = 0;
+    for chunk in rows.chunks(rows_per_statement) {
+        let sql = if chunk.len() == rows_per_statement {
+            full_chunk_sql
+                .get_or_insert_with(|| table.insert_sql(dialect, rows_per_statement))
+                .clone()
+        } else {
+            table.insert_sql(dialect, chunk.len())
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            query = bind_row(query, row);
+        }
+        affected += query
+            .execute(&mut *connection)
+            .await
+            .map_err(database(context))?
+            .rows_affected();
+    }
+    Ok(affected)
+}
+
+/// The rows of `records` to write, keeping the last record of each key.
+/// Returns everything in input order when keys are distinct (the common case).
+fn last_per_key<T, K: Hash + Eq>(records: &[T], key: impl Fn(&T) -> K) -> Vec<&T> {
+    let mut last_index: HashMap<K, usize> = HashMap::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        last_index.insert(key(record), index);
+    }
+    if last_index.len() == records.len() {
+        return records.iter().collect();
+    }
+    records
+        .iter()
+        .enumerate()
+        .filter(|(index, record)| last_index.get(&key(record)) == Some(index))
+        .map(|(_, record)| record)
+        .collect()
+}
+
+/// Writes one batch in one transaction.
+pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()> {
+    validate_batch(batch)?;
+    let dialect = store.dialect;
+    let users = last_per_key(&batch.users, |user| user.id);
+    let posts = last_per_key(&batch.posts, |post| post.id);
+    let tags = last_per_key(&batch.tags, |tag| tag.name.clone());
+    let post_links = last_per_key(&batch.post_links, |link| link.id);
+    let badges = last_per_key(&batch.badges, |badge| badge.id);
+    let events = first_per_key(&batch.events);
+    let vote_counts = summed_vote_counts(&batch.vote_counts);
+
+    let mut transaction = store.begin_write().await?;
+    let connection: &mut AnyConnection = &mut transaction;
+    if !users.is_empty() {
+        insert_rows(connection, dialect, &USERS, &users, bind_user, "writing users").await?;
+    }
+    if !posts.is_empty() {
+        insert_rows(connection, dialect, &POSTS, &posts, bind_post, "writing posts").await?;
+        replace_post_tags(connection, dialect, &posts).await?;
+    }
+    if !tags.is_empty() {
+        insert_rows(connection, dialect, &TAGS, &tags, bind_tag, "writing tags").await?;
+    }
+    if !post_links.is_empty() {
+        insert_rows(
+            connection,
+            dialect,
+            &POST_LINKS,
+            &post_links,
+            bind_post_link,
+            "writing post links",
+        )
+        .await?;
+    }
+    if !badges.is_empty() {
+        insert_rows(connection, dialect, &BADGES, &badges, bind_badge, "writing badges").await?;
+    }
+    if !events.is_empty() {
+        insert_rows(connection, dialect, &EVENTS, &events, bind_event, "writing events").await?;
+    }
+    if !vote_counts.is_empty() {
+        insert_rows(
+            connection,
+            dialect,
+            &VOTE_COUNTS,
+            &vote_counts,
+            bind_vote_count,
+            "writing vote counts",
+        )
+        .await?;
+    }
+    if let Some((key, position)) = &batch.checkpoint {
+        let checkpoint = [(key.as_str(), *position)];
+        insert_rows(
+            connection,
+            dialect,
+            &CHECKPOINTS,
+            &checkpoint,
+            |query, (key, position)| query.bind(key.to_string()).bind(*position),
+            "writing the checkpoint",
+        )
+        .await?;
+    }
+    transaction
+        .commit()
+        .await
+        .map_err(database("committing a write batch"))
+}
+
+/// Inserts events that are not stored yet; returns how many were new.
+pub(crate) async fn insert_events(store: &Store, events: &[Event]) -> Result<u64> {
+    for event in events {
+        validate_event(event)?;
+    }
+    let events = first_per_key(events);
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let mut transaction = store.begin_write().await?;
+    let inserted = insert_rows(
+        &mut transaction,
+        store.dialect,
+        &EVENTS,
+        &events,
+        bind_event,
+        "inserting events",
+    )
+    .await?;
+    transaction
+        .commit()
+        .await
+        .map_err(database("committing events"))?;
+    Ok(inserted)
+}
+
+/// Events keep their first record per key: an event happened once, and the
+/// stored one wins over later copies too (`ON CONFLICT DO NOTHING`).
+fn first_per_key(events: &[Event]) -> Vec<&Event> {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+    events
+        .iter()
+        .filter(|event| seen.insert(event.key.as_str()))
+        .collect()
+}
+
+fn summed_vote_counts(vote_counts: &[VoteCount]) -> Vec<VoteCount> {
+    let mut order: Vec<(i64, i64)> = Vec::new();
+    let mut sums: HashMap<(i64, i64), i64> = HashMap::with_capacity(vote_counts.len());
+    for vote in vote_counts {
+        let key = (vote.post_id.0, vote.vote_type);
+        let sum = sums.entry(key).or_insert_with(|| {
+            order.push(key);
+            0
+        });
+        *sum += vote.count;
+    }
+    order
+        .into_iter()
+        .map(|(post_id, vote_type)| VoteCount {
+            post_id: steward_domain::PostId(post_id),
+            vote_type,
+            count: sums[&(post_id, vote_type)],
+        })
+        .collect()
+}
+
+/// Replaces the `post_tags` rows of `posts`: a re-imported post may have lost a tag.
+async fn replace_post_tags(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    posts: &[&Post],
+) -> Result<()> {
+    for chunk in posts.chunks(dialect.rows_per_statement(1)) {
+        let mut sql = crate::sql::SqlText::new(dialect, "DELETE FROM post_tags WHERE post_id IN (");
+        sql.parameter_list(chunk.len()).push(")");
+        let mut query = sql.query();
+        for post in chunk {
+            query = query.bind(post.id.0);
+        }
+        query
+            .execute(&mut *connection)
+            .await
+            .map_err(database("replacing post tags"))?;
+    }
+    let mut rows: Vec<(i64, &str, i64)> = Vec::with_capacity(posts.len() * 3);
+    for post in posts {
+        for (position, tag) in post.tags.iter().enumerate() {
+            let already_listed = post.tags[..position].contains(tag);
+            if !already_listed {
+                let position = i64::try_from(position).expect("a post has far fewer than 2^63 tags");
+                rows.push((post.id.0, tag.as_str(), position));
+            }
+        }
+    }
+    insert_rows(
+        connection,
+        dialect,
+        &POST_TAGS,
+        &rows,
+        |query, (post_id, tag, position)| query.bind(*post_id).bind(tag.to_string()).bind(*position),
+        "writing post tags",
+    )
+    .await?;
+    Ok(())
+}
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).expect("a list of strings always serializes to JSON")
+}
+
+fn bind_user(query: AnyQuery<'static>, user: &&User) -> AnyQuery<'static> {
+    query
+        .bind(user.id.0)
+        .bind(user.display_name.clone())
+        .bind(user.reputation)
+        .bind(to_millis(user.created_at))
+        .bind(user.last_access_at.map(to_millis))
+        .bind(user.location.clone())
+        .bind(user.about.clone())
+        .bind(user.website.clone())
+}
+
+fn bind_post(query: AnyQuery<'static>, post: &&Post) -> AnyQuery<'static> {
+    query
+        .bind(post.id.0)
+        .bind(post.kind.as_str())
+        .bind(post.parent_id.map(|id| id.0))
+        .bind(post.accepted_answer_id.map(|id| id.0))
+        .bind(post.owner_id.map(|id| id.0))
+        .bind(post.title.clone())
+        .bind(post.body_html.as_str())
+        .bind(post.body_text.as_str())
+        .bind(json_list(&post.code_blocks))
+        .bind(json_list(&post.tags))
+        .bind(post.score)
+        .bind(post.view_count)
+        .bind(post.answer_count)
+        .bind(post.comment_count)
+        .bind(post.favorite_count)
+        .bind(to_millis(post.created_at))
+        .bind(post.last_activity_at.map(to_millis))
+        .bind(post.closed_at.map(to_millis))
+        .bind(post.license.clone())
+        .bind(post.language.clone())
+}
+
+fn bind_tag(query: AnyQuery<'static>, tag: &&Tag) -> AnyQuery<'static> {
+    query
+        .bind(tag.name.as_str())
+        .bind(tag.count)
+        .bind(tag.excerpt.clone())
+        .bind(tag.wiki.clone())
+        .bind(json_list(&tag.synonyms))
+}
+
+fn bind_post_link(query: AnyQuery<'static>, link: &&PostLink) -> AnyQuery<'static> {
+    query
+        .bind(link.id)
+        .bind(link.post_id.0)
+        .bind(link.related_post_id.0)
+        .bind(link.kind.as_str())
+        .bind(to_millis(link.created_at))
+}
+
+fn bind_badge(query: AnyQuery<'static>, badge: &&Badge) -> AnyQuery<'static> {
+    query
+        .bind(badge.id.0)
+        .bind(badge.user_id.0)
+        .bind(badge.name.as_str())
+        .bind(badge.class.code())
+        .bind(i64::from(badge.tag_based))
+        .bind(to_millis(badge.awarded_at))
+}
+
+fn bind_event(query: AnyQuery<'static>, event: &&Event) -> AnyQuery<'static> {
+    let (target_kind, target_id, target_tag) = match &event.target {
+        EventTarget::Post(post_id) => ("post", Some(post_id.0), None),
+        EventTarget::User(user_id) => ("user", Some(user_id.0), None),
+        EventTarget::Tag(name) => ("tag", None, Some(name.clone())),
+    };
+    query
+        .bind(event.key.as_str())
+        .bind(event.user_id.0)
+        .bind(event.kind.as_str())
+        .bind(target_kind)
+        .bind(target_id)
+        .bind(target_tag)
+        .bind(to_millis(event.at))
+        .bind(event.weight)
+}
+
+fn bind_vote_count(query: AnyQuery<'static>, vote: &VoteCount) -> AnyQuery<'static> {
+    query.bind(vote.post_id.0).bind(vote.vote_type).bind(vote.count)
+}
+
+/// Rejects, before anything is written, the values one backend would store and
+/// the other refuse: PostgreSQL text cannot hold NUL, SQLite turns NaN into NULL.
+fn validate_batch(batch: &WriteBatch) -> Result<()> {
+    for user in &batch.users {
+        let id = || user.id.to_string();
+        check_text("user", &id, &user.display_name)?;
+        for text in [&user.location, &user.about, &user.website].into_iter().flatten() {
+            check_text("user", &id, text)?;
+        }
+    }
+    for post in &batch.posts {
+        let id = || post.id.to_string();
+        for text in [&post.body_html, &post.body_text] {
+            check_text("post", &id, text)?;
+        }
+        for text in [&post.title, &post.license, &post.language].into_iter().flatten() {
+            check_text("post", &id, text)?;
+        }
+        for text in post.tags.iter().chain(&post.code_blocks) {
+            check_text("post", &id, text)?;
+        }
+    }
+    for tag in &batch.tags {
+        let id = || tag.name.clone();
+        check_text("tag", &id, &tag.name)?;
+        for text in [&tag.excerpt, &tag.wiki].into_iter().flatten().chain(&tag.synonyms) {
+            check_text("tag", &id, text)?;
+        }
+    }
+    for badge in &batch.badges {
+        check_text("badge", &|| badge.id.to_string(), &badge.name)?;
+    }
+    for event in &batch.events {
+        validate_event(event)?;
+    }
+    if let Some((key, _)) = &batch.checkpoint {
+        check_text("checkpoint", &|| key.clone(), key)?;
+    }
+    Ok(())
+}
+
+fn validate_event(event: &Event) -> Result<()> {
+    let id = || event.key.clone();
+    check_text("event", &id, &event.key)?;
+    if let EventTarget::Tag(name) = &event.target {
+        check_text("event", &id, name)?;
+    }
+    if !event.weight.is_finite() {
+        return Err(Error::InvalidValue {
+            table: "event",
+            id: id(),
+            message: format!("weight {} is not a finite number", event.weight),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_text(table: &'static str, id: &dyn Fn() -> String, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::InvalidValue {
+            table,
+            id: id(),
+            message: "text contains a NUL character, which PostgreSQL cannot store".to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upserts_update_every_column_but_the_key() {
+        let sql = CHECKPOINTS.insert_sql(Dialect::Postgres, 2);
+        assert_eq!(
+            sql,
+            "INSERT INTO checkpoints (key, position) VALUES ($1, $2), ($3, $4) \
+             ON CONFLICT (key) DO UPDATE SET position = excluded.position"
+        );
+        let sql = VOTE_COUNTS.insert_sql(Dialect::Sqlite, 1);
+        assert!(sql.ends_with("DO UPDATE SET count = vote_counts.count + excluded.count"), "{sql}");
+        assert!(POST_TAGS.insert_sql(Dialect::Sqlite, 1).ends_with("VALUES (?, ?, ?)"));
+    }
+
+    #[test]
+    fn the_last_record_per_key_wins_in_input_order() {
+        let check = |records: &[(i64, &str)], expected: &[(i64, &str)]| {
+            let kept: Vec<(i64, &str)> =
+                last_per_key(records, |record| record.0).into_iter().copied().collect();
+            assert_eq!(kept, expected, "{records:?}");
+        };
+        check(&[(1, "a"), (2, "b")], &[(1, "a"), (2, "b")]);
+        check(&[(1, "a"), (2, "b"), (1, "c")], &[(2, "b"), (1, "c")]);
+        check(&[], &[]);
+    }
+}
