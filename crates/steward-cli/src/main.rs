@@ -8,12 +8,15 @@ mod commands;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where the community lives when `--database` is not given.
+pub const DEFAULT_DATABASE: &str = "./steward.db";
+
 /// Steward: a self-hosted AI operations engine for technical communities.
 #[derive(Debug, Parser)]
 #[command(name = "steward", version, about, long_about = None)]
 struct Cli {
     /// Database: a SQLite file path (created on first use) or a postgres:// URL.
-    #[arg(long, global = true, env = "STEWARD_DATABASE_URL", default_value = "./steward.db")]
+    #[arg(long, global = true, env = "STEWARD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     database: String,
 
     /// Directory holding model folders (all-MiniLM-L6-v2/, SmolLM2-135M-Instruct/, ...).

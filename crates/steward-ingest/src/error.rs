@@ -15,7 +15,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The dump directory has no `Posts.xml`, the one file every import needs.
-    #[error("{0} holds no Posts.xml; point the import at the folder of an unpacked Stack Exchange dump")]
+    #[error(
+        "{0} holds no Posts.xml; point the import at the folder of an unpacked Stack Exchange dump"
+    )]
     MissingPosts(PathBuf),
     /// The store failed; the batch being written was rolled back and re-running
     /// the import resumes where it stopped.
@@ -36,7 +38,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Error {
         Error::Io {
             action,
             path: path.into(),

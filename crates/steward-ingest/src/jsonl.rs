@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use serde::Deserialize;
 use steward_domain::{
-    Event, EventKind, EventTarget, Post, PostId, PostKind, PostLink, PostLinkKind, Tag, Timestamp, User,
-    UserId,
+    Event, EventKind, EventTarget, Post, PostId, PostKind, PostLink, PostLinkKind, Tag, Timestamp,
+    User, UserId,
 };
 use steward_store::{Store, WriteBatch};
 use steward_text::html::html_to_text;
@@ -41,7 +41,12 @@ impl Default for JsonlOptions {
 
 /// Imports the JSONL file at `path` into `store`. Parents must come before
 /// their answers and comments (or already be in the store).
-pub async fn import_jsonl(store: &Store, path: &Path, options: &JsonlOptions, job: Job<'_>) -> Result<ImportReport> {
+pub async fn import_jsonl(
+    store: &Store,
+    path: &Path,
+    options: &JsonlOptions,
+    job: Job<'_>,
+) -> Result<ImportReport> {
     let started = Instant::now();
     let bytes = std::fs::metadata(path)
         .map_err(|source| Error::io("reading", path, source))?
@@ -52,8 +57,16 @@ pub async fn import_jsonl(store: &Store, path: &Path, options: &JsonlOptions, jo
         .unwrap_or_else(|| path.display().to_string());
     let mut report = ImportReport::new(path.display().to_string());
     let file_idx = report.start_file(&file_name, bytes);
-    job.report(Progress::FileStarted { file: &file_name, bytes });
-    let mut chunks = spawn_reader(path, Framing::JsonLines, options.batch_size.max(1), map_line)?;
+    job.report(Progress::FileStarted {
+        file: &file_name,
+        bytes,
+    });
+    let mut chunks = spawn_reader(
+        path,
+        Framing::JsonLines,
+        options.batch_size.max(1),
+        map_line,
+    )?;
 
     let mut imported_posts = IdSet::default();
     let mut seen_users = IdSet::default();
@@ -104,15 +117,18 @@ pub async fn import_jsonl(store: &Store, path: &Path, options: &JsonlOptions, jo
                 Record::Post(post) => seen_posts.contains(post.id.0).then(|| post.id.to_string()),
                 Record::Link(link) => seen_links.contains(link.id).then(|| link.id.to_string()),
                 Record::Tag(tag) => seen_tags.contains(&tag.name).then(|| tag.name.clone()),
-                Record::Event(event) => seen_event_keys.contains(&event.key).then(|| event.key.clone()),
+                Record::Event(event) => seen_event_keys
+                    .contains(&event.key)
+                    .then(|| event.key.clone()),
             };
             if let Some(id) = duplicate {
                 report.record_skip(file_idx, line, SkipReason::DuplicateId(id));
                 continue;
             }
-            let dangling = value.referenced_posts().into_iter().find(|(_, id)| {
-                !imported_posts.contains(id.0) && !in_store.contains(&id.0)
-            });
+            let dangling = value
+                .referenced_posts()
+                .into_iter()
+                .find(|(_, id)| !imported_posts.contains(id.0) && !in_store.contains(&id.0));
             if let Some((attribute, post_id)) = dangling {
                 let reason = SkipReason::DanglingReference {
                     attribute,
@@ -176,12 +192,19 @@ impl Record {
     /// The posts this record needs to exist, with the field that names them.
     fn referenced_posts(&self) -> Vec<(&'static str, PostId)> {
         match self {
-            Record::Post(post) => post.parent_id.map(|id| ("parent_id", id)).into_iter().collect(),
+            Record::Post(post) => post
+                .parent_id
+                .map(|id| ("parent_id", id))
+                .into_iter()
+                .collect(),
             Record::Event(Event {
                 target: EventTarget::Post(id),
                 ..
             }) => vec![("target", *id)],
-            Record::Link(link) => vec![("post_id", link.post_id), ("related_post_id", link.related_post_id)],
+            Record::Link(link) => vec![
+                ("post_id", link.post_id),
+                ("related_post_id", link.related_post_id),
+            ],
             Record::User(_) | Record::Tag(_) | Record::Event(_) => Vec::new(),
         }
     }
@@ -283,7 +306,8 @@ fn map_line(line: &str) -> Result<Record, SkipReason> {
             value: "a NUL character (\\u0000), which the store cannot keep".to_string(),
         });
     }
-    let wire: WireRecord = serde_json::from_str(line).map_err(|error| SkipReason::Malformed(error.to_string()))?;
+    let wire: WireRecord =
+        serde_json::from_str(line).map_err(|error| SkipReason::Malformed(error.to_string()))?;
     match wire {
         WireRecord::User(user) => Ok(Record::User(User {
             id: UserId(user.id),
@@ -308,9 +332,9 @@ fn map_line(line: &str) -> Result<Record, SkipReason> {
                     value: weight.to_string(),
                 });
             }
-            let key = event
-                .key
-                .unwrap_or_else(|| format!("jsonl:{:016x}", xxhash_rust::xxh3::xxh3_64(line.as_bytes())));
+            let key = event.key.unwrap_or_else(|| {
+                format!("jsonl:{:016x}", xxhash_rust::xxh3::xxh3_64(line.as_bytes()))
+            });
             Ok(Record::Event(Event {
                 key,
                 user_id: UserId(event.user_id),
@@ -330,7 +354,11 @@ fn map_line(line: &str) -> Result<Record, SkipReason> {
                 count: tag.count,
                 excerpt: tag.excerpt,
                 wiki: tag.wiki,
-                synonyms: tag.synonyms.iter().map(|name| name.trim().to_lowercase()).collect(),
+                synonyms: tag
+                    .synonyms
+                    .iter()
+                    .map(|name| name.trim().to_lowercase())
+                    .collect(),
             }))
         }
         WireRecord::Link(link) => {
@@ -384,7 +412,11 @@ fn map_post(post: WirePost) -> Result<Post, SkipReason> {
         body_html,
         body_text,
         code_blocks,
-        tags: post.tags.iter().map(|tag| tag.trim().to_lowercase()).collect(),
+        tags: post
+            .tags
+            .iter()
+            .map(|tag| tag.trim().to_lowercase())
+            .collect(),
         score: post.score,
         view_count: post.view_count,
         answer_count: post.answer_count,
@@ -428,7 +460,11 @@ mod tests {
             Ok(Record::User(user)) => format!("user {} {}", user.id, user.display_name),
             Ok(Record::Post(post)) => format!(
                 "post {} {} parent={:?} text={:?} tags={:?}",
-                post.id, post.kind, post.parent_id.map(|id| id.0), post.body_text, post.tags
+                post.id,
+                post.kind,
+                post.parent_id.map(|id| id.0),
+                post.body_text,
+                post.tags
             ),
             Ok(Record::Event(event)) => format!(
                 "event {} {} {:?} w={} key={}",
@@ -436,10 +472,20 @@ mod tests {
                 event.kind,
                 event.target,
                 event.weight,
-                if event.key.starts_with("jsonl:") { "derived" } else { &event.key }
+                if event.key.starts_with("jsonl:") {
+                    "derived"
+                } else {
+                    &event.key
+                }
             ),
             Ok(Record::Tag(tag)) => format!("tag {} {}", tag.name, tag.count),
-            Ok(Record::Link(link)) => format!("link {} {}->{} {}", link.id, link.post_id, link.related_post_id, link.kind.as_str()),
+            Ok(Record::Link(link)) => format!(
+                "link {} {}->{} {}",
+                link.id,
+                link.post_id,
+                link.related_post_id,
+                link.kind.as_str()
+            ),
             Err(reason) => format!("skip {}", reason.code()),
         };
         assert_eq!(outcome, expected, "{line}");
@@ -457,7 +503,9 @@ mod tests {
         );
         check(
             r#"{"type":"post","id":8,"kind":"answer","parent_id":7,"body_html":"<p>Yes</p>","created_at":"2024-01-02T03:04:05+08:00"}"#,
-            r#"post 8 answer parent=Some(7) text="<p>Yes</p>" tags=[]"#.replace("<p>Yes</p>", &html_to_text("<p>Yes</p>").text).as_str(),
+            r#"post 8 answer parent=Some(7) text="<p>Yes</p>" tags=[]"#
+                .replace("<p>Yes</p>", &html_to_text("<p>Yes</p>").text)
+                .as_str(),
         );
         check(
             r#"{"type":"event","user_id":1,"kind":"favorite","target":{"type":"post","id":7},"at":"2024-01-02T03:04:05Z"}"#,
@@ -475,16 +523,37 @@ mod tests {
         check(r#"{"type":"user","id":1}"#, "skip malformed");
         check(r#"{"type":"poll","id":1}"#, "skip malformed");
         check(r#"not json"#, "skip malformed");
-        check(r#"{"type":"user","id":1,"display_name":"A","created_at":"yesterday"}"#, "skip bad_date");
-        check(r#"{"type":"user","id":1,"display_name":"A","created_at":"2024-01-02T03:04:05Z","nmae":"x"}"#, "skip malformed");
-        check(r#"{"type":"post","id":8,"kind":"answer","body_text":"x","created_at":"2024-01-02T03:04:05Z"}"#, "skip missing_attribute");
-        check(r#"{"type":"post","id":8,"kind":"poll","body_text":"x","created_at":"2024-01-02T03:04:05Z"}"#, "skip bad_value");
-        check(r#"{"type":"post","id":8,"kind":"question","created_at":"2024-01-02T03:04:05Z"}"#, "skip missing_attribute");
-        check(r#"{"type":"event","user_id":1,"kind":"like","target":{"type":"post","id":7},"at":"2024-01-02T03:04:05Z"}"#, "skip bad_value");
+        check(
+            r#"{"type":"user","id":1,"display_name":"A","created_at":"yesterday"}"#,
+            "skip bad_date",
+        );
+        check(
+            r#"{"type":"user","id":1,"display_name":"A","created_at":"2024-01-02T03:04:05Z","nmae":"x"}"#,
+            "skip malformed",
+        );
+        check(
+            r#"{"type":"post","id":8,"kind":"answer","body_text":"x","created_at":"2024-01-02T03:04:05Z"}"#,
+            "skip missing_attribute",
+        );
+        check(
+            r#"{"type":"post","id":8,"kind":"poll","body_text":"x","created_at":"2024-01-02T03:04:05Z"}"#,
+            "skip bad_value",
+        );
+        check(
+            r#"{"type":"post","id":8,"kind":"question","created_at":"2024-01-02T03:04:05Z"}"#,
+            "skip missing_attribute",
+        );
+        check(
+            r#"{"type":"event","user_id":1,"kind":"like","target":{"type":"post","id":7},"at":"2024-01-02T03:04:05Z"}"#,
+            "skip bad_value",
+        );
     }
 
     #[test]
     fn text_bodies_become_escaped_paragraphs() {
-        assert_eq!(text_to_html("a < b\n\nsecond & last"), "<p>a &lt; b</p>\n<p>second &amp; last</p>");
+        assert_eq!(
+            text_to_html("a < b\n\nsecond & last"),
+            "<p>a &lt; b</p>\n<p>second &amp; last</p>"
+        );
     }
 }

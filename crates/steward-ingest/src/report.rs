@@ -21,18 +21,32 @@ pub enum SkipReason {
     /// The file ends in the middle of a record (a cut-off download).
     Truncated,
     /// A record longer than the reader accepts (a runaway row).
-    TooLong { bytes: usize },
+    TooLong {
+        bytes: usize,
+    },
     /// The line is not valid UTF-8.
     InvalidUtf8,
     MissingAttribute(&'static str),
-    BadDate { attribute: &'static str, value: String },
-    BadNumber { attribute: &'static str, value: String },
+    BadDate {
+        attribute: &'static str,
+        value: String,
+    },
+    BadNumber {
+        attribute: &'static str,
+        value: String,
+    },
     /// A value outside its set (`Class="9"`, `TagBased="maybe"`, a kind name).
-    BadValue { attribute: &'static str, value: String },
+    BadValue {
+        attribute: &'static str,
+        value: String,
+    },
     UnknownPostType(i64),
     UnknownLinkType(i64),
     /// The record refers to a post that is neither in this import nor in the store.
-    DanglingReference { attribute: &'static str, post_id: i64 },
+    DanglingReference {
+        attribute: &'static str,
+        post_id: i64,
+    },
     /// A second record with an id the file already used.
     DuplicateId(String),
 }
@@ -67,17 +81,26 @@ impl std::fmt::Display for SkipReason {
             SkipReason::TooLong { bytes } => write!(f, "record longer than {bytes} bytes"),
             SkipReason::InvalidUtf8 => f.write_str("not valid UTF-8"),
             SkipReason::MissingAttribute(name) => write!(f, "missing required {name}"),
-            SkipReason::BadDate { attribute, value } => write!(f, "bad date in {attribute}: `{value}`"),
+            SkipReason::BadDate { attribute, value } => {
+                write!(f, "bad date in {attribute}: `{value}`")
+            }
             SkipReason::BadNumber { attribute, value } => {
                 write!(f, "bad number in {attribute}: `{value}`")
             }
-            SkipReason::BadValue { attribute, value } => write!(f, "bad value in {attribute}: `{value}`"),
+            SkipReason::BadValue { attribute, value } => {
+                write!(f, "bad value in {attribute}: `{value}`")
+            }
             SkipReason::UnknownPostType(type_id) => write!(f, "unknown post type {type_id}"),
             SkipReason::UnknownLinkType(type_id) => write!(f, "unknown link type {type_id}"),
             SkipReason::DanglingReference { attribute, post_id } => {
-                write!(f, "{attribute} {post_id} names a post that is neither in this import nor in the store")
+                write!(
+                    f,
+                    "{attribute} {post_id} names a post that is neither in this import nor in the store"
+                )
             }
-            SkipReason::DuplicateId(id) => write!(f, "duplicate id {id} (an earlier record used it)"),
+            SkipReason::DuplicateId(id) => {
+                write!(f, "duplicate id {id} (an earlier record used it)")
+            }
         }
     }
 }
@@ -103,7 +126,7 @@ impl Serialize for Skip {
 }
 
 /// Counts for one source file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FileReport {
     pub file: String,
     pub bytes: u64,
@@ -168,7 +191,10 @@ impl ImportReport {
     pub(crate) fn record_skip(&mut self, file_idx: usize, line: u64, reason: SkipReason) {
         self.files[file_idx].skipped += 1;
         self.total_skipped += 1;
-        *self.skips_by_reason.entry(reason.code().to_string()).or_default() += 1;
+        *self
+            .skips_by_reason
+            .entry(reason.code().to_string())
+            .or_default() += 1;
         if self.skips.len() < MAX_SKIP_DETAILS {
             let file = self.files[file_idx].file.clone();
             self.skips.push(Skip { file, line, reason });
@@ -223,13 +249,21 @@ impl std::fmt::Display for ImportReport {
                 .iter()
                 .map(|(code, count)| format!("{code} {count}"))
                 .collect();
-            writeln!(f, "Skipped {} records: {}", self.total_skipped, by_reason.join(", "))?;
+            writeln!(
+                f,
+                "Skipped {} records: {}",
+                self.total_skipped,
+                by_reason.join(", ")
+            )?;
             for skip in &self.skips {
                 writeln!(f, "  {}:{}: {}", skip.file, skip.line, skip.reason)?;
             }
             let hidden = self.total_skipped.saturating_sub(self.skips.len() as u64);
             if hidden > 0 {
-                writeln!(f, "  ... and {hidden} more (use --json for counts by reason)")?;
+                writeln!(
+                    f,
+                    "  ... and {hidden} more (use --json for counts by reason)"
+                )?;
             }
         }
         Ok(())

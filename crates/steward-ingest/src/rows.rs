@@ -162,7 +162,9 @@ impl<R: BufRead> Framer<R> {
             if let Some((line, _)) = self.pending_row.take() {
                 self.queue.push_back(Framed::Skip {
                     line,
-                    reason: SkipReason::Malformed("row is not closed before the next row".to_string()),
+                    reason: SkipReason::Malformed(
+                        "row is not closed before the next row".to_string(),
+                    ),
                 });
             }
             if closes_row {
@@ -219,7 +221,10 @@ fn is_wrapper_line(text: &str) -> bool {
     if text.starts_with("<?xml") && text.ends_with("?>") {
         return true;
     }
-    let Some(inner) = text.strip_prefix('<').and_then(|rest| rest.strip_suffix('>')) else {
+    let Some(inner) = text
+        .strip_prefix('<')
+        .and_then(|rest| rest.strip_suffix('>'))
+    else {
         return false;
     };
     let name = inner.strip_prefix('/').unwrap_or(inner);
@@ -265,7 +270,8 @@ pub(crate) fn parse_row(text: &str) -> Result<Row, SkipReason> {
                 }
                 let mut attributes = Vec::with_capacity(16);
                 for attribute in element.attributes().with_checks(true) {
-                    let attribute = attribute.map_err(|error| SkipReason::Malformed(error.to_string()))?;
+                    let attribute =
+                        attribute.map_err(|error| SkipReason::Malformed(error.to_string()))?;
                     let key = attribute.key.as_ref().to_string();
                     let value = attribute
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -274,7 +280,9 @@ pub(crate) fn parse_row(text: &str) -> Result<Row, SkipReason> {
                     if value.contains('\0') {
                         return Err(SkipReason::BadValue {
                             attribute: "row",
-                            value: format!("{key} holds a NUL character, which the store cannot keep"),
+                            value: format!(
+                                "{key} holds a NUL character, which the store cannot keep"
+                            ),
                         });
                     }
                     attributes.push((key, value));
@@ -285,7 +293,11 @@ pub(crate) fn parse_row(text: &str) -> Result<Row, SkipReason> {
             XmlEvent::Eof => {
                 return row.ok_or_else(|| SkipReason::Malformed("no <row/> element".to_string()));
             }
-            _ => return Err(SkipReason::Malformed("not a single self-closing <row/>".to_string())),
+            _ => {
+                return Err(SkipReason::Malformed(
+                    "not a single self-closing <row/>".to_string(),
+                ));
+            }
         }
     }
 }
@@ -386,14 +398,19 @@ mod tests {
 
     #[test]
     fn framing_handles_bom_wrapper_garbage_multiline_and_truncation() {
-        let check = |input: &str, expected: &[&str]| assert_eq!(frame(input), expected, "{input:?}");
+        let check =
+            |input: &str, expected: &[&str]| assert_eq!(frame(input), expected, "{input:?}");
         check(
             "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<posts>\n  <row Id=\"1\" />\n</posts>\n",
             &["3: <row Id=\"1\" />"],
         );
         check(
             "<posts>\n  <row Id=\"1\"\n   Body=\"a\" />\ngarbage here\n  <row Id=\"2\" />\n</posts>",
-            &["2: <row Id=\"1\"\nBody=\"a\" />", "4: skip not_a_record", "5: <row Id=\"2\" />"],
+            &[
+                "2: <row Id=\"1\"\nBody=\"a\" />",
+                "4: skip not_a_record",
+                "5: <row Id=\"2\" />",
+            ],
         );
         check(
             "<posts>\n  <row Id=\"1\" />\n  <row Id=\"2\" Bo",
@@ -403,12 +420,16 @@ mod tests {
             "<posts>\n  <row Id=\"1\" Body=\"x\n  <row Id=\"2\" />\n",
             &["2: skip malformed", "3: <row Id=\"2\" />"],
         );
-        check("<posts>\r\n  <row Id=\"1\" />\r\n", &["2: <row Id=\"1\" />"]);
+        check(
+            "<posts>\r\n  <row Id=\"1\" />\r\n",
+            &["2: <row Id=\"1\" />"],
+        );
     }
 
     #[test]
     fn rows_unescape_attributes_and_keep_encoded_newlines() {
-        let row = parse_row(r#"<row Id="7" Body="&lt;p&gt;a &amp; b&lt;/p&gt;&#xA;next" />"#).expect("valid row");
+        let row = parse_row(r#"<row Id="7" Body="&lt;p&gt;a &amp; b&lt;/p&gt;&#xA;next" />"#)
+            .expect("valid row");
         assert_eq!(row.get("Id"), Some("7"));
         assert_eq!(row.get("Body"), Some("<p>a & b</p>\nnext"));
         assert_eq!(row.get("Title"), None);

@@ -347,7 +347,8 @@ impl Generator {
                 last_active: EPOCH_SECONDS,
             });
         }
-        let chinese_users: Vec<usize> = (0..users.len()).filter(|&idx| users[idx].chinese).collect();
+        let chinese_users: Vec<usize> =
+            (0..users.len()).filter(|&idx| users[idx].chinese).collect();
         let chinese_by_activity = Weighted::new(chinese_users.iter().map(|&idx| activity[idx]));
         let tag_users = (0..TAGS.len())
             .map(|tag| {
@@ -417,8 +418,12 @@ impl Generator {
                     format!("{first} {last}")
                 }
             };
-            let reputation = 1 + self.rng.random_range(0..50) * (1 + self.users[user_idx].interests.len() as i64);
-            let location = self.rng.random_bool(0.6).then(|| self.pick(corpus::LOCATIONS));
+            let reputation = 1 + self.rng.random_range(0..50)
+                * (1 + self.users[user_idx].interests.len() as i64);
+            let location = self
+                .rng
+                .random_bool(0.6)
+                .then(|| self.pick(corpus::LOCATIONS));
             let about = self.rng.random_bool(0.3).then(|| {
                 let tag = TAGS[self.users[user_idx].interests[0]].name;
                 if self.users[user_idx].chinese {
@@ -440,7 +445,10 @@ impl Generator {
             if let Some(about) = &about {
                 row.text("AboutMe", about);
             }
-            row.int("Views", 0).int("UpVotes", 0).int("DownVotes", 0).int("AccountId", user_idx as i64 + 1000);
+            row.int("Views", 0)
+                .int("UpVotes", 0)
+                .int("DownVotes", 0)
+                .int("AccountId", user_idx as i64 + 1000);
             file.write_row(&self.row)?;
         }
         self.users_file = Some(file.finish()?);
@@ -624,12 +632,20 @@ impl Generator {
         if self.rng.random_bool(0.01) {
             self.write_user_vote(question_id, 8, asker, created)?;
         }
-        let question_comments = self.write_comments(question_id, created, chinese, primary_tag, Some(asker))?;
+        let question_comments =
+            self.write_comments(question_id, created, chinese, primary_tag, Some(asker))?;
         let mut last_activity = created;
 
-        let tag_list: String = tags.iter().map(|&tag| format!("<{}>", TAGS[tag].name)).collect();
+        let tag_list: String = tags
+            .iter()
+            .map(|&tag| format!("<{}>", TAGS[tag].name))
+            .collect();
         let view_count = 15 + question_score.max(0) * 40 + self.rng.random_range(0..300);
-        let last_answer_at = answers.iter().map(|answer| answer.created).max().unwrap_or(created);
+        let last_answer_at = answers
+            .iter()
+            .map(|answer| answer.created)
+            .max()
+            .unwrap_or(created);
         last_activity = last_activity.max(last_answer_at);
         let millis = self.rng.random_range(0..1000);
         let row = self.row.start();
@@ -663,7 +679,8 @@ impl Generator {
             if accepted == Some(answer_idx) {
                 self.write_anonymous_vote(answer.id, 1, answer.created + 3_600)?;
             }
-            let comments = self.write_comments(answer.id, answer.created, chinese, primary_tag, Some(asker))?;
+            let comments =
+                self.write_comments(answer.id, answer.created, chinese, primary_tag, Some(asker))?;
             let millis = self.rng.random_range(0..1000);
             self.row
                 .start()
@@ -702,7 +719,11 @@ impl Generator {
 
     /// Anonymous up and down votes adding up to `score`.
     fn write_votes(&mut self, post_id: i64, score: i64, created: i64) -> Result<()> {
-        let down = if score < 0 { -score } else { i64::from(self.rng.random_bool(0.1)) };
+        let down = if score < 0 {
+            -score
+        } else {
+            i64::from(self.rng.random_bool(0.1))
+        };
         let up = score + down;
         for _ in 0..up {
             let at = created + self.rng.random_range(0..30 * 86_400);
@@ -729,7 +750,13 @@ impl Generator {
         Ok(())
     }
 
-    fn write_user_vote(&mut self, post_id: i64, vote_type: i64, user: usize, created: i64) -> Result<()> {
+    fn write_user_vote(
+        &mut self,
+        post_id: i64,
+        vote_type: i64,
+        user: usize,
+        created: i64,
+    ) -> Result<()> {
         let at = created + self.rng.random_range(0..60 * 86_400);
         let day = at - at.rem_euclid(86_400);
         self.row
@@ -791,7 +818,8 @@ impl Generator {
 
     fn question_title(&mut self, topic: &TagTopic, chinese: bool) -> String {
         let thing_idx = self.rng.random_range(0..topic.things.len());
-        let other_idx = (thing_idx + 1 + self.rng.random_range(0..topic.things.len() - 1)) % topic.things.len();
+        let other_idx =
+            (thing_idx + 1 + self.rng.random_range(0..topic.things.len() - 1)) % topic.things.len();
         let template = self.rng.random_range(0..6);
         if chinese {
             let thing = topic.things_zh[thing_idx];
@@ -814,7 +842,10 @@ impl Generator {
                 0 => format!("How do I {action} a {thing} in {}?", topic.name),
                 1 => format!("Why is my {thing} so slow?"),
                 2 => format!("What is the difference between a {thing} and a {other}?"),
-                3 => format!("{}: {thing} returns an empty result after upgrading", topic.name),
+                3 => format!(
+                    "{}: {thing} returns an empty result after upgrading",
+                    topic.name
+                ),
                 4 => format!("Best way to {action} a {thing} with {}", topic.name),
                 _ => format!("Is it safe to reuse a {thing} across requests?"),
             }
@@ -836,9 +867,9 @@ impl Generator {
             let action = self.pick(corpus::ACTIONS_ZH);
             let problem = self.pick(corpus::PROBLEMS_ZH);
             let tried = self.pick(corpus::TRIED_ZH);
-            let _ = write!(
+            let _ = writeln!(
                 body,
-                "<p>我在 {} 项目里想要{action}{}，但是{problem}。</p>\n",
+                "<p>我在 {} 项目里想要{action}{}，但是{problem}。</p>",
                 topic.name, topic.things_zh[thing_idx]
             );
             if self.rng.random_bool(0.5) {
@@ -856,9 +887,9 @@ impl Generator {
             let action = self.pick(corpus::ACTIONS);
             let problem = self.pick(corpus::PROBLEMS);
             let tried = self.pick(corpus::TRIED);
-            let _ = write!(
+            let _ = writeln!(
                 body,
-                "<p>I'm trying to {action} a {} in my {} project, but {problem}.</p>\n",
+                "<p>I'm trying to {action} a {} in my {} project, but {problem}.</p>",
                 topic.things[thing_idx], topic.name
             );
             if self.rng.random_bool(0.5) {
@@ -886,9 +917,17 @@ impl Generator {
         let identifier = self.pick(corpus::IDENTIFIERS);
         let mut body = String::with_capacity(1024);
         let (openings, closings, thing) = if chinese {
-            (corpus::ANSWER_OPENINGS_ZH, corpus::ANSWER_CLOSINGS_ZH, topic.things_zh[thing_idx])
+            (
+                corpus::ANSWER_OPENINGS_ZH,
+                corpus::ANSWER_CLOSINGS_ZH,
+                topic.things_zh[thing_idx],
+            )
         } else {
-            (corpus::ANSWER_OPENINGS, corpus::ANSWER_CLOSINGS, topic.things[thing_idx])
+            (
+                corpus::ANSWER_OPENINGS,
+                corpus::ANSWER_CLOSINGS,
+                topic.things[thing_idx],
+            )
         };
         let opening = self.pick(openings).replace("{thing}", thing);
         let _ = writeln!(body, "<p>{opening}</p>");
@@ -903,7 +942,10 @@ impl Generator {
         }
         let closing = self.pick(closings);
         if chinese {
-            let _ = write!(body, "<p>注意 <code>{identifier}</code> 只需要初始化一次。{closing}</p>");
+            let _ = write!(
+                body,
+                "<p>注意 <code>{identifier}</code> 只需要初始化一次。{closing}</p>"
+            );
         } else {
             let _ = write!(
                 body,
@@ -974,7 +1016,9 @@ impl Generator {
 }
 
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -996,7 +1040,10 @@ mod tests {
     #[test]
     fn rows_escape_markup_and_newlines() {
         let mut row = RowBuilder::new();
-        row.start().int("Id", 1).text("Body", "<p>a & \"b\"</p>\nnext").date("CreationDate", EPOCH_SECONDS, 7);
+        row.start()
+            .int("Id", 1)
+            .text("Body", "<p>a & \"b\"</p>\nnext")
+            .date("CreationDate", EPOCH_SECONDS, 7);
         assert_eq!(
             row.finish(),
             "  <row Id=\"1\" Body=\"&lt;p&gt;a &amp; &quot;b&quot;&lt;/p&gt;&#xA;next\" CreationDate=\"2020-01-01T00:00:00.007\" />\n"

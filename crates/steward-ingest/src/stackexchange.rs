@@ -67,7 +67,12 @@ impl Default for DumpOptions {
 /// Bad rows are skipped and reported; a store error or a cancel stops the
 /// import, keeping every batch written before it. Running it again converges
 /// to the same store contents as one uninterrupted run.
-pub async fn import_dump(store: &Store, dir: &Path, options: &DumpOptions, job: Job<'_>) -> Result<ImportReport> {
+pub async fn import_dump(
+    store: &Store,
+    dir: &Path,
+    options: &DumpOptions,
+    job: Job<'_>,
+) -> Result<ImportReport> {
     let started = Instant::now();
     let metadata = std::fs::metadata(dir).map_err(|source| Error::io("reading", dir, source))?;
     if !metadata.is_dir() {
@@ -173,7 +178,8 @@ impl<'a> DumpImporter<'a> {
             }
             Some(Err(source)) => Err(Error::io("reading", &file.path, source)),
             None => {
-                self.report.files[file.file_idx].elapsed_seconds = file.started.elapsed().as_secs_f64();
+                self.report.files[file.file_idx].elapsed_seconds =
+                    file.started.elapsed().as_secs_f64();
                 self.job.report(Progress::FileFinished { file: file.name });
                 Ok(None)
             }
@@ -181,7 +187,13 @@ impl<'a> DumpImporter<'a> {
     }
 
     /// Writes one batch, then reports progress and honours a cancel.
-    async fn write(&mut self, batch: &WriteBatch, file_idx: usize, imported: u64, bytes: u64) -> Result<()> {
+    async fn write(
+        &mut self,
+        batch: &WriteBatch,
+        file_idx: usize,
+        imported: u64,
+        bytes: u64,
+    ) -> Result<()> {
         if !batch.is_empty() || batch.checkpoint.is_some() {
             self.store.write(batch).await?;
         }
@@ -211,7 +223,13 @@ impl<'a> DumpImporter<'a> {
         missing.dedup();
         let mut found = HashSet::new();
         for ids in missing.chunks(500) {
-            found.extend(self.store.existing_posts(ids).await?.into_iter().map(|id| id.0));
+            found.extend(
+                self.store
+                    .existing_posts(ids)
+                    .await?
+                    .into_iter()
+                    .map(|id| id.0),
+            );
         }
         Ok(found)
     }
@@ -228,13 +246,18 @@ impl<'a> DumpImporter<'a> {
                 match record.outcome {
                     Err(reason) => self.skip(file.file_idx, record.line, reason),
                     Ok(user) if !file.seen_ids.insert(user.id.0) => {
-                        self.skip(file.file_idx, record.line, SkipReason::DuplicateId(user.id.to_string()));
+                        self.skip(
+                            file.file_idx,
+                            record.line,
+                            SkipReason::DuplicateId(user.id.to_string()),
+                        );
                     }
                     Ok(user) => batch.users.push(user),
                 }
             }
             let imported = batch.users.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -266,7 +289,11 @@ impl<'a> DumpImporter<'a> {
                     Ok(post) => post,
                 };
                 if file.seen_ids.contains(post.id.0) {
-                    self.skip(file.file_idx, record.line, SkipReason::DuplicateId(post.id.to_string()));
+                    self.skip(
+                        file.file_idx,
+                        record.line,
+                        SkipReason::DuplicateId(post.id.to_string()),
+                    );
                     continue;
                 }
                 if let Some(parent_id) = post.parent_id
@@ -285,7 +312,8 @@ impl<'a> DumpImporter<'a> {
                 batch.posts.push(post);
             }
             let imported = batch.posts.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -295,7 +323,8 @@ impl<'a> DumpImporter<'a> {
         match post.kind {
             PostKind::Question => {
                 if let Some(answer_id) = post.accepted_answer_id {
-                    self.pending_accepts.insert(answer_id.0, (post.id, post.owner_id));
+                    self.pending_accepts
+                        .insert(answer_id.0, (post.id, post.owner_id));
                 }
             }
             PostKind::Answer => {
@@ -350,7 +379,11 @@ impl<'a> DumpImporter<'a> {
                     continue;
                 };
                 if !file.seen_ids.insert(comment.comment_id) {
-                    self.skip(file.file_idx, record.line, SkipReason::DuplicateId(comment.comment_id.to_string()));
+                    self.skip(
+                        file.file_idx,
+                        record.line,
+                        SkipReason::DuplicateId(comment.comment_id.to_string()),
+                    );
                     continue;
                 }
                 if !self.is_known_post(parent_id.0, &in_store) {
@@ -373,7 +406,8 @@ impl<'a> DumpImporter<'a> {
                 batch.posts.push(comment.post);
             }
             let imported = batch.posts.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -384,9 +418,12 @@ impl<'a> DumpImporter<'a> {
             let in_store = self
                 .posts_in_store(chunk.records.iter().flat_map(|record| {
                     let link = record.outcome.as_ref().ok();
-                    [link.map(|link| link.post_id.0), link.map(|link| link.related_post_id.0)]
-                        .into_iter()
-                        .flatten()
+                    [
+                        link.map(|link| link.post_id.0),
+                        link.map(|link| link.related_post_id.0),
+                    ]
+                    .into_iter()
+                    .flatten()
                 }))
                 .await?;
             let mut batch = WriteBatch::default();
@@ -399,12 +436,19 @@ impl<'a> DumpImporter<'a> {
                     Ok(link) => link,
                 };
                 if !file.seen_ids.insert(link.id) {
-                    self.skip(file.file_idx, record.line, SkipReason::DuplicateId(link.id.to_string()));
+                    self.skip(
+                        file.file_idx,
+                        record.line,
+                        SkipReason::DuplicateId(link.id.to_string()),
+                    );
                     continue;
                 }
-                let dangling = [("PostId", link.post_id), ("RelatedPostId", link.related_post_id)]
-                    .into_iter()
-                    .find(|(_, id)| !self.is_known_post(id.0, &in_store));
+                let dangling = [
+                    ("PostId", link.post_id),
+                    ("RelatedPostId", link.related_post_id),
+                ]
+                .into_iter()
+                .find(|(_, id)| !self.is_known_post(id.0, &in_store));
                 if let Some((attribute, post_id)) = dangling {
                     let reason = SkipReason::DanglingReference {
                         attribute,
@@ -416,22 +460,26 @@ impl<'a> DumpImporter<'a> {
                 batch.post_links.push(link);
             }
             let imported = batch.post_links.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
 
     async fn import_votes(&mut self, path: &Path) -> Result<()> {
-        let counted_through = self.store.checkpoint(VOTES_CHECKPOINT).await?.unwrap_or(i64::MIN);
+        let counted_through = self
+            .store
+            .checkpoint(VOTES_CHECKPOINT)
+            .await?
+            .unwrap_or(i64::MIN);
         let mut highest_counted = counted_through;
         let mut file = self.open(path, map_vote)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let in_store = self
                 .posts_in_store(
-                    chunk
-                        .records
-                        .iter()
-                        .filter_map(|record| record.outcome.as_ref().ok().map(|vote| vote.post_id.0)),
+                    chunk.records.iter().filter_map(|record| {
+                        record.outcome.as_ref().ok().map(|vote| vote.post_id.0)
+                    }),
                 )
                 .await?;
             let mut batch = WriteBatch::default();
@@ -446,7 +494,11 @@ impl<'a> DumpImporter<'a> {
                     Ok(vote) => vote,
                 };
                 if !file.seen_ids.insert(vote.id) {
-                    self.skip(file.file_idx, record.line, SkipReason::DuplicateId(vote.id.to_string()));
+                    self.skip(
+                        file.file_idx,
+                        record.line,
+                        SkipReason::DuplicateId(vote.id.to_string()),
+                    );
                     continue;
                 }
                 if !self.is_known_post(vote.post_id.0, &in_store) {
@@ -487,7 +539,8 @@ impl<'a> DumpImporter<'a> {
             if highest_counted > counted_through {
                 batch.checkpoint = Some((VOTES_CHECKPOINT.to_string(), highest_counted));
             }
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -500,13 +553,18 @@ impl<'a> DumpImporter<'a> {
                 match record.outcome {
                     Err(reason) => self.skip(file.file_idx, record.line, reason),
                     Ok(badge) if !file.seen_ids.insert(badge.id.0) => {
-                        self.skip(file.file_idx, record.line, SkipReason::DuplicateId(badge.id.to_string()));
+                        self.skip(
+                            file.file_idx,
+                            record.line,
+                            SkipReason::DuplicateId(badge.id.to_string()),
+                        );
                     }
                     Ok(badge) => batch.badges.push(badge),
                 }
             }
             let imported = batch.badges.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -530,7 +588,11 @@ impl<'a> DumpImporter<'a> {
                     Ok(entry) => entry,
                 };
                 if !file.seen_ids.insert(entry.id) {
-                    self.skip(file.file_idx, record.line, SkipReason::DuplicateId(entry.id.to_string()));
+                    self.skip(
+                        file.file_idx,
+                        record.line,
+                        SkipReason::DuplicateId(entry.id.to_string()),
+                    );
                     continue;
                 }
                 let (true, Some(user_id)) = (entry.is_edit(), entry.user_id) else {
@@ -554,7 +616,8 @@ impl<'a> DumpImporter<'a> {
                 ));
             }
             let imported = batch.events.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -573,7 +636,11 @@ impl<'a> DumpImporter<'a> {
                     Ok(tag_row) => tag_row,
                 };
                 if !seen_names.insert(tag_row.tag.name.clone()) {
-                    self.skip(file.file_idx, record.line, SkipReason::DuplicateId(tag_row.tag.name));
+                    self.skip(
+                        file.file_idx,
+                        record.line,
+                        SkipReason::DuplicateId(tag_row.tag.name),
+                    );
                     continue;
                 }
                 tag_row.tag.excerpt = self.wiki_text(tag_row.excerpt_post_id).await?;
@@ -581,7 +648,8 @@ impl<'a> DumpImporter<'a> {
                 batch.tags.push(tag_row.tag);
             }
             let imported = batch.tags.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes).await?;
+            self.write(&batch, file.file_idx, imported, chunk.bytes)
+                .await?;
         }
         Ok(())
     }
@@ -598,7 +666,13 @@ impl<'a> DumpImporter<'a> {
     }
 }
 
-fn event(key: String, user_id: UserId, kind: EventKind, target: EventTarget, at: Timestamp) -> Event {
+fn event(
+    key: String,
+    user_id: UserId,
+    kind: EventKind,
+    target: EventTarget,
+    at: Timestamp,
+) -> Event {
     Event {
         key,
         user_id,
@@ -635,7 +709,8 @@ fn map_post(text: &str) -> Result<Post, SkipReason> {
     let mut row = parse_row(text)?;
     let id = row.required_i64("Id")?;
     let post_type_id = row.required_i64("PostTypeId")?;
-    let kind = PostKind::from_stack_exchange(post_type_id).ok_or(SkipReason::UnknownPostType(post_type_id))?;
+    let kind = PostKind::from_stack_exchange(post_type_id)
+        .ok_or(SkipReason::UnknownPostType(post_type_id))?;
     let created_at = row.required_date("CreationDate")?;
     let parent_id = row.optional_i64("ParentId")?.map(PostId);
     if kind.needs_parent() && parent_id.is_none() {
@@ -684,7 +759,9 @@ fn map_comment(text: &str) -> Result<CommentRow, SkipReason> {
     let comment_id = row.required_i64("Id")?;
     let parent_id = row.required_i64("PostId")?;
     let created_at = row.required_date("CreationDate")?;
-    let body = row.take("Text").ok_or(SkipReason::MissingAttribute("Text"))?;
+    let body = row
+        .take("Text")
+        .ok_or(SkipReason::MissingAttribute("Text"))?;
     let language = steward_text::lang::detect(&body).map(str::to_string);
     Ok(CommentRow {
         comment_id,
@@ -719,7 +796,8 @@ fn map_post_link(text: &str) -> Result<PostLink, SkipReason> {
     let post_id = row.required_i64("PostId")?;
     let related_post_id = row.required_i64("RelatedPostId")?;
     let link_type_id = row.required_i64("LinkTypeId")?;
-    let kind = PostLinkKind::from_stack_exchange(link_type_id).ok_or(SkipReason::UnknownLinkType(link_type_id))?;
+    let kind = PostLinkKind::from_stack_exchange(link_type_id)
+        .ok_or(SkipReason::UnknownLinkType(link_type_id))?;
     Ok(PostLink {
         id,
         post_id: PostId(post_id),
@@ -852,20 +930,44 @@ mod tests {
         assert_eq!(question.tags, ["neural-networks", "definitions"]);
         assert_eq!(question.accepted_answer_id, Some(PostId(3)));
         assert_eq!(question.owner_id, Some(UserId(8)));
-        assert_eq!((question.score, question.view_count, question.answer_count), (5, 154, 3));
+        assert_eq!(
+            (question.score, question.view_count, question.answer_count),
+            (5, 154, 3)
+        );
         assert_eq!(question.license.as_deref(), Some("CC BY-SA 3.0"));
-        assert_eq!(question.created_at.to_rfc3339(), "2016-08-02T15:39:14.947+00:00");
+        assert_eq!(
+            question.created_at.to_rfc3339(),
+            "2016-08-02T15:39:14.947+00:00"
+        );
 
         let check = |row: &str, expected: &str| {
             let reason = map_post(row).expect_err("a bad row").to_string();
             assert!(reason.contains(expected), "{row}: {reason}");
         };
-        check(r#"<row PostTypeId="1" CreationDate="2016-08-02T15:39:14" />"#, "missing required Id");
-        check(r#"<row Id="2" PostTypeId="9" CreationDate="2016-08-02T15:39:14" />"#, "unknown post type 9");
-        check(r#"<row Id="2" PostTypeId="2" CreationDate="2016-08-02T15:39:14" />"#, "missing required ParentId");
-        check(r#"<row Id="2" PostTypeId="1" CreationDate="2016-02-30T15:39:14" />"#, "bad date in CreationDate");
-        check(r#"<row Id="x2" PostTypeId="1" CreationDate="2016-08-02T15:39:14" />"#, "bad number in Id");
-        check(r#"<row Id="2" PostTypeId="1" CreationDate="2016-08-02T15:39:14" Score="lots" />"#, "bad number in Score");
+        check(
+            r#"<row PostTypeId="1" CreationDate="2016-08-02T15:39:14" />"#,
+            "missing required Id",
+        );
+        check(
+            r#"<row Id="2" PostTypeId="9" CreationDate="2016-08-02T15:39:14" />"#,
+            "unknown post type 9",
+        );
+        check(
+            r#"<row Id="2" PostTypeId="2" CreationDate="2016-08-02T15:39:14" />"#,
+            "missing required ParentId",
+        );
+        check(
+            r#"<row Id="2" PostTypeId="1" CreationDate="2016-02-30T15:39:14" />"#,
+            "bad date in CreationDate",
+        );
+        check(
+            r#"<row Id="x2" PostTypeId="1" CreationDate="2016-08-02T15:39:14" />"#,
+            "bad number in Id",
+        );
+        check(
+            r#"<row Id="2" PostTypeId="1" CreationDate="2016-08-02T15:39:14" Score="lots" />"#,
+            "bad number in Score",
+        );
     }
 
     #[test]
@@ -899,7 +1001,10 @@ mod tests {
         let badge = map_badge(r#"<row Id="1" UserId="4" Name="python" Date="2016-08-02T15:38:29.913" Class="2" TagBased="True" />"#)
             .expect("a valid badge");
         assert_eq!((badge.class, badge.tag_based), (BadgeClass::Silver, true));
-        assert!(map_badge(r#"<row Id="1" UserId="4" Name="x" Date="2016-08-02T15:38:29" Class="7" />"#).is_err());
+        assert!(
+            map_badge(r#"<row Id="1" UserId="4" Name="x" Date="2016-08-02T15:38:29" Class="7" />"#)
+                .is_err()
+        );
 
         let vote = map_vote(r#"<row Id="78" PostId="40" VoteTypeId="5" UserId="78" CreationDate="2016-08-02T00:00:00.000" />"#)
             .expect("a valid vote");
@@ -908,7 +1013,10 @@ mod tests {
         let tag = map_tag(r#"<row Id="1" TagName="Deep-Network" Count="24" ExcerptPostId="1797" WikiPostId="1796" />"#)
             .expect("a valid tag");
         assert_eq!(tag.tag.name, "deep-network");
-        assert_eq!((tag.excerpt_post_id, tag.wiki_post_id), (Some(PostId(1797)), Some(PostId(1796))));
+        assert_eq!(
+            (tag.excerpt_post_id, tag.wiki_post_id),
+            (Some(PostId(1797)), Some(PostId(1796)))
+        );
 
         let history = map_history(r#"<row Id="9" PostHistoryTypeId="5" PostId="1" CreationDate="2016-08-02T15:39:14.947" UserId="8" Text="x" />"#)
             .expect("a valid history row");

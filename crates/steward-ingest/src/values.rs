@@ -48,7 +48,10 @@ impl Row {
         parse_date(name, self.required(name)?)
     }
 
-    pub(crate) fn optional_date(&self, name: &'static str) -> Result<Option<Timestamp>, SkipReason> {
+    pub(crate) fn optional_date(
+        &self,
+        name: &'static str,
+    ) -> Result<Option<Timestamp>, SkipReason> {
         match self.get(name) {
             None => Ok(None),
             Some(value) if value.trim().is_empty() => Ok(None),
@@ -87,10 +90,19 @@ mod tests {
             let parsed = parse_timestamp(input).map(|at| at.to_rfc3339());
             assert_eq!(parsed.as_deref(), expected, "{input}");
         };
-        check("2016-08-02T15:39:14.947", Some("2016-08-02T15:39:14.947+00:00"));
+        check(
+            "2016-08-02T15:39:14.947",
+            Some("2016-08-02T15:39:14.947+00:00"),
+        );
         check("2016-08-02T15:39:14", Some("2016-08-02T15:39:14+00:00"));
-        check("2016-08-02T15:39:14.947Z", Some("2016-08-02T15:39:14.947+00:00"));
-        check("2016-08-02T17:39:14+02:00", Some("2016-08-02T15:39:14+00:00"));
+        check(
+            "2016-08-02T15:39:14.947Z",
+            Some("2016-08-02T15:39:14.947+00:00"),
+        );
+        check(
+            "2016-08-02T17:39:14+02:00",
+            Some("2016-08-02T15:39:14+00:00"),
+        );
         check("2016-13-02T15:39:14", None);
         check("yesterday", None);
         check("", None);

@@ -995,10 +995,10 @@ async fn read_stream(
             state.handle(url, &payload, tokens)?;
         }
     }
-    if !state.done
-        && let Some(payload) = parser.finish()
-    {
-        state.handle(url, &payload, tokens)?;
+    if !state.done {
+        for payload in parser.finish() {
+            state.handle(url, &payload, tokens)?;
+        }
     }
     let finish_reason = match state.finish_reason {
         Some(reason) => reason,
@@ -1063,15 +1063,14 @@ impl SseParser {
     }
 
     /// Whatever is pending when the connection closes.
-    fn finish(mut self) -> Option<String> {
+    fn finish(mut self) -> Vec<String> {
         let mut payloads = Vec::new();
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.line(&String::from_utf8_lossy(&line), &mut payloads);
         }
         payloads.extend(self.data.take());
-        // At most one payload can be pending after a line: keep the last.
-        payloads.pop()
+        payloads
     }
 
     fn line(&mut self, line: &str, payloads: &mut Vec<String>) {

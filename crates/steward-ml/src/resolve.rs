@@ -174,17 +174,11 @@ impl ModelResolver {
         if !is_plain_name(name_or_path) {
             return None;
         }
-        let candidates = self
-            .model_dir
+        self.model_dir
             .iter()
             .map(|dir| dir.join(name_or_path))
-            .chain(std::iter::once(self.cache_dir.join(name_or_path)));
-        for candidate in candidates {
-            if is_complete(&candidate, name_or_path) {
-                return Some(candidate);
-            }
-        }
-        None
+            .chain(std::iter::once(self.cache_dir.join(name_or_path)))
+            .find(|candidate| is_complete(candidate, name_or_path))
     }
 
     /// [`Self::locate`], else downloads a known model into the cache. Fails in
@@ -324,7 +318,10 @@ impl ModelResolver {
             .model_dir
             .iter()
             .map(|dir| (dir.as_path(), ModelSource::ModelDir))
-            .chain(std::iter::once((self.cache_dir.as_path(), ModelSource::Cache)));
+            .chain(std::iter::once((
+                self.cache_dir.as_path(),
+                ModelSource::Cache,
+            )));
         for (root, source) in roots {
             let Ok(entries) = std::fs::read_dir(root) else {
                 continue;
@@ -420,9 +417,7 @@ fn is_complete(folder: &Path, name: &str) -> bool {
         Some(known) if known.kind == ModelKind::SentenceEmbedder => known
             .files
             .iter()
-            .filter(|file| {
-                ["config.json", "tokenizer.json", "model.safetensors"].contains(file)
-            })
+            .filter(|file| ["config.json", "tokenizer.json", "model.safetensors"].contains(file))
             .all(|file| folder.join(file).is_file()),
         Some(_) => gguf_file(folder).is_ok(),
         None => true,
@@ -487,12 +482,25 @@ mod tests {
     #[test]
     fn known_models_are_found_case_insensitively() {
         for (name, expected) in [
-            ("all-MiniLM-L6-v2", Some("sentence-transformers/all-MiniLM-L6-v2")),
-            ("all-minilm-l6-v2", Some("sentence-transformers/all-MiniLM-L6-v2")),
-            ("qwen2.5-0.5b-instruct", Some("Qwen/Qwen2.5-0.5B-Instruct-GGUF")),
+            (
+                "all-MiniLM-L6-v2",
+                Some("sentence-transformers/all-MiniLM-L6-v2"),
+            ),
+            (
+                "all-minilm-l6-v2",
+                Some("sentence-transformers/all-MiniLM-L6-v2"),
+            ),
+            (
+                "qwen2.5-0.5b-instruct",
+                Some("Qwen/Qwen2.5-0.5B-Instruct-GGUF"),
+            ),
             ("no-such-model", None),
         ] {
-            assert_eq!(known_model(name).map(|known| known.repo), expected, "{name}");
+            assert_eq!(
+                known_model(name).map(|known| known.repo),
+                expected,
+                "{name}"
+            );
         }
     }
 

@@ -19,7 +19,10 @@ fn model_dir() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{} is missing and CI=true", dir.display());
     }
-    eprintln!("skipped: no model at {} (set STEWARD_MODEL_DIR)", dir.display());
+    eprintln!(
+        "skipped: no model at {} (set STEWARD_MODEL_DIR)",
+        dir.display()
+    );
     None
 }
 
@@ -41,7 +44,8 @@ struct Reference {
 fn reference() -> Vec<Reference> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/minilm_reference.json");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference file")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference file"))
+            .expect("json");
     json["sentences"]
         .as_array()
         .expect("sentences")
@@ -60,7 +64,11 @@ fn reference() -> Vec<Reference> {
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (norm(a) * norm(b))
 }
@@ -84,7 +92,12 @@ fn minilm_matches_sentence_transformers_on_every_reference_sentence() {
         let single: Vec<Vec<f32>> = texts
             .iter()
             .take(12)
-            .map(|text| embedder.embed(&[text], Purpose::Passage).expect("embed").remove(0))
+            .map(|text| {
+                embedder
+                    .embed(&[text], Purpose::Passage)
+                    .expect("embed")
+                    .remove(0)
+            })
             .collect();
         (batched, counts, single)
     });
@@ -95,11 +108,19 @@ fn minilm_matches_sentence_transformers_on_every_reference_sentence() {
         if similarity < worst.0 {
             worst = (similarity, row.text.as_str());
         }
-        assert!(similarity >= 0.9999, "cosine {similarity} for {:?}", row.text);
+        assert!(
+            similarity >= 0.9999,
+            "cosine {similarity} for {:?}",
+            row.text
+        );
     }
     for (row, vector) in reference.iter().zip(&single) {
         let similarity = cosine(vector, &row.vector);
-        assert!(similarity >= 0.9999, "alone: cosine {similarity} for {:?}", row.text);
+        assert!(
+            similarity >= 0.9999,
+            "alone: cosine {similarity} for {:?}",
+            row.text
+        );
     }
     eprintln!("worst cosine {:.7} for {:?}", worst.0, worst.1);
 }
@@ -109,7 +130,11 @@ fn embedding_is_deterministic_and_unit_length() {
     let Some(dir) = model_dir() else { return };
     let embedder = BertEmbedder::load(&dir, BertOptions::from_model_dir(&dir).expect("options"))
         .expect("model loads");
-    let texts = ["How do I parse JSON in Rust?", "serde_json::from_str::<Value>(text)?", ""];
+    let texts = [
+        "How do I parse JSON in Rust?",
+        "serde_json::from_str::<Value>(text)?",
+        "",
+    ];
     let (first, second) = one_thread(|| {
         (
             embedder.embed(&texts, Purpose::Query).expect("embed"),
@@ -129,7 +154,8 @@ fn long_texts_are_chunked_so_their_end_still_counts() {
     let embedder = BertEmbedder::load(&dir, BertOptions::from_model_dir(&dir).expect("options"))
         .expect("model loads");
     let filler = "The quarterly report covers revenue, hiring and office moves. ".repeat(40);
-    let about_gpus = format!("{filler} How do I fix CUDA out of memory errors when training on the GPU?");
+    let about_gpus =
+        format!("{filler} How do I fix CUDA out of memory errors when training on the GPU?");
     let about_cooking = format!("{filler} What is the best way to bake sourdough bread at home?");
     let query = "CUDA out of memory on the GPU during training";
     let vectors = one_thread(|| {
@@ -138,7 +164,11 @@ fn long_texts_are_chunked_so_their_end_still_counts() {
             .expect("embed")
     });
     let counts = embedder.token_counts(&[&about_gpus]).expect("count");
-    assert!(counts[0] > 400, "the text must need several chunks ({} tokens)", counts[0]);
+    assert!(
+        counts[0] > 400,
+        "the text must need several chunks ({} tokens)",
+        counts[0]
+    );
     // Truncated at 256 tokens both texts would be the same filler; chunked, the
     // one that ends with the GPU question is closer to the GPU query.
     assert!(cosine(&vectors[0], &vectors[2]) > cosine(&vectors[1], &vectors[2]));

@@ -81,8 +81,12 @@ pub async fn chat(
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = chrono::Utc::now().timestamp();
     let model = gateway.llm.model_id().to_string();
+    // The call runs in its own task so that a client who disconnects, or a
+    // request timeout, does not cancel it halfway: it finishes and its audit
+    // row is written.
     if !request.stream {
-        let completion = gateway.chat(&context, &chat_request, None).await?;
+        let call = tokio::spawn(async move { gateway.chat(&context, &chat_request, None).await });
+        let completion = finish(call).await?;
         return Ok(Json(ChatCompletionResponse::new(
             &id,
             created,
@@ -91,9 +95,6 @@ pub async fn chat(
         ))
         .into_response());
     }
-
-    // The call runs in its own task so that a client who disconnects does not
-    // cancel it halfway: it finishes and its audit row is written.
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let call =
         tokio::spawn(async move { gateway.chat(&context, &chat_request, Some(sender)).await });
@@ -102,14 +103,17 @@ pub async fn chat(
     let first = receiver.recv().await;
     if first.is_none() {
         // The call ended without a piece: refused, failed, or an empty answer.
-        let completion = finish(call).await.map_err(OpenAiError)?;
-        let events = closing_events(
+        let completion = finish(call).await?;
+        let mut events = vec![chunk_event(&ChatCompletionChunk::role(
+            &id, created, &model,
+        ))];
+        events.extend(closing_events(
             &id,
             created,
             &model,
             &completion,
             request.wants_stream_usage(),
-        );
+        ));
         return Ok(sse(futures::stream::iter(events)).into_response());
     }
     let head = [chunk_event(&ChatCompletionChunk::role(

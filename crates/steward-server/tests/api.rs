@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 use steward_server::{AppState, ServerConfig, router};
 use tower::ServiceExt;
 
-async fn call(state: &AppState, method: Method, uri: &str, body: Option<String>) -> (StatusCode, Value) {
+async fn call(
+    state: &AppState,
+    method: Method,
+    uri: &str,
+    body: Option<String>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if body.is_some() {
         request = request.header("content-type", "application/json");
@@ -18,13 +23,20 @@ async fn call(state: &AppState, method: Method, uri: &str, body: Option<String>)
     let request = request
         .body(body.map(Body::from).unwrap_or_else(Body::empty))
         .expect("valid request");
-    let response = router(state.clone()).oneshot(request).await.expect("infallible");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .expect("body");
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|error| panic!("{uri}: not JSON ({error}): {}", String::from_utf8_lossy(&bytes)));
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+        panic!(
+            "{uri}: not JSON ({error}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
     (status, value)
 }
 
@@ -37,11 +49,21 @@ async fn post_json(state: &AppState, uri: &str, body: &Value) -> (StatusCode, Va
 }
 
 /// Asserts an error answer: status, stable code, and the detail fields given.
-fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str, details: &[(&str, Value)]) {
+fn assert_error(
+    answer: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    details: &[(&str, Value)],
+) {
     let (got_status, body) = answer;
     assert_eq!(*got_status, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty()),
+        "{body}"
+    );
     for (field, value) in details {
         assert_eq!(&body["error"][field], value, "{field} in {body}");
     }
@@ -61,16 +83,28 @@ async fn health_and_stats() {
     let (_dir, store) = common::store().await;
     let state = AppState::new(store);
 
-    assert_eq!(get(&state, "/api/v1/health/live").await, (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        get(&state, "/api/v1/health/live").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
     assert_eq!(
         get(&state, "/api/v1/health/ready").await,
-        (StatusCode::OK, json!({"status": "ready", "llm": null, "embedder": null}))
+        (
+            StatusCode::OK,
+            json!({"status": "ready", "llm": null, "embedder": null})
+        )
     );
 
     let (status, stats) = get(&state, "/api/v1/stats").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        (&stats["questions"], &stats["answers"], &stats["comments"], &stats["users"], &stats["articles"]),
+        (
+            &stats["questions"],
+            &stats["answers"],
+            &stats["comments"],
+            &stats["users"],
+            &stats["articles"]
+        ),
         (&json!(2), &json!(2), &json!(2), &json!(3), &json!(1)),
         "{stats}"
     );
@@ -82,7 +116,12 @@ async fn readiness_fails_when_the_database_is_gone() {
     let (_dir, store) = common::store().await;
     let state = AppState::new(store.clone());
     store.close().await;
-    assert_error(&get(&state, "/api/v1/health/ready").await, StatusCode::SERVICE_UNAVAILABLE, "not_ready", &[]);
+    assert_error(
+        &get(&state, "/api/v1/health/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        &[],
+    );
     assert_eq!(get(&state, "/api/v1/health/live").await.0, StatusCode::OK);
 }
 
@@ -108,7 +147,10 @@ async fn post_listings_filter_sort_and_page() {
     let (_, page) = get(&state, "/api/v1/posts?kind=question&sort=oldest&per_page=1").await;
     let first = &page["items"][0];
     assert_eq!(first["title"], "How do I read a file in Rust?");
-    assert_eq!(first["excerpt"], "I want to read a whole file into a string.");
+    assert_eq!(
+        first["excerpt"],
+        "I want to read a whole file into a string."
+    );
     assert_eq!(first["tags"], json!(["rust", "io"]));
     assert_eq!(first["created_at"], "2024-01-01T00:00:00Z");
     assert_eq!((&page["page"], &page["per_page"]), (&json!(1), &json!(1)));
@@ -127,7 +169,12 @@ async fn bad_listing_parameters_are_named() {
         ("sort=hot", "sort"),
     ] {
         let answer = get(&state, &format!("/api/v1/posts?{query}")).await;
-        assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_parameter", &[("parameter", json!(parameter))]);
+        assert_error(
+            &answer,
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            &[("parameter", json!(parameter))],
+        );
     }
 }
 
@@ -138,16 +185,32 @@ async fn a_post_comes_with_its_answers_and_comments() {
     let (status, thread) = get(&state, "/api/v1/posts/10").await;
     assert_eq!(status, StatusCode::OK, "{thread}");
     assert_eq!(thread["post"]["title"], "How do I read a file in Rust?");
-    assert_eq!(thread["post"]["body_html"], "<p>I want to read a whole file into a string.</p>");
+    assert_eq!(
+        thread["post"]["body_html"],
+        "<p>I want to read a whole file into a string.</p>"
+    );
     assert_eq!(thread["post"]["accepted_answer_id"], 11);
     // The accepted answer first, although the other one scores higher.
-    let answers: Vec<_> = thread["answers"].as_array().expect("answers").iter().map(|answer| answer["id"].clone()).collect();
+    let answers: Vec<_> = thread["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|answer| answer["id"].clone())
+        .collect();
     assert_eq!(answers, [json!(11), json!(12)]);
-    assert_eq!(thread["answers"][0]["comments"][0]["body_text"], "Thanks, that worked.");
+    assert_eq!(
+        thread["answers"][0]["comments"][0]["body_text"],
+        "Thanks, that worked."
+    );
     assert_eq!(thread["answers"][1]["comments"], json!([]));
     assert_eq!(thread["comments"][0]["body_text"], "Which Rust version?");
 
-    assert_error(&get(&state, "/api/v1/posts/999").await, StatusCode::NOT_FOUND, "not_found", &[]);
+    assert_error(
+        &get(&state, "/api/v1/posts/999").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &[],
+    );
     assert_error(
         &get(&state, "/api/v1/posts/ten").await,
         StatusCode::BAD_REQUEST,
@@ -162,16 +225,25 @@ async fn users_by_id() {
     let state = AppState::new(store);
     let (status, user) = get(&state, "/api/v1/users/1").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((&user["display_name"], &user["reputation"]), (&json!("Alice"), &json!(120)));
+    assert_eq!(
+        (&user["display_name"], &user["reputation"]),
+        (&json!("Alice"), &json!(120))
+    );
     assert_eq!(user["created_at"], "2023-06-01T00:00:00Z");
-    assert_error(&get(&state, "/api/v1/users/404").await, StatusCode::NOT_FOUND, "not_found", &[]);
+    assert_error(
+        &get(&state, "/api/v1/users/404").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &[],
+    );
 }
 
 #[tokio::test]
 async fn events_are_stored_once_per_key() {
     let (_dir, store) = common::store().await;
     let state = AppState::new(store.clone());
-    let view = json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "key": "web:1"});
+    let view =
+        json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "key": "web:1"});
     assert_eq!(
         post_json(&state, "/api/v1/events", &view).await,
         (StatusCode::OK, json!({"accepted": 1, "duplicates": 0}))
@@ -196,10 +268,26 @@ async fn a_bad_event_rejects_the_whole_batch() {
     let state = AppState::new(store.clone());
     let good = json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}});
     let cases = [
-        (json!([good, {"kind": "like", "user_id": 2, "target": {"type": "post", "id": 10}}]), 1, "kind"),
-        (json!([good, good, {"kind": "view", "user_id": 2, "target": {"type": "post", "id": 999}}]), 2, "target.id"),
-        (json!([{"kind": "view", "target": {"type": "post", "id": 10}}]), 0, "user_id"),
-        (json!([good, {"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "at": "soon"}]), 1, "at"),
+        (
+            json!([good, {"kind": "like", "user_id": 2, "target": {"type": "post", "id": 10}}]),
+            1,
+            "kind",
+        ),
+        (
+            json!([good, good, {"kind": "view", "user_id": 2, "target": {"type": "post", "id": 999}}]),
+            2,
+            "target.id",
+        ),
+        (
+            json!([{"kind": "view", "target": {"type": "post", "id": 10}}]),
+            0,
+            "user_id",
+        ),
+        (
+            json!([good, {"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "at": "soon"}]),
+            1,
+            "at",
+        ),
     ];
     for (body, index, field) in cases {
         let answer = post_json(&state, "/api/v1/events", &body).await;
@@ -210,9 +298,19 @@ async fn a_bad_event_rejects_the_whole_batch() {
             &[("index", json!(index)), ("field", json!(field))],
         );
     }
-    assert_eq!(store.stats().await.expect("stats").events, 0, "nothing of a bad batch is stored");
+    assert_eq!(
+        store.stats().await.expect("stats").events,
+        0,
+        "nothing of a bad batch is stored"
+    );
 
-    let answer = call(&state, Method::POST, "/api/v1/events", Some("{not json".into())).await;
+    let answer = call(
+        &state,
+        Method::POST,
+        "/api/v1/events",
+        Some("{not json".into()),
+    )
+    .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "bad_request", &[]);
     let answer = post_json(&state, "/api/v1/events", &json!("view")).await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "bad_request", &[]);
@@ -230,7 +328,12 @@ async fn oversized_bodies_are_refused() {
     let batch = Value::Array(vec![event; 100]);
     assert!(batch.to_string().len() > 1024);
     let answer = post_json(&state, "/api/v1/events", &batch).await;
-    assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &[]);
+    assert_error(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &[],
+    );
     assert_eq!(store.stats().await.expect("stats").events, 0);
 }
 
@@ -238,16 +341,29 @@ async fn oversized_bodies_are_refused() {
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let (_dir, store) = common::store().await;
     let state = AppState::new(store);
-    assert_error(&get(&state, "/api/v1/nothing").await, StatusCode::NOT_FOUND, "not_found", &[]);
+    assert_error(
+        &get(&state, "/api/v1/nothing").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &[],
+    );
     let answer = call(&state, Method::DELETE, "/api/v1/posts/10", None).await;
-    assert_error(&answer, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &[]);
+    assert_error(
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &[],
+    );
 }
 
 #[tokio::test]
 async fn model_endpoints_without_models() {
     let (_dir, store) = common::store().await;
     let state = AppState::new(store);
-    assert_eq!(get(&state, "/v1/models").await, (StatusCode::OK, json!({"object": "list", "data": []})));
+    assert_eq!(
+        get(&state, "/v1/models").await,
+        (StatusCode::OK, json!({"object": "list", "data": []}))
+    );
     let chat = json!({"model": "any", "messages": [{"role": "user", "content": "hi"}]});
     for (uri, body) in [
         ("/v1/chat/completions", chat),
@@ -258,8 +374,19 @@ async fn model_endpoints_without_models() {
         assert_eq!(answer["error"]["code"], "model_unavailable", "{uri}");
         assert_eq!(answer["error"]["type"], "server_error", "{uri}");
     }
-    let (status, answer) = call(&state, Method::POST, "/v1/chat/completions", Some("{}".into())).await;
+    let (status, answer) = call(
+        &state,
+        Method::POST,
+        "/v1/chat/completions",
+        Some("{}".into()),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"]["type"], "invalid_request_error");
-    assert!(answer["error"]["message"].as_str().is_some_and(|message| message.contains("messages")), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("messages")),
+        "{answer}"
+    );
 }

@@ -10,9 +10,36 @@ use steward_domain::{Post, PostId, PostKind, UserId};
 use steward_store::{Store, StoreOptions, WriteBatch};
 
 const WORDS: &[&str] = &[
-    "the", "async", "runtime", "tokio", "borrow", "checker", "lifetime", "trait", "impl", "generic",
-    "iterator", "closure", "ownership", "compile", "error", "因为", "所以", "异步", "函数", "变量",
-    "vector", "string", "slice", "pattern", "match", "enum", "struct", "module", "crate", "cargo",
+    "the",
+    "async",
+    "runtime",
+    "tokio",
+    "borrow",
+    "checker",
+    "lifetime",
+    "trait",
+    "impl",
+    "generic",
+    "iterator",
+    "closure",
+    "ownership",
+    "compile",
+    "error",
+    "因为",
+    "所以",
+    "异步",
+    "函数",
+    "变量",
+    "vector",
+    "string",
+    "slice",
+    "pattern",
+    "match",
+    "enum",
+    "struct",
+    "module",
+    "crate",
+    "cargo",
 ];
 
 /// A deterministic pseudo-random stream (an LCG): the same posts on every run.
@@ -20,26 +47,43 @@ struct Words(u64);
 
 impl Words {
     fn next_word(&mut self) -> &'static str {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         WORDS[usize::try_from(self.0 >> 33).expect("31 bits fit") % WORDS.len()]
     }
 
     fn sentence(&mut self, words: usize) -> String {
-        (0..words).map(|_| self.next_word()).collect::<Vec<_>>().join(" ")
+        (0..words)
+            .map(|_| self.next_word())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
 fn realistic_post(id: i64, words: &mut Words) -> Post {
     let is_question = id % 3 == 0;
     let prose = words.sentence(110);
-    let code = format!("fn {}() -> Result<()> {{ {} }}", words.next_word(), words.sentence(8));
-    let body_html = format!("<p>{prose}</p>\n<pre><code>{code}</code></pre>\n<p>{}</p>", words.sentence(20));
+    let code = format!(
+        "fn {}() -> Result<()> {{ {} }}",
+        words.next_word(),
+        words.sentence(8)
+    );
+    let body_html = format!(
+        "<p>{prose}</p>\n<pre><code>{code}</code></pre>\n<p>{}</p>",
+        words.sentence(20)
+    );
     let body_text = format!("{prose} {}", words.sentence(20));
     let created_at = chrono::DateTime::from_timestamp_millis(1_500_000_000_000 + id * 60_000)
         .expect("a valid time");
     Post {
         id: PostId(id),
-        kind: if is_question { PostKind::Question } else { PostKind::Answer },
+        kind: if is_question {
+            PostKind::Question
+        } else {
+            PostKind::Answer
+        },
         parent_id: (!is_question).then(|| PostId(id - id % 3)),
         accepted_answer_id: None,
         owner_id: Some(UserId(id % 1_000)),
@@ -48,7 +92,11 @@ fn realistic_post(id: i64, words: &mut Words) -> Post {
         body_text,
         code_blocks: vec![code],
         tags: if is_question {
-            vec![words.next_word().to_string(), "rust".to_string(), words.next_word().to_string()]
+            vec![
+                words.next_word().to_string(),
+                "rust".to_string(),
+                words.next_word().to_string(),
+            ]
         } else {
             Vec::new()
         },
@@ -101,12 +149,22 @@ async fn measure(label: &str, options: StoreOptions, total_posts: i64, batch_siz
 #[tokio::main]
 async fn main() {
     let mut arguments = std::env::args().skip(1);
-    let total_posts: i64 = arguments.next().map_or(60_000, |text| text.parse().expect("POSTS is a number"));
-    let batch_size: i64 = arguments.next().map_or(2_000, |text| text.parse().expect("BATCH is a number"));
+    let total_posts: i64 = arguments
+        .next()
+        .map_or(60_000, |text| text.parse().expect("POSTS is a number"));
+    let batch_size: i64 = arguments
+        .next()
+        .map_or(2_000, |text| text.parse().expect("BATCH is a number"));
 
     let directory = tempfile::tempdir().expect("a temporary directory");
     let path = directory.path().join("speed.db");
-    measure("sqlite", StoreOptions::new(path.display().to_string()), total_posts, batch_size).await;
+    measure(
+        "sqlite",
+        StoreOptions::new(path.display().to_string()),
+        total_posts,
+        batch_size,
+    )
+    .await;
 
     if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
         let schema = format!("steward_speed_{}", std::process::id());
@@ -117,9 +175,11 @@ async fn main() {
         let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
             .await
             .expect("PostgreSQL is reachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-            .execute(&mut connection)
-            .await
-            .expect("the scratch schema drops");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA \"{schema}\" CASCADE"
+        )))
+        .execute(&mut connection)
+        .await
+        .expect("the scratch schema drops");
     }
 }

@@ -8,7 +8,9 @@ pub enum Error {
     #[error("unsupported database URL `{0}`: use a file path, sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     /// SQLite creates the database file but not the directories above it.
-    #[error("cannot create the SQLite database `{path}`: its directory `{directory}` does not exist")]
+    #[error(
+        "cannot create the SQLite database `{path}`: its directory `{directory}` does not exist"
+    )]
     MissingDirectory { path: String, directory: String },
     /// A PostgreSQL schema name Steward refuses to quote (empty, too long, or with a NUL).
     #[error("invalid PostgreSQL schema name `{0}`: use 1 to 63 characters, no NUL")]
@@ -35,7 +37,10 @@ pub enum Error {
     },
     /// A stored value could not be turned back into a domain value.
     #[error("corrupt row in {table}: {message}")]
-    Corrupt { table: &'static str, message: String },
+    Corrupt {
+        table: &'static str,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

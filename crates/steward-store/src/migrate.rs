@@ -186,10 +186,11 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect, schema: Option<&st
 
     for migration in MIGRATIONS {
         let mut transaction = begin_locked(&mut connection, dialect, lock_key).await?;
-        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM steward_migrations")
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(database("reading the schema version"))?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM steward_migrations")
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(database("reading the schema version"))?;
         let applied = applied.unwrap_or(0);
         if applied > latest_version() {
             return Err(Error::SchemaTooNew {

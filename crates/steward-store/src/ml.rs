@@ -162,7 +162,9 @@ pub(crate) async fn put_embeddings(store: &Store, embeddings: &[StoredEmbedding]
     let kept: Vec<&StoredEmbedding> = embeddings
         .iter()
         .enumerate()
-        .filter(|(index, stored)| last_index.get(&(stored.model.as_str(), stored.post_id)) == Some(index))
+        .filter(|(index, stored)| {
+            last_index.get(&(stored.model.as_str(), stored.post_id)) == Some(index)
+        })
         .map(|(_, stored)| stored)
         .collect();
     let mut transaction = store.begin_write().await?;
@@ -172,7 +174,8 @@ pub(crate) async fn put_embeddings(store: &Store, embeddings: &[StoredEmbedding]
         &EMBEDDINGS,
         &kept,
         |query, stored| {
-            let dim = i64::try_from(stored.vector.len()).expect("a vector has fewer than 2^63 values");
+            let dim =
+                i64::try_from(stored.vector.len()).expect("a vector has fewer than 2^63 values");
             query
                 .bind(stored.model.as_str())
                 .bind(stored.post_id.0)
@@ -223,7 +226,8 @@ pub(crate) async fn artifact(store: &Store, name: &str) -> Result<Option<Vec<u8>
         .fetch_optional(&store.pool)
         .await
         .map_err(database("reading an artifact"))?;
-    row.map(|row| column(&row, "artifacts", "bytes")).transpose()
+    row.map(|row| column(&row, "artifacts", "bytes"))
+        .transpose()
 }
 
 /// Recording the same `request_id` again replaces the entry: a retried write of
@@ -340,7 +344,9 @@ pub(crate) async fn llm_calls_since(
         "SELECT request_id, feature, role, model, prompt_tokens, completion_tokens, latency_ms, \
          outcome, object_ids, at FROM llm_calls WHERE at >= ",
     );
-    sql.parameter().push(" ORDER BY at, request_id LIMIT ").parameter();
+    sql.parameter()
+        .push(" ORDER BY at, request_id LIMIT ")
+        .parameter();
     let found = sql
         .query()
         .bind(to_millis(since))

@@ -19,7 +19,9 @@ pub const MAX_PER_PAGE: u32 = 1_000;
 
 pub(crate) async fn post(store: &Store, id: PostId) -> Result<Option<Post>> {
     let mut sql = SqlText::new(store.dialect, "SELECT ");
-    sql.push(&POSTS.select_list()).push(" FROM posts WHERE id = ").parameter();
+    sql.push(&POSTS.select_list())
+        .push(" FROM posts WHERE id = ")
+        .parameter();
     let row = sql
         .query()
         .bind(id.0)
@@ -82,7 +84,11 @@ pub(crate) async fn posts(store: &Store, query: &PostQuery) -> Result<Page<Post>
         PostOrder::Oldest => " ORDER BY created_at ASC, id ASC",
         PostOrder::Score => " ORDER BY score DESC, created_at DESC, id DESC",
     });
-    page_sql.push(" LIMIT ").parameter().push(" OFFSET ").parameter();
+    page_sql
+        .push(" LIMIT ")
+        .parameter()
+        .push(" OFFSET ")
+        .parameter();
 
     let mut transaction = store.begin_read().await?;
     let total: i64 = bind_filter(count_sql.query())
@@ -132,7 +138,9 @@ pub(crate) async fn posts_after(
 
 pub(crate) async fn user(store: &Store, id: UserId) -> Result<Option<User>> {
     let mut sql = SqlText::new(store.dialect, "SELECT ");
-    sql.push(&USERS.select_list()).push(" FROM users WHERE id = ").parameter();
+    sql.push(&USERS.select_list())
+        .push(" FROM users WHERE id = ")
+        .parameter();
     let row = sql
         .query()
         .bind(id.0)
@@ -144,7 +152,9 @@ pub(crate) async fn user(store: &Store, id: UserId) -> Result<Option<User>> {
 
 pub(crate) async fn tag(store: &Store, name: &str) -> Result<Option<Tag>> {
     let mut sql = SqlText::new(store.dialect, "SELECT ");
-    sql.push(&TAGS.select_list()).push(" FROM tags WHERE name = ").parameter();
+    sql.push(&TAGS.select_list())
+        .push(" FROM tags WHERE name = ")
+        .parameter();
     let row = sql
         .query()
         .bind(name.to_string())
@@ -183,7 +193,10 @@ pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<Hash
 }
 
 pub(crate) async fn checkpoint(store: &Store, key: &str) -> Result<Option<i64>> {
-    let mut sql = SqlText::new(store.dialect, "SELECT position FROM checkpoints WHERE key = ");
+    let mut sql = SqlText::new(
+        store.dialect,
+        "SELECT position FROM checkpoints WHERE key = ",
+    );
     sql.parameter();
     let row = sql
         .query()
@@ -191,11 +204,16 @@ pub(crate) async fn checkpoint(store: &Store, key: &str) -> Result<Option<i64>> 
         .fetch_optional(&store.pool)
         .await
         .map_err(database("reading a checkpoint"))?;
-    row.map(|row| column(&row, "checkpoints", "position")).transpose()
+    row.map(|row| column(&row, "checkpoints", "position"))
+        .transpose()
 }
 
 /// One integer from a query without parameters.
-async fn count(connection: &mut AnyConnection, sql: &'static str, context: &'static str) -> Result<i64> {
+async fn count(
+    connection: &mut AnyConnection,
+    sql: &'static str,
+    context: &'static str,
+) -> Result<i64> {
     let row = sqlx::query(sql)
         .fetch_one(connection)
         .await
@@ -244,7 +262,12 @@ pub(crate) async fn stats(store: &Store) -> Result<Stats> {
     let wikis = kind_count("wiki");
     let comments = kind_count("comment");
 
-    let users = count(connection, "SELECT COUNT(*) AS n FROM users", "counting users").await?;
+    let users = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM users",
+        "counting users",
+    )
+    .await?;
     // Tags named in the tag table or carried by a post: a JSONL import has no tag table.
     let tags = count(
         connection,
@@ -252,14 +275,24 @@ pub(crate) async fn stats(store: &Store) -> Result<Stats> {
         "counting tags",
     )
     .await?;
-    let post_links = count(connection, "SELECT COUNT(*) AS n FROM post_links", "counting links").await?;
+    let post_links = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM post_links",
+        "counting links",
+    )
+    .await?;
     let duplicate_links = count(
         connection,
         "SELECT COUNT(*) AS n FROM post_links WHERE kind = 'duplicate'",
         "counting duplicate links",
     )
     .await?;
-    let badges = count(connection, "SELECT COUNT(*) AS n FROM badges", "counting badges").await?;
+    let badges = count(
+        connection,
+        "SELECT COUNT(*) AS n FROM badges",
+        "counting badges",
+    )
+    .await?;
     let events_by_kind = counted_names(
         connection,
         "SELECT kind AS name, COUNT(*) AS n FROM events GROUP BY kind ORDER BY n DESC, kind",

@@ -41,10 +41,12 @@ pub(crate) fn parse<T>(table: &'static str, value: &str) -> Result<T>
 where
     T: std::str::FromStr<Err = steward_domain::Error>,
 {
-    value.parse().map_err(|error: steward_domain::Error| Error::Corrupt {
-        table,
-        message: error.to_string(),
-    })
+    value
+        .parse()
+        .map_err(|error: steward_domain::Error| Error::Corrupt {
+            table,
+            message: error.to_string(),
+        })
 }
 
 pub(crate) fn user(row: &AnyRow) -> Result<User> {

@@ -40,7 +40,8 @@ impl SqlText {
     /// Appends the next parameter's placeholder; bind its value in the same order.
     pub(crate) fn parameter(&mut self) -> &mut SqlText {
         self.parameters += 1;
-        self.dialect.push_placeholder(&mut self.text, self.parameters);
+        self.dialect
+            .push_placeholder(&mut self.text, self.parameters);
         self
     }
 
@@ -158,11 +159,12 @@ mod tests {
 
     #[test]
     fn placeholders_follow_the_dialect() {
-        let check = |dialect: Dialect, first: usize, rows: usize, columns: usize, expected: &str| {
-            let mut sql = String::new();
-            dialect.push_value_tuples(&mut sql, first, rows, columns);
-            assert_eq!(sql, expected, "{dialect:?}");
-        };
+        let check =
+            |dialect: Dialect, first: usize, rows: usize, columns: usize, expected: &str| {
+                let mut sql = String::new();
+                dialect.push_value_tuples(&mut sql, first, rows, columns);
+                assert_eq!(sql, expected, "{dialect:?}");
+            };
         check(Dialect::Sqlite, 1, 2, 2, "(?, ?), (?, ?)");
         check(Dialect::Postgres, 1, 2, 2, "($1, $2), ($3, $4)");
         check(Dialect::Postgres, 3, 1, 3, "($3, $4, $5)");

@@ -250,10 +250,26 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
     let mut transaction = store.begin_write().await?;
     let connection: &mut AnyConnection = &mut transaction;
     if !users.is_empty() {
-        insert_rows(connection, dialect, &USERS, &users, bind_user, "writing users").await?;
+        insert_rows(
+            connection,
+            dialect,
+            &USERS,
+            &users,
+            bind_user,
+            "writing users",
+        )
+        .await?;
     }
     if !posts.is_empty() {
-        insert_rows(connection, dialect, &POSTS, &posts, bind_post, "writing posts").await?;
+        insert_rows(
+            connection,
+            dialect,
+            &POSTS,
+            &posts,
+            bind_post,
+            "writing posts",
+        )
+        .await?;
         replace_post_tags(connection, dialect, &posts).await?;
     }
     if !tags.is_empty() {
@@ -271,10 +287,26 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
         .await?;
     }
     if !badges.is_empty() {
-        insert_rows(connection, dialect, &BADGES, &badges, bind_badge, "writing badges").await?;
+        insert_rows(
+            connection,
+            dialect,
+            &BADGES,
+            &badges,
+            bind_badge,
+            "writing badges",
+        )
+        .await?;
     }
     if !events.is_empty() {
-        insert_rows(connection, dialect, &EVENTS, &events, bind_event, "writing events").await?;
+        insert_rows(
+            connection,
+            dialect,
+            &EVENTS,
+            &events,
+            bind_event,
+            "writing events",
+        )
+        .await?;
     }
     if !vote_counts.is_empty() {
         insert_rows(
@@ -385,7 +417,8 @@ async fn replace_post_tags(
         for (position, tag) in post.tags.iter().enumerate() {
             let already_listed = post.tags[..position].contains(tag);
             if !already_listed {
-                let position = i64::try_from(position).expect("a post has far fewer than 2^63 tags");
+                let position =
+                    i64::try_from(position).expect("a post has far fewer than 2^63 tags");
                 rows.push((post.id.0, tag.as_str(), position));
             }
         }
@@ -395,7 +428,9 @@ async fn replace_post_tags(
         dialect,
         &POST_TAGS,
         &rows,
-        |query, (post_id, tag, position)| query.bind(*post_id).bind(tag.to_string()).bind(*position),
+        |query, (post_id, tag, position)| {
+            query.bind(*post_id).bind(tag.to_string()).bind(*position)
+        },
         "writing post tags",
     )
     .await?;
@@ -488,7 +523,10 @@ fn bind_event(query: AnyQuery<'static>, event: &&Event) -> AnyQuery<'static> {
 }
 
 fn bind_vote_count(query: AnyQuery<'static>, vote: &VoteCount) -> AnyQuery<'static> {
-    query.bind(vote.post_id.0).bind(vote.vote_type).bind(vote.count)
+    query
+        .bind(vote.post_id.0)
+        .bind(vote.vote_type)
+        .bind(vote.count)
 }
 
 /// Rejects, before anything is written, the values one backend would store and
@@ -497,7 +535,10 @@ fn validate_batch(batch: &WriteBatch) -> Result<()> {
     for user in &batch.users {
         let id = || user.id.to_string();
         check_text("user", &id, &user.display_name)?;
-        for text in [&user.location, &user.about, &user.website].into_iter().flatten() {
+        for text in [&user.location, &user.about, &user.website]
+            .into_iter()
+            .flatten()
+        {
             check_text("user", &id, text)?;
         }
     }
@@ -506,7 +547,10 @@ fn validate_batch(batch: &WriteBatch) -> Result<()> {
         for text in [&post.body_html, &post.body_text] {
             check_text("post", &id, text)?;
         }
-        for text in [&post.title, &post.license, &post.language].into_iter().flatten() {
+        for text in [&post.title, &post.license, &post.language]
+            .into_iter()
+            .flatten()
+        {
             check_text("post", &id, text)?;
         }
         for text in post.tags.iter().chain(&post.code_blocks) {
@@ -516,7 +560,11 @@ fn validate_batch(batch: &WriteBatch) -> Result<()> {
     for tag in &batch.tags {
         let id = || tag.name.clone();
         check_text("tag", &id, &tag.name)?;
-        for text in [&tag.excerpt, &tag.wiki].into_iter().flatten().chain(&tag.synonyms) {
+        for text in [&tag.excerpt, &tag.wiki]
+            .into_iter()
+            .flatten()
+            .chain(&tag.synonyms)
+        {
             check_text("tag", &id, text)?;
         }
     }
@@ -572,15 +620,24 @@ mod tests {
              ON CONFLICT (key) DO UPDATE SET position = excluded.position"
         );
         let sql = VOTE_COUNTS.insert_sql(Dialect::Sqlite, 1);
-        assert!(sql.ends_with("DO UPDATE SET count = vote_counts.count + excluded.count"), "{sql}");
-        assert!(POST_TAGS.insert_sql(Dialect::Sqlite, 1).ends_with("VALUES (?, ?, ?)"));
+        assert!(
+            sql.ends_with("DO UPDATE SET count = vote_counts.count + excluded.count"),
+            "{sql}"
+        );
+        assert!(
+            POST_TAGS
+                .insert_sql(Dialect::Sqlite, 1)
+                .ends_with("VALUES (?, ?, ?)")
+        );
     }
 
     #[test]
     fn the_last_record_per_key_wins_in_input_order() {
         let check = |records: &[(i64, &str)], expected: &[(i64, &str)]| {
-            let kept: Vec<(i64, &str)> =
-                last_per_key(records, |record| record.0).into_iter().copied().collect();
+            let kept: Vec<(i64, &str)> = last_per_key(records, |record| record.0)
+                .into_iter()
+                .copied()
+                .collect();
             assert_eq!(kept, expected, "{records:?}");
         };
         check(&[(1, "a"), (2, "b")], &[(1, "a"), (2, "b")]);

@@ -25,6 +25,12 @@ struct TestDb {
 }
 
 impl TestDb {
+    /// A method, not a field access: `async move` blocks capture fields
+    /// separately, and the temporary directory must live as long as the test.
+    fn options(&self) -> StoreOptions {
+        self.options.clone()
+    }
+
     async fn open(&self) -> Store {
         Store::open_with(self.options.clone())
             .await
@@ -174,18 +180,50 @@ async fn opening_twice_migrates_once_and_keeps_the_data() {
         let reopened = db.open().await;
         let again = db.open().await;
         assert_eq!(reopened.stats().await.expect("stats").questions, 1);
-        assert_eq!(again.post(PostId(1)).await.expect("read"), Some(batch.posts[0].clone()));
+        assert_eq!(
+            again.post(PostId(1)).await.expect("read"),
+            Some(batch.posts[0].clone())
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replicas_starting_together_migrate_once() {
+    on_every_backend(|db| async move {
+        let (first, second, third) = tokio::join!(
+            Store::open_with(db.options()),
+            Store::open_with(db.options()),
+            Store::open_with(db.options()),
+        );
+        for store in [first, second, third] {
+            let store = store.expect("every replica opens");
+            assert_eq!(store.stats().await.expect("stats").posts, 0);
+        }
     })
     .await;
 }
 
 #[tokio::test]
 async fn bad_locations_are_reported() {
-    let missing = Store::open("/no/such/directory/steward.db").await.expect_err("no directory");
-    assert!(matches!(missing, Error::MissingDirectory { .. }), "{missing}");
-    assert!(missing.to_string().contains("/no/such/directory"), "{missing}");
-    let unsupported = Store::open("mysql://localhost/steward").await.expect_err("no MySQL");
-    assert!(matches!(unsupported, Error::UnsupportedUrl(_)), "{unsupported}");
+    let missing = Store::open("/no/such/directory/steward.db")
+        .await
+        .expect_err("no directory");
+    assert!(
+        matches!(missing, Error::MissingDirectory { .. }),
+        "{missing}"
+    );
+    assert!(
+        missing.to_string().contains("/no/such/directory"),
+        "{missing}"
+    );
+    let unsupported = Store::open("mysql://localhost/steward")
+        .await
+        .expect_err("no MySQL");
+    assert!(
+        matches!(unsupported, Error::UnsupportedUrl(_)),
+        "{unsupported}"
+    );
 
     let directory = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}/with space #1.db", directory.path().display());
@@ -196,10 +234,14 @@ async fn bad_locations_are_reported() {
 
 #[tokio::test]
 async fn an_in_memory_store_keeps_its_data_while_open() {
-    let store = Store::open(":memory:").await.expect("an in-memory store opens");
+    let store = Store::open(":memory:")
+        .await
+        .expect("an in-memory store opens");
     store.write(&sample_batch()).await.expect("write");
     assert_eq!(store.stats().await.expect("stats").posts, 2);
-    let other = Store::open("sqlite::memory:").await.expect("a second one opens");
+    let other = Store::open("sqlite::memory:")
+        .await
+        .expect("a second one opens");
     assert_eq!(other.stats().await.expect("stats").posts, 0);
 }
 
@@ -262,11 +304,23 @@ async fn every_field_round_trips() {
             ..WriteBatch::default()
         };
         store.write(&batch).await.expect("write");
-        assert_eq!(store.user(full_user.id).await.expect("read"), Some(full_user));
-        assert_eq!(store.user(bare_user.id).await.expect("read"), Some(bare_user));
+        assert_eq!(
+            store.user(full_user.id).await.expect("read"),
+            Some(full_user)
+        );
+        assert_eq!(
+            store.user(bare_user.id).await.expect("read"),
+            Some(bare_user)
+        );
         assert_eq!(store.user(UserId(99)).await.expect("read"), None);
-        assert_eq!(store.post(full_post.id).await.expect("read"), Some(full_post));
-        assert_eq!(store.post(bare_post.id).await.expect("read"), Some(bare_post));
+        assert_eq!(
+            store.post(full_post.id).await.expect("read"),
+            Some(full_post)
+        );
+        assert_eq!(
+            store.post(bare_post.id).await.expect("read"),
+            Some(bare_post)
+        );
         assert_eq!(store.post(PostId(99)).await.expect("read"), None);
         assert_eq!(store.tag("异步").await.expect("read"), Some(full_tag));
         assert_eq!(store.tag("rust").await.expect("read"), Some(tag("rust")));
@@ -316,7 +370,12 @@ fn sample_batch() -> WriteBatch {
             tag_based: true,
             awarded_at: at(4_000),
         }],
-        events: vec![event("se:answer:2", 2, EventKind::Answer, EventTarget::Post(PostId(1)))],
+        events: vec![event(
+            "se:answer:2",
+            2,
+            EventKind::Answer,
+            EventTarget::Post(PostId(1)),
+        )],
         vote_counts: Vec::new(),
         checkpoint: Some(("posts".to_string(), 2)),
     }
@@ -332,13 +391,19 @@ async fn writing_the_same_batch_twice_changes_nothing() {
         let posts_once = store.posts_after(None, 100).await.expect("posts");
         store.write(&batch).await.expect("second write");
         assert_eq!(store.stats().await.expect("stats"), stats_once);
-        assert_eq!(store.posts_after(None, 100).await.expect("posts"), posts_once);
+        assert_eq!(
+            store.posts_after(None, 100).await.expect("posts"),
+            posts_once
+        );
         assert_eq!(stats_once.posts, 2);
         assert_eq!(stats_once.users, 2);
         assert_eq!(stats_once.events, 1);
         assert_eq!(stats_once.badges, 1);
         assert_eq!(stats_once.post_links, 1);
-        assert_eq!(store.checkpoint("posts").await.expect("checkpoint"), Some(2));
+        assert_eq!(
+            store.checkpoint("posts").await.expect("checkpoint"),
+            Some(2)
+        );
         assert_eq!(store.checkpoint("users").await.expect("checkpoint"), None);
     })
     .await;
@@ -376,7 +441,10 @@ async fn rewriting_a_post_updates_it_in_place() {
         assert_eq!(store.posts(&tagged("tokio")).await.expect("list").total, 1);
         let stats = store.stats().await.expect("stats");
         assert_eq!(stats.questions, 1);
-        assert_eq!(stats.top_tags, vec![("async".to_string(), 1), ("tokio".to_string(), 1)]);
+        assert_eq!(
+            stats.top_tags,
+            vec![("async".to_string(), 1), ("tokio".to_string(), 1)]
+        );
     })
     .await;
 }
@@ -394,7 +462,10 @@ async fn the_last_record_of_an_id_in_one_batch_wins() {
         };
         store.write(&batch).await.expect("write");
         assert_eq!(store.user(UserId(1)).await.expect("read"), Some(later));
-        assert_eq!(store.post(PostId(1)).await.expect("read"), Some(question(1, &["b"], 2)));
+        assert_eq!(
+            store.post(PostId(1)).await.expect("read"),
+            Some(question(1, &["b"], 2))
+        );
         assert_eq!(store.stats().await.expect("stats").users, 2);
     })
     .await;
@@ -412,7 +483,12 @@ async fn a_batch_that_fails_part_way_leaves_nothing() {
             users: vec![user(3)],
             posts: vec![question(10, &["go"], 10_000)],
             tags: vec![tag("go"), tag("")],
-            events: vec![event("live:1", 3, EventKind::View, EventTarget::Post(PostId(10)))],
+            events: vec![event(
+                "live:1",
+                3,
+                EventKind::View,
+                EventTarget::Post(PostId(10)),
+            )],
             vote_counts: vec![VoteCount {
                 post_id: PostId(1),
                 vote_type: 2,
@@ -421,12 +497,18 @@ async fn a_batch_that_fails_part_way_leaves_nothing() {
             checkpoint: Some(("posts".to_string(), 10)),
             ..WriteBatch::default()
         };
-        let error = store.write(&failing).await.expect_err("an empty tag name is refused");
+        let error = store
+            .write(&failing)
+            .await
+            .expect_err("an empty tag name is refused");
         assert!(matches!(error, Error::Database { .. }), "{error}");
         assert_eq!(store.stats().await.expect("stats"), before);
         assert_eq!(store.user(UserId(3)).await.expect("read"), None);
         assert_eq!(store.post(PostId(10)).await.expect("read"), None);
-        assert_eq!(store.checkpoint("posts").await.expect("checkpoint"), Some(2));
+        assert_eq!(
+            store.checkpoint("posts").await.expect("checkpoint"),
+            Some(2)
+        );
 
         // Values one backend would mangle are refused before anything is written.
         let with_nul = WriteBatch {
@@ -440,7 +522,10 @@ async fn a_batch_that_fails_part_way_leaves_nothing() {
         assert!(matches!(error, Error::InvalidValue { .. }), "{error}");
         let mut not_a_number = event("live:2", 1, EventKind::View, EventTarget::User(UserId(2)));
         not_a_number.weight = f64::NAN;
-        let error = store.insert_events(&[not_a_number]).await.expect_err("NaN is refused");
+        let error = store
+            .insert_events(&[not_a_number])
+            .await
+            .expect_err("NaN is refused");
         assert!(error.to_string().contains("live:2"), "{error}");
         assert_eq!(store.stats().await.expect("stats"), before);
     })
@@ -451,13 +536,46 @@ async fn a_batch_that_fails_part_way_leaves_nothing() {
 async fn events_are_stored_once_per_key() {
     on_every_backend(|db| async move {
         let store = db.open().await;
-        let view = event("live:view:1", 1, EventKind::View, EventTarget::Post(PostId(1)));
-        let follow = event("live:follow:1", 1, EventKind::Follow, EventTarget::Tag("rust".into()));
-        let vote = event("live:vote:1", 2, EventKind::UpVote, EventTarget::User(UserId(1)));
+        let view = event(
+            "live:view:1",
+            1,
+            EventKind::View,
+            EventTarget::Post(PostId(1)),
+        );
+        let follow = event(
+            "live:follow:1",
+            1,
+            EventKind::Follow,
+            EventTarget::Tag("rust".into()),
+        );
+        let vote = event(
+            "live:vote:1",
+            2,
+            EventKind::UpVote,
+            EventTarget::User(UserId(1)),
+        );
         let check = |inserted: u64, expected: u64| assert_eq!(inserted, expected);
-        check(store.insert_events(&[view.clone(), follow.clone()]).await.expect("insert"), 2);
-        check(store.insert_events(&[view.clone(), follow.clone()]).await.expect("insert"), 0);
-        check(store.insert_events(&[vote.clone(), vote.clone(), view.clone()]).await.expect("insert"), 1);
+        check(
+            store
+                .insert_events(&[view.clone(), follow.clone()])
+                .await
+                .expect("insert"),
+            2,
+        );
+        check(
+            store
+                .insert_events(&[view.clone(), follow.clone()])
+                .await
+                .expect("insert"),
+            0,
+        );
+        check(
+            store
+                .insert_events(&[vote.clone(), vote.clone(), view.clone()])
+                .await
+                .expect("insert"),
+            1,
+        );
         check(store.insert_events(&[]).await.expect("insert"), 0);
         let mut changed_copy = view.clone();
         changed_copy.weight = 100.0;
@@ -472,7 +590,11 @@ async fn events_are_stored_once_per_key() {
         assert_eq!(stats.events, 3);
         assert_eq!(
             stats.events_by_kind,
-            vec![("follow".to_string(), 1), ("up_vote".to_string(), 1), ("view".to_string(), 1)]
+            vec![
+                ("follow".to_string(), 1),
+                ("up_vote".to_string(), 1),
+                ("view".to_string(), 1)
+            ]
         );
     })
     .await;
@@ -504,7 +626,10 @@ async fn vote_counts_add_up_and_move_with_their_checkpoint() {
             .await
             .expect("second votes");
         assert_eq!(store.stats().await.expect("stats").anonymous_votes, 19);
-        assert_eq!(store.checkpoint("votes").await.expect("checkpoint"), Some(200));
+        assert_eq!(
+            store.checkpoint("votes").await.expect("checkpoint"),
+            Some(200)
+        );
 
         let failing = WriteBatch {
             vote_counts: vec![votes(1, 2, 1000)],
@@ -512,9 +637,15 @@ async fn vote_counts_add_up_and_move_with_their_checkpoint() {
             checkpoint: Some(("votes".to_string(), 300)),
             ..WriteBatch::default()
         };
-        store.write(&failing).await.expect_err("an empty tag name is refused");
+        store
+            .write(&failing)
+            .await
+            .expect_err("an empty tag name is refused");
         assert_eq!(store.stats().await.expect("stats").anonymous_votes, 19);
-        assert_eq!(store.checkpoint("votes").await.expect("checkpoint"), Some(200));
+        assert_eq!(
+            store.checkpoint("votes").await.expect("checkpoint"),
+            Some(200)
+        );
     })
     .await;
 }
@@ -592,25 +723,62 @@ async fn stats_of_a_small_community() {
     on_every_backend(|db| async move {
         let store = db.open().await;
         let empty = store.stats().await.expect("stats of an empty store");
-        assert_eq!((empty.posts, empty.first_post_at, empty.top_tags.len()), (0, None, 0));
+        assert_eq!(
+            (empty.posts, empty.first_post_at, empty.top_tags.len()),
+            (0, None, 0)
+        );
         store.write(&small_community()).await.expect("write");
         let stats = store.stats().await.expect("stats");
         assert_eq!(
-            (stats.posts, stats.questions, stats.answers, stats.articles, stats.wikis, stats.comments),
+            (
+                stats.posts,
+                stats.questions,
+                stats.answers,
+                stats.articles,
+                stats.wikis,
+                stats.comments
+            ),
             (8, 3, 3, 1, 1, 2)
         );
-        assert_eq!((stats.users, stats.tags, stats.post_links, stats.duplicate_links), (2, 4, 2, 1));
-        assert_eq!((stats.badges, stats.events, stats.anonymous_votes), (1, 3, 9));
-        assert_eq!(stats.events_by_kind, vec![("view".to_string(), 2), ("up_vote".to_string(), 1)]);
+        assert_eq!(
+            (
+                stats.users,
+                stats.tags,
+                stats.post_links,
+                stats.duplicate_links
+            ),
+            (2, 4, 2, 1)
+        );
+        assert_eq!(
+            (stats.badges, stats.events, stats.anonymous_votes),
+            (1, 3, 9)
+        );
+        assert_eq!(
+            stats.events_by_kind,
+            vec![("view".to_string(), 2), ("up_vote".to_string(), 1)]
+        );
         assert_eq!((stats.answered_questions, stats.accepted_questions), (2, 1));
-        assert_eq!((stats.first_post_at, stats.last_post_at), (Some(at(10_000)), Some(at(50_000))));
+        assert_eq!(
+            (stats.first_post_at, stats.last_post_at),
+            (Some(at(10_000)), Some(at(50_000)))
+        );
         assert_eq!(
             stats.top_tags,
-            vec![("rust".to_string(), 2), ("python".to_string(), 1), ("tokio".to_string(), 1)]
+            vec![
+                ("rust".to_string(), 2),
+                ("python".to_string(), 1),
+                ("tokio".to_string(), 1)
+            ]
         );
         let children = store.children(PostId(1)).await.expect("children");
         assert_eq!(ids(&children), vec![PostId::comment(1).0, 4, 5]);
-        assert!(store.children(PostId(8)).await.expect("children").is_empty());
+        assert!(
+            store
+                .children(PostId(8))
+                .await
+                .expect("children")
+                .is_empty()
+        );
     })
     .await;
 }
@@ -638,7 +806,11 @@ async fn listings_filter_order_and_page() {
             let store = store.clone();
             async move {
                 let page = store.posts(&query).await.expect("list");
-                assert_eq!((page.total, ids(&page.items)), (expected_total, expected_ids), "{query:?}");
+                assert_eq!(
+                    (page.total, ids(&page.items)),
+                    (expected_total, expected_ids),
+                    "{query:?}"
+                );
             }
         };
         let questions = |order: PostOrder, page: u32, per_page: u32| PostQuery {
@@ -668,7 +840,10 @@ async fn listings_filter_order_and_page() {
         };
         check(answers, 25, vec![125, 124]).await;
         let defaults = store.posts(&PostQuery::default()).await.expect("list");
-        assert_eq!((defaults.page, defaults.per_page, defaults.total), (1, 30, 50));
+        assert_eq!(
+            (defaults.page, defaults.per_page, defaults.total),
+            (1, 30, 50)
+        );
         assert_eq!(defaults.items.len(), 30);
     })
     .await;
@@ -678,7 +853,10 @@ async fn listings_filter_order_and_page() {
 async fn the_id_cursor_visits_every_post_once() {
     on_every_backend(|db| async move {
         let store = db.open().await;
-        let written: Vec<i64> = (-3..40).map(|id| id * 3).chain([PostId::comment(1).0]).collect();
+        let written: Vec<i64> = (-3..40)
+            .map(|id| id * 3)
+            .chain([PostId::comment(1).0])
+            .collect();
         let posts = written.iter().map(|id| question(*id, &[], *id)).collect();
         store
             .write(&WriteBatch {
@@ -718,7 +896,13 @@ async fn existing_posts_answers_for_long_id_lists() {
         let existing = store.existing_posts(&asked).await.expect("existing");
         let expected: HashSet<PostId> = (0..600).map(|id| PostId(id * 2)).collect();
         assert_eq!(existing, expected);
-        assert!(store.existing_posts(&[]).await.expect("existing").is_empty());
+        assert!(
+            store
+                .existing_posts(&[])
+                .await
+                .expect("existing")
+                .is_empty()
+        );
     })
     .await;
 }
@@ -727,13 +911,23 @@ async fn existing_posts_answers_for_long_id_lists() {
 async fn embeddings_round_trip_bit_exact() {
     on_every_backend(|db| async move {
         let store = db.open().await;
-        let special = vec![0.0, -0.0, 1.0e-45, f32::MAX, f32::MIN, f32::NAN, f32::INFINITY, 0.1];
-        let stored = |post_id: i64, model: &str, content_hash: i64, vector: Vec<f32>| StoredEmbedding {
-            post_id: PostId(post_id),
-            model: model.to_string(),
-            content_hash,
-            vector,
-        };
+        let special = vec![
+            0.0,
+            -0.0,
+            1.0e-45,
+            f32::MAX,
+            f32::MIN,
+            f32::NAN,
+            f32::INFINITY,
+            0.1,
+        ];
+        let stored =
+            |post_id: i64, model: &str, content_hash: i64, vector: Vec<f32>| StoredEmbedding {
+                post_id: PostId(post_id),
+                model: model.to_string(),
+                content_hash,
+                vector,
+            };
         let first = vec![
             stored(1, "minilm", 11, special.clone()),
             stored(2, "minilm", 22, vec![0.5; 384]),
@@ -745,7 +939,12 @@ async fn embeddings_round_trip_bit_exact() {
             .await
             .expect("read");
         assert_eq!(ids_of(&read), vec![2, 1]);
-        let bits = |vector: &[f32]| vector.iter().map(|value| value.to_bits()).collect::<Vec<_>>();
+        let bits = |vector: &[f32]| {
+            vector
+                .iter()
+                .map(|value| value.to_bits())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(bits(&read[1].vector), bits(&special));
         assert_eq!(read[0].vector, vec![0.5; 384]);
         assert_eq!(read[0].content_hash, 22);
@@ -762,9 +961,15 @@ async fn embeddings_round_trip_bit_exact() {
             .expect("hashes");
         assert_eq!(hashes.len(), 2);
         assert_eq!((hashes[&PostId(1)], hashes[&PostId(2)]), (11, 23));
-        let all = store.embeddings_after("minilm", None, 10).await.expect("cursor");
+        let all = store
+            .embeddings_after("minilm", None, 10)
+            .await
+            .expect("cursor");
         assert_eq!(ids_of(&all), vec![1, 2]);
-        let rest = store.embeddings_after("minilm", Some(PostId(1)), 10).await.expect("cursor");
+        let rest = store
+            .embeddings_after("minilm", Some(PostId(1)), 10)
+            .await
+            .expect("cursor");
         assert_eq!(rest, vec![stored(2, "minilm", 23, vec![1.0, 2.0])]);
     })
     .await;
@@ -783,9 +988,18 @@ async fn artifacts_are_replaced_by_name() {
         store.put_artifact("als", &large).await.expect("put");
         store.put_artifact("empty", &[]).await.expect("put");
         assert_eq!(store.artifact("als").await.expect("read"), Some(large));
-        store.put_artifact("als", b"\x00\xffnew").await.expect("replace");
-        assert_eq!(store.artifact("als").await.expect("read"), Some(b"\x00\xffnew".to_vec()));
-        assert_eq!(store.artifact("empty").await.expect("read"), Some(Vec::new()));
+        store
+            .put_artifact("als", b"\x00\xffnew")
+            .await
+            .expect("replace");
+        assert_eq!(
+            store.artifact("als").await.expect("read"),
+            Some(b"\x00\xffnew".to_vec())
+        );
+        assert_eq!(
+            store.artifact("empty").await.expect("read"),
+            Some(Vec::new())
+        );
     })
     .await;
 }
@@ -794,7 +1008,12 @@ async fn artifacts_are_replaced_by_name() {
 async fn llm_usage_and_token_filters() {
     on_every_backend(|db| async move {
         let store = db.open().await;
-        let call = |request_id: &str, feature: &str, role: &str, outcome: LlmOutcome, tokens: (i64, i64), millis: i64| LlmCall {
+        let call = |request_id: &str,
+                    feature: &str,
+                    role: &str,
+                    outcome: LlmOutcome,
+                    tokens: (i64, i64),
+                    millis: i64| LlmCall {
             request_id: request_id.to_string(),
             feature: feature.to_string(),
             role: role.to_string(),
@@ -808,14 +1027,31 @@ async fn llm_usage_and_token_filters() {
         };
         let calls = [
             call("r1", "generate", "admin", LlmOutcome::Ok, (100, 50), 1_000),
-            call("r2", "generate", "member", LlmOutcome::Error, (30, 0), 2_000),
-            call("r3", "generate", "member", LlmOutcome::Refused, (0, 0), 3_000),
+            call(
+                "r2",
+                "generate",
+                "member",
+                LlmOutcome::Error,
+                (30, 0),
+                2_000,
+            ),
+            call(
+                "r3",
+                "generate",
+                "member",
+                LlmOutcome::Refused,
+                (0, 0),
+                3_000,
+            ),
             call("r4", "digest", "service", LlmOutcome::Ok, (7, 3), 4_000),
         ];
         for recorded in &calls {
             store.record_llm_call(recorded).await.expect("record");
         }
-        store.record_llm_call(&calls[0]).await.expect("a retried record counts once");
+        store
+            .record_llm_call(&calls[0])
+            .await
+            .expect("a retried record counts once");
         let tokens = |feature: Option<&str>, role: Option<&str>, since: Option<i64>| {
             let store = store.clone();
             let filter = UsageFilter {
@@ -831,7 +1067,12 @@ async fn llm_usage_and_token_filters() {
         assert_eq!(tokens(None, None, Some(2_000)).await, 40);
         assert_eq!(tokens(Some("nothing"), None, None).await, 0);
         let usage = store.llm_usage().await.expect("usage");
-        let expected = |feature: &str, calls: i64, refused: i64, errors: i64, tokens: (i64, i64), latency: i64| LlmUsage {
+        let expected = |feature: &str,
+                        calls: i64,
+                        refused: i64,
+                        errors: i64,
+                        tokens: (i64, i64),
+                        latency: i64| LlmUsage {
             feature: feature.to_string(),
             model: "SmolLM2".to_string(),
             calls,
@@ -843,7 +1084,10 @@ async fn llm_usage_and_token_filters() {
         };
         assert_eq!(
             usage,
-            vec![expected("digest", 1, 0, 0, (7, 3), 10), expected("generate", 3, 1, 1, (130, 50), 30)]
+            vec![
+                expected("digest", 1, 0, 0, (7, 3), 10),
+                expected("generate", 3, 1, 1, (130, 50), 30)
+            ]
         );
         let log = store.llm_calls_since(at(2_000), 10).await.expect("log");
         assert_eq!(log, calls[1..].to_vec());
@@ -865,7 +1109,12 @@ fn arbitrary_text() -> impl Strategy<Value = String> {
 }
 
 fn arbitrary_user() -> impl Strategy<Value = User> {
-    (0..5i64, arbitrary_text(), -5..5i64, proptest::option::of(arbitrary_text()))
+    (
+        0..5i64,
+        arbitrary_text(),
+        -5..5i64,
+        proptest::option::of(arbitrary_text()),
+    )
         .prop_map(|(id, display_name, reputation, location)| User {
             display_name,
             reputation,
@@ -876,8 +1125,15 @@ fn arbitrary_user() -> impl Strategy<Value = User> {
 
 fn arbitrary_post() -> impl Strategy<Value = Post> {
     let tags = prop::sample::subsequence(vec!["rust", "python", "中文"], 0..=3);
-    (0..6i64, 0..3usize, tags, arbitrary_text(), -3..3i64, 0..5i64).prop_map(
-        |(id, kind_index, tags, body, score, created)| {
+    (
+        0..6i64,
+        0..3usize,
+        tags,
+        arbitrary_text(),
+        -3..3i64,
+        0..5i64,
+    )
+        .prop_map(|(id, kind_index, tags, body, score, created)| {
             let kind = [PostKind::Question, PostKind::Answer, PostKind::Comment][kind_index];
             let parent = (kind != PostKind::Question).then_some(0);
             Post {
@@ -887,8 +1143,7 @@ fn arbitrary_post() -> impl Strategy<Value = Post> {
                 score,
                 ..post(id, kind, parent, created)
             }
-        },
-    )
+        })
 }
 
 fn arbitrary_writes() -> impl Strategy<Value = Vec<ModelWrite>> {
@@ -919,8 +1174,14 @@ async fn check_against_the_model(writes: Vec<ModelWrite>) {
             posts.extend(write.posts.iter().map(|post| (post.id.0, post.clone())));
         }
         for id in 0..6 {
-            assert_eq!(store.user(UserId(id)).await.expect("read").as_ref(), users.get(&id));
-            assert_eq!(store.post(PostId(id)).await.expect("read").as_ref(), posts.get(&id));
+            assert_eq!(
+                store.user(UserId(id)).await.expect("read").as_ref(),
+                users.get(&id)
+            );
+            assert_eq!(
+                store.post(PostId(id)).await.expect("read").as_ref(),
+                posts.get(&id)
+            );
         }
         let stored: Vec<Post> = store.posts_after(None, 100).await.expect("cursor");
         assert_eq!(stored, posts.values().cloned().collect::<Vec<_>>());
@@ -929,12 +1190,21 @@ async fn check_against_the_model(writes: Vec<ModelWrite>) {
                 tag: Some(tag_name.to_string()),
                 ..PostQuery::default()
             };
-            let expected = posts.values().filter(|post| post.tags.iter().any(|tag| tag == tag_name));
+            let expected = posts
+                .values()
+                .filter(|post| post.tags.iter().any(|tag| tag == tag_name));
             let total = store.posts(&query).await.expect("list").total;
-            assert_eq!(total, i64::try_from(expected.count()).expect("small"), "{tag_name}");
+            assert_eq!(
+                total,
+                i64::try_from(expected.count()).expect("small"),
+                "{tag_name}"
+            );
         }
         let stats = store.stats().await.expect("stats");
-        let comments = posts.values().filter(|post| post.kind == PostKind::Comment).count();
+        let comments = posts
+            .values()
+            .filter(|post| post.kind == PostKind::Comment)
+            .count();
         assert_eq!(stats.comments, i64::try_from(comments).expect("small"));
         assert_eq!(stats.users, i64::try_from(users.len()).expect("small"));
     })

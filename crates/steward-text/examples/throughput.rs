@@ -13,20 +13,36 @@ use steward_text::tokenize::{Tokenizer, TokenizerConfig};
 /// Repeats `work` over the corpus until at least this long has passed, for a stable figure.
 const MIN_MEASURE_TIME: Duration = Duration::from_secs(2);
 
+/// Time this thread has spent on a CPU (Linux), so that figures taken on a shared, busy
+/// machine reflect the code rather than the neighbours. `None` elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanoseconds = schedstat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanoseconds))
+}
+
 fn measure(label: &str, input_bytes: usize, mut work: impl FnMut() -> usize) {
     // One warm-up round (loads jieba's dictionary, fills caches).
     let mut checksum = work();
     let started = Instant::now();
+    let cpu_started = thread_cpu_time();
     let mut rounds = 0u32;
     while started.elapsed() < MIN_MEASURE_TIME {
         checksum = checksum.wrapping_add(work());
         rounds += 1;
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let wall_seconds = started.elapsed().as_secs_f64();
     let megabytes = input_bytes as f64 * f64::from(rounds) / 1e6;
+    let cpu_figure = match (cpu_started, thread_cpu_time()) {
+        (Some(cpu_start), Some(cpu_end)) => format!(
+            "{:>7.1} MB/s per CPU-second",
+            megabytes / (cpu_end - cpu_start).as_secs_f64()
+        ),
+        _ => String::from("(no CPU clock)"),
+    };
     println!(
-        "{label:<28} {:>8.1} MB/s  ({rounds} rounds of {input_bytes} bytes; checksum {checksum})",
-        megabytes / seconds
+        "{label:<28} {:>7.1} MB/s wall {cpu_figure}  ({rounds} rounds of {input_bytes} bytes; checksum {checksum})",
+        megabytes / wall_seconds
     );
 }
 

@@ -401,8 +401,15 @@ impl<'a> Converter<'a> {
             // Truncated input: the open `<pre>` still holds code worth keeping.
             self.finish_code_block();
         }
+        let mut text = self.prose.text;
+        // Only ASCII whitespace is deferred while scanning; other Unicode spaces at the ends
+        // (an `&emsp;`-free `\u{2003}`, say) are trimmed here.
+        let trimmed = text.trim();
+        if trimmed.len() != text.len() {
+            text = trimmed.to_owned();
+        }
         HtmlText {
-            text: self.prose.text,
+            text,
             code_blocks: self.code_blocks,
         }
     }
@@ -959,6 +966,7 @@ mod tests {
         check("a&nbsp;&nbsp;b", "a b", &[]);
         check("<p>\n</p>", "", &[]);
         check("", "", &[]);
+        check("\u{2003}wide\u{3000}", "wide", &[]);
     }
 
     #[test]

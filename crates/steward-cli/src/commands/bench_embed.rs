@@ -92,8 +92,17 @@ pub async fn run(args: BenchEmbedArgs, context: &Context) -> anyhow::Result<()> 
     };
 
     let titles = read_titles(&args.data_dir)?;
-    anyhow::ensure!(!titles.is_empty(), "no titles found under {}", args.data_dir.display());
-    let sentences: Vec<String> = titles.iter().cycle().take(args.sentences).cloned().collect();
+    anyhow::ensure!(
+        !titles.is_empty(),
+        "no titles found under {}",
+        args.data_dir.display()
+    );
+    let sentences: Vec<String> = titles
+        .iter()
+        .cycle()
+        .take(args.sentences)
+        .cloned()
+        .collect();
     let max_length = embedder.options().max_length;
     let passages = build_passages(&embedder, &titles, args.passages, max_length)?;
 
@@ -103,20 +112,21 @@ pub async fn run(args: BenchEmbedArgs, context: &Context) -> anyhow::Result<()> 
     let passage_tokens = embedder.token_counts(&passage_refs)?;
     let mean = |counts: &[usize]| counts.iter().sum::<usize>() as f64 / counts.len().max(1) as f64;
 
-    let (steward, sentences, passages) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-        let sentences_per_s = rate(&embedder, &refs)?;
-        let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
-        let passages_per_s = rate(&embedder, &refs)?;
-        let figures = Figures {
-            name: "steward".to_string(),
-            version: format!("steward {} (candle 0.11)", env!("CARGO_PKG_VERSION")),
-            sentences_per_s,
-            passages_per_s,
-        };
-        Ok((figures, sentences, passages))
-    })
-    .await??;
+    let (steward, sentences, passages) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+            let sentences_per_s = rate(&embedder, &refs)?;
+            let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+            let passages_per_s = rate(&embedder, &refs)?;
+            let figures = Figures {
+                name: "steward".to_string(),
+                version: format!("steward {} (candle 0.11)", env!("CARGO_PKG_VERSION")),
+                sentences_per_s,
+                passages_per_s,
+            };
+            Ok((figures, sentences, passages))
+        })
+        .await??;
 
     let mut peers: Vec<(String, Result<Figures, String>)> = Vec::new();
     let mut skipped = None;
@@ -127,7 +137,13 @@ pub async fn run(args: BenchEmbedArgs, context: &Context) -> anyhow::Result<()> 
                 ("onnxruntime", "embed_onnx.py"),
                 ("sentence_transformers", "embed_st.py"),
             ] {
-                let outcome = run_peer(python, &args.peers_dir.join(script), &model_dir, &texts, args.threads);
+                let outcome = run_peer(
+                    python,
+                    &args.peers_dir.join(script),
+                    &model_dir,
+                    &texts,
+                    args.threads,
+                );
                 peers.push((key.to_string(), outcome));
             }
         }
@@ -181,7 +197,10 @@ pub async fn run(args: BenchEmbedArgs, context: &Context) -> anyhow::Result<()> 
         passage_tokens.len(),
         mean(&passage_tokens),
     );
-    println!("{:<24} {:>14} {:>14}  version", "tool", "sentences/s", "passages/s");
+    println!(
+        "{:<24} {:>14} {:>14}  version",
+        "tool", "sentences/s", "passages/s"
+    );
     let print_row = |figures: &Figures| {
         println!(
             "{:<24} {:>14.1} {:>14.2}  {}",

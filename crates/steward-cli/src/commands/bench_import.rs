@@ -63,15 +63,23 @@ pub async fn run(args: BenchImportArgs, _context: &Context) -> anyhow::Result<()
         std::process::id(),
         chrono::Utc::now().timestamp_millis()
     ));
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     let outcome = bench(&args, &work_dir).await;
     let _ = std::fs::remove_dir_all(&work_dir);
     let result = outcome?;
     if args.json {
-        println!("{}", serde_json::to_string(&result).context("serializing the figures")?);
+        println!(
+            "{}",
+            serde_json::to_string(&result).context("serializing the figures")?
+        );
         return Ok(());
     }
-    println!("import bench on {}{}", result.data, if result.generated { " (generated)" } else { "" });
+    println!(
+        "import bench on {}{}",
+        result.data,
+        if result.generated { " (generated)" } else { "" }
+    );
     if result.generated {
         println!("  generate         {:>8.1} s", result.generate_seconds);
     }
@@ -83,9 +91,14 @@ pub async fn run(args: BenchImportArgs, _context: &Context) -> anyhow::Result<()
         "  all files        {:>8.1} MB in {:>6.1} s = {:>6.1} MB/s (target >= {TARGET_MEGABYTES_PER_SECOND})",
         result.total_megabytes, result.total_seconds, result.total_megabytes_per_second
     );
-    println!("  rows             {:>8} = {:>8.0} rows/s, {} skipped", result.rows, result.rows_per_second, result.skipped);
+    println!(
+        "  rows             {:>8} = {:>8.0} rows/s, {} skipped",
+        result.rows, result.rows_per_second, result.skipped
+    );
     match result.peak_rss_megabytes {
-        Some(peak) => println!("  peak RSS         {peak:>8.1} MB (target < {TARGET_PEAK_RSS_MEGABYTES})"),
+        Some(peak) => {
+            println!("  peak RSS         {peak:>8.1} MB (target < {TARGET_PEAK_RSS_MEGABYTES})")
+        }
         None => println!("  peak RSS         unknown (no /proc/self/status)"),
     }
     println!("  meets targets    {}", result.meets_targets);
@@ -124,7 +137,9 @@ async fn bench(args: &BenchImportArgs, work_dir: &Path) -> anyhow::Result<BenchI
         .with_context(|| format!("importing {}", data_dir.display()))?;
     store.close().await;
     let peak_rss_megabytes = peak_rss_kilobytes().map(|kilobytes| kilobytes as f64 / 1024.0);
-    let posts = report.file("Posts.xml").context("the report has no Posts.xml")?;
+    let posts = report
+        .file("Posts.xml")
+        .context("the report has no Posts.xml")?;
     let posts_megabytes = posts.bytes as f64 / 1e6;
     let total_megabytes = report.total_bytes as f64 / 1e6;
     let total_megabytes_per_second = report.megabytes_per_second();

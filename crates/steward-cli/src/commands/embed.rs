@@ -86,8 +86,8 @@ async fn embed_lines(
     let reader: Box<dyn BufRead + Send> = if input.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let file = std::fs::File::open(input)
-            .with_context(|| format!("opening {}", input.display()))?;
+        let file =
+            std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
     let batch_size = args.batch_size.max(1);

@@ -76,7 +76,9 @@ pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()
             (report, args.strict, args.json)
         }
         ImportCommand::Jsonl(args) => {
-            let total_bytes = std::fs::metadata(&args.file).map(|metadata| metadata.len()).unwrap_or(0);
+            let total_bytes = std::fs::metadata(&args.file)
+                .map(|metadata| metadata.len())
+                .unwrap_or(0);
             let bar = progress_bar(total_bytes);
             let observer = |progress: Progress<'_>| show_progress(&bar, progress);
             let job = Job::new().with_observer(&observer).with_cancel(&cancel);
@@ -160,7 +162,10 @@ fn explain(error: steward_ingest::Error, source: &Path) -> anyhow::Error {
 
 pub(crate) fn print_report(report: &ImportReport, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(report).context("serializing the report")?);
+        println!(
+            "{}",
+            serde_json::to_string(report).context("serializing the report")?
+        );
     } else {
         print!("{report}");
     }

@@ -2,7 +2,9 @@
 //! known ones into the cache.
 
 use anyhow::Context as _;
-use steward_ml::resolve::{DownloadProgress, KNOWN_MODELS, ModelResolver, ModelSource, known_model};
+use steward_ml::resolve::{
+    DownloadProgress, KNOWN_MODELS, ModelResolver, ModelSource, known_model,
+};
 
 use crate::Context;
 

@@ -46,7 +46,10 @@ pub async fn run(args: SampleArgs, _context: &Context) -> anyhow::Result<()> {
         .context("the sample generator stopped unexpectedly")?
         .with_context(|| format!("writing the sample community to {}", args.out.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string(&summary).context("serializing the summary")?);
+        println!(
+            "{}",
+            serde_json::to_string(&summary).context("serializing the summary")?
+        );
         return Ok(());
     }
     println!(
@@ -66,8 +69,16 @@ pub async fn run(args: SampleArgs, _context: &Context) -> anyhow::Result<()> {
         summary.tags,
     );
     for file in &summary.files {
-        println!("  {:<16} {:>10} rows {:>10.1} MB", file.name, file.rows, file.bytes as f64 / 1e6);
+        println!(
+            "  {:<16} {:>10} rows {:>10.1} MB",
+            file.name,
+            file.rows,
+            file.bytes as f64 / 1e6
+        );
     }
-    println!("Import it with: steward import stackexchange {}", summary.out_dir.display());
+    println!(
+        "Import it with: steward import stackexchange {}",
+        summary.out_dir.display()
+    );
     Ok(())
 }

@@ -103,15 +103,23 @@ impl BertOptions {
         let modules: Option<Vec<ModuleEntry>> = read_json_if_present(&dir.join("modules.json"))?;
         let mut pooling_dir = dir.join("1_Pooling");
         if let Some(modules) = &modules {
-            options.normalize = modules.iter().any(|module| module.kind.ends_with("Normalize"));
-            if let Some(pooling) = modules.iter().find(|module| module.kind.ends_with("Pooling")) {
+            options.normalize = modules
+                .iter()
+                .any(|module| module.kind.ends_with("Normalize"));
+            if let Some(pooling) = modules
+                .iter()
+                .find(|module| module.kind.ends_with("Pooling"))
+            {
                 pooling_dir = dir.join(&pooling.path);
             }
         }
         let pooling: Option<PoolingConfig> =
             read_json_if_present(&pooling_dir.join("config.json"))?;
         if let Some(pooling) = pooling {
-            options.pooling = match (pooling.pooling_mode_cls_token, pooling.pooling_mode_mean_tokens) {
+            options.pooling = match (
+                pooling.pooling_mode_cls_token,
+                pooling.pooling_mode_mean_tokens,
+            ) {
                 (true, false) => Pooling::Cls,
                 (false, true) => Pooling::Mean,
                 _ => {
@@ -215,7 +223,10 @@ impl BertEmbedder {
         let specials = prefix_ids.len() + suffix_ids.len();
         options.max_length = options.max_length.min(config.max_position_embeddings);
         if options.max_length <= specials + 1 {
-            return Err(bad(format!("max_length {} is too small", options.max_length)));
+            return Err(bad(format!(
+                "max_length {} is too small",
+                options.max_length
+            )));
         }
         let content = options.max_length - specials;
         options.chunk_overlap = options.chunk_overlap.min(content / 2);
@@ -258,7 +269,10 @@ impl BertEmbedder {
             .encode_batch_fast(texts.to_vec(), false)
             .map_err(|error| Error::Tokenizer(error.to_string()))?;
         let specials = self.prefix_ids.len() + self.suffix_ids.len();
-        Ok(encodings.iter().map(|encoding| encoding.len() + specials).collect())
+        Ok(encodings
+            .iter()
+            .map(|encoding| encoding.len() + specials)
+            .collect())
     }
 
     /// Embeds `texts`. Texts are tokenized, long ones split into overlapping

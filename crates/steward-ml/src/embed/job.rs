@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use steward_domain::{PostId, PostKind};
-use steward_store::{StoredEmbedding, Store};
+use steward_store::{Store, StoredEmbedding};
 
 use super::{Embedder, Purpose, post_text};
 use crate::{Error, Result};

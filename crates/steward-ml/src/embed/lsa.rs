@@ -48,7 +48,7 @@ impl Default for LsaConfig {
             max_vocab: 50_000,
             oversample: 10,
             power_iterations: 2,
-            seed: 0x5eed_15a,
+            seed: 0x05ee_d15a,
         }
     }
 }
@@ -176,7 +176,11 @@ impl LsaEmbedder {
     /// the vocabulary.
     pub fn embed(&self, text: &str) -> Vec<f32> {
         let terms = self.tokenizer.terms(text);
-        let doc = tfidf(terms.iter().map(String::as_str), &self.vocabulary, &self.idf);
+        let doc = tfidf(
+            terms.iter().map(String::as_str),
+            &self.vocabulary,
+            &self.idf,
+        );
         let mut vector = vec![0f32; self.dim];
         for (row, weight) in doc {
             let row = row as usize;
@@ -282,10 +286,19 @@ fn tfidf<'a>(
     }
     let mut doc: SparseDoc = counts
         .into_iter()
-        .map(|(row, count)| (row, (1.0 + f64::from(count).ln()) * f64::from(idf[row as usize])))
+        .map(|(row, count)| {
+            (
+                row,
+                (1.0 + f64::from(count).ln()) * f64::from(idf[row as usize]),
+            )
+        })
         .collect();
     doc.sort_unstable_by_key(|&(row, _)| row);
-    let norm = doc.iter().map(|(_, weight)| weight * weight).sum::<f64>().sqrt();
+    let norm = doc
+        .iter()
+        .map(|(_, weight)| weight * weight)
+        .sum::<f64>()
+        .sqrt();
     if norm > 0.0 {
         doc.iter_mut().for_each(|(_, weight)| *weight /= norm);
     }
@@ -413,7 +426,10 @@ fn symmetric_eigen(mut matrix: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let mut vectors: Vec<Vec<f64>> = (0..n)
         .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
         .collect();
-    let scale: f64 = (0..n).map(|i| matrix[i][i].abs()).sum::<f64>().max(f64::MIN_POSITIVE);
+    let scale: f64 = (0..n)
+        .map(|i| matrix[i][i].abs())
+        .sum::<f64>()
+        .max(f64::MIN_POSITIVE);
     for _sweep in 0..100 {
         let off: f64 = (0..n)
             .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
@@ -433,15 +449,16 @@ fn symmetric_eigen(mut matrix: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for k in 0..n {
-                    let (mkp, mkr) = (matrix[k][p], matrix[k][r]);
-                    matrix[k][p] = c * mkp - s * mkr;
-                    matrix[k][r] = s * mkp + c * mkr;
+                for row in matrix.iter_mut() {
+                    let (mkp, mkr) = (row[p], row[r]);
+                    row[p] = c * mkp - s * mkr;
+                    row[r] = s * mkp + c * mkr;
                 }
-                for k in 0..n {
-                    let (mpk, mrk) = (matrix[p][k], matrix[r][k]);
-                    matrix[p][k] = c * mpk - s * mrk;
-                    matrix[r][k] = s * mpk + c * mrk;
+                let (upper, lower) = matrix.split_at_mut(r);
+                for (mpk, mrk) in upper[p].iter_mut().zip(lower[0].iter_mut()) {
+                    let (old_p, old_r) = (*mpk, *mrk);
+                    *mpk = c * old_p - s * old_r;
+                    *mrk = s * old_p + c * old_r;
                 }
                 for row in vectors.iter_mut() {
                     let (vp, vr) = (row[p], row[r]);
@@ -506,7 +523,11 @@ mod tests {
 
     #[test]
     fn orthonormalize_gives_orthonormal_columns_and_zeroes_dependent_ones() {
-        let columns = vec![vec![1.0, 1.0, 0.0], vec![2.0, 2.0, 0.0], vec![0.0, 1.0, 1.0]];
+        let columns = vec![
+            vec![1.0, 1.0, 0.0],
+            vec![2.0, 2.0, 0.0],
+            vec![0.0, 1.0, 1.0],
+        ];
         let q = orthonormalize(columns);
         assert!((dot(&q[0], &q[0]) - 1.0).abs() < 1e-12);
         assert_eq!(dot(&q[1], &q[1]), 0.0);

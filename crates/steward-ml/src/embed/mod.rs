@@ -37,7 +37,8 @@ pub enum Purpose {
 /// The embedders Steward knows.
 #[derive(Debug)]
 pub enum Embedder {
-    Bert(bert::BertEmbedder),
+    /// Boxed: the model is large and the enum is moved around by value.
+    Bert(Box<bert::BertEmbedder>),
     Lsa(lsa::LsaEmbedder),
 }
 
@@ -109,7 +110,7 @@ impl Embedder {
                     message: format!("loading thread failed: {error}"),
                 })??;
                 Ok(LoadedEmbedder {
-                    embedder: Embedder::Bert(bert),
+                    embedder: Embedder::Bert(Box::new(bert)),
                     warning: None,
                 })
             }

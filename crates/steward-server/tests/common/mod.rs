@@ -162,7 +162,11 @@ pub fn community() -> WriteBatch {
         })
         .collect();
     WriteBatch {
-        users: vec![user(1, "Alice", 120), user(2, "Bob", 45), user(3, "Carol", 7)],
+        users: vec![
+            user(1, "Alice", 120),
+            user(2, "Bob", 45),
+            user(3, "Carol", 7),
+        ],
         posts,
         tags,
         ..WriteBatch::default()

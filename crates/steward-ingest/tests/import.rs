@@ -1,0 +1,553 @@
+//! Imports of the real Stack Exchange dumps in `shared/data`, corrupted copies
+//! of them, JSONL files and generated samples, into real SQLite (always) and
+//! PostgreSQL (when `TEST_DATABASE_URL` is set), checked against counts taken
+//! from the files independently of the importer.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use steward_domain::PostId;
+use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
+use steward_ingest::progress::{Job, Progress};
+use steward_ingest::report::ImportReport;
+use steward_ingest::sample::{SampleConfig, generate};
+use steward_ingest::stackexchange::{DUMP_FILES, DumpOptions, import_dump};
+use steward_store::{Stats, Store, StoreOptions};
+
+/// The shared data folder, or `None` (with the reason printed) outside CI.
+fn data_dir(dump: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("STEWARD_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let dir = root.join(dump);
+    if dir.join("Posts.xml").is_file() {
+        return Some(dir);
+    }
+    let reason = format!(
+        "{} not found; set STEWARD_DATA_DIR to the shared data folder",
+        dir.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{reason}");
+    }
+    eprintln!("skipping: {reason}");
+    None
+}
+
+/// Rows in a dump file, counted without the importer: lines holding `<row`.
+fn count_rows(path: &Path) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|line| line.contains("<row")).count() as u64
+}
+
+fn count_matching(path: &Path, needle: &str) -> u64 {
+    let text = std::fs::read_to_string(path).expect("dump file is readable");
+    text.lines().filter(|line| line.contains(needle)).count() as u64
+}
+
+async fn sqlite_store(dir: &Path) -> Store {
+    Store::open(&dir.join("steward.db").display().to_string())
+        .await
+        .expect("SQLite store opens")
+}
+
+fn event_count(stats: &Stats, kind: &str) -> i64 {
+    stats
+        .events_by_kind
+        .iter()
+        .find(|(name, _)| name == kind)
+        .map_or(0, |(_, count)| *count)
+}
+
+async fn import(store: &Store, dir: &Path) -> ImportReport {
+    import_dump(store, dir, &DumpOptions::default(), Job::new())
+        .await
+        .expect("the dump imports")
+}
+
+/// Store counts equal the file's rows minus the reported skips, per kind.
+fn check_counts_against_files(dir: &Path, report: &ImportReport, stats: &Stats) {
+    for file in DUMP_FILES {
+        let path = dir.join(file);
+        let Some(file_report) = report.file(file) else {
+            assert!(!path.exists(), "{file} exists but was not read");
+            assert!(
+                report.absent_files.iter().any(|absent| absent == file),
+                "{file} not reported absent"
+            );
+            continue;
+        };
+        assert_eq!(
+            file_report.rows_read,
+            count_rows(&path),
+            "{file}: rows read"
+        );
+        assert_eq!(
+            file_report.imported + file_report.skipped + file_report.ignored,
+            file_report.rows_read,
+            "{file}: every row is imported, skipped or ignored"
+        );
+    }
+    let imported = |file: &str| {
+        report
+            .file(file)
+            .map_or(0, |file| file.rows_read - file.skipped) as i64
+    };
+    let posts = dir.join("Posts.xml");
+    assert_eq!(
+        report.file("Posts.xml").map(|file| file.skipped),
+        Some(0),
+        "{report}"
+    );
+    assert_eq!(stats.posts, imported("Posts.xml"), "posts");
+    assert_eq!(
+        stats.questions,
+        count_matching(&posts, "PostTypeId=\"1\"") as i64,
+        "questions"
+    );
+    assert_eq!(
+        stats.answers,
+        count_matching(&posts, "PostTypeId=\"2\"") as i64,
+        "answers"
+    );
+    assert_eq!(stats.comments, imported("Comments.xml"), "comments");
+    assert_eq!(stats.users, imported("Users.xml"), "users");
+    assert_eq!(stats.tags, imported("Tags.xml"), "tags");
+    assert_eq!(stats.post_links, imported("PostLinks.xml"), "post links");
+    assert_eq!(stats.badges, imported("Badges.xml"), "badges");
+    // Every vote that was kept is either a user event or an anonymous count.
+    assert_eq!(
+        stats.anonymous_votes + event_count(stats, "favorite") + event_count(stats, "follow"),
+        imported("Votes.xml"),
+        "votes"
+    );
+    for kind in ["answer", "accept", "comment", "favorite"] {
+        assert!(
+            event_count(stats, kind) > 0,
+            "no {kind} events: {:?}",
+            stats.events_by_kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn real_dumps_import_every_good_row_and_a_second_import_changes_nothing() {
+    for dump in ["se-ai-2017", "se-cardano-2021"] {
+        let Some(dir) = data_dir(dump) else { return };
+        let temp = tempfile::tempdir().expect("temp dir");
+        let store = sqlite_store(temp.path()).await;
+        let report = import(&store, &dir).await;
+        println!("{dump}:\n{report}");
+        let stats = store.stats().await.expect("stats");
+        check_counts_against_files(&dir, &report, &stats);
+
+        // Real dumps name deleted posts: those votes and links are skipped as dangling.
+        assert_eq!(
+            report.skips_by_reason.keys().collect::<Vec<_>>(),
+            ["dangling_reference"],
+            "{report}"
+        );
+
+        let again = import(&store, &dir).await;
+        assert_eq!(again.total_skipped, report.total_skipped);
+        assert_eq!(
+            store.stats().await.expect("stats"),
+            stats,
+            "{dump}: a second import changed the store"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_ai_dump_keeps_edits_and_tag_wikis() {
+    let Some(dir) = data_dir("se-ai-2017") else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(temp.path()).await;
+    let report = import(&store, &dir).await;
+    let stats = store.stats().await.expect("stats");
+    assert!(
+        event_count(&stats, "edit") > 0,
+        "{:?}",
+        stats.events_by_kind
+    );
+    let history = report
+        .file("PostHistory.xml")
+        .expect("PostHistory.xml read");
+    assert!(history.ignored > 0 && history.imported > 0, "{history:?}");
+    assert_eq!(
+        stats.accepted_questions,
+        count_matching(&dir.join("Posts.xml"), "AcceptedAnswerId=") as i64
+    );
+
+    // fuzzy-logic names excerpt post 252 and wiki post 251, both with text;
+    // deep-network's wiki post 1796 has an empty body, so it has no wiki.
+    let tag = store
+        .tag("fuzzy-logic")
+        .await
+        .expect("tag read")
+        .expect("tag stored");
+    assert!(
+        tag.excerpt.is_some_and(|excerpt| !excerpt.is_empty()),
+        "excerpt from ExcerptPostId"
+    );
+    assert!(
+        tag.wiki
+            .is_some_and(|wiki| !wiki.is_empty() && !wiki.contains("<p>")),
+        "wiki from WikiPostId"
+    );
+    let tag = store
+        .tag("deep-network")
+        .await
+        .expect("tag read")
+        .expect("tag stored");
+    assert!(tag.excerpt.is_some() && tag.wiki.is_none(), "{tag:?}");
+
+    let question = store
+        .post(PostId(1))
+        .await
+        .expect("post read")
+        .expect("post 1 stored");
+    assert_eq!(question.tags, ["neural-networks", "definitions"]);
+    assert!(
+        !question.body_text.contains("<p>"),
+        "body text is HTML-free: {}",
+        question.body_text
+    );
+    let comment = store
+        .post(PostId::comment(3))
+        .await
+        .expect("post read")
+        .expect("comment 3 stored");
+    assert_eq!(comment.parent_id, Some(PostId(5)));
+}
+
+#[tokio::test]
+async fn postgres_gives_the_same_stats_as_sqlite() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("skipping: TEST_DATABASE_URL is not set");
+        return;
+    };
+    for dump in ["se-ai-2017", "se-cardano-2021"] {
+        let Some(dir) = data_dir(dump) else { return };
+        let temp = tempfile::tempdir().expect("temp dir");
+        let sqlite = sqlite_store(temp.path()).await;
+        import(&sqlite, &dir).await;
+        let schema = format!("ingest_{}", uuid_like());
+        let options = StoreOptions {
+            schema: Some(schema),
+            ..StoreOptions::new(url.clone())
+        };
+        let postgres = Store::open_with(options)
+            .await
+            .expect("PostgreSQL store opens");
+        let report = import(&postgres, &dir).await;
+        let stats = postgres.stats().await.expect("stats");
+        check_counts_against_files(&dir, &report, &stats);
+        assert_eq!(stats, sqlite.stats().await.expect("stats"), "{dump}");
+        import(&postgres, &dir).await;
+        assert_eq!(
+            postgres.stats().await.expect("stats"),
+            stats,
+            "{dump}: re-import on PostgreSQL"
+        );
+        postgres.close().await;
+    }
+}
+
+/// A schema name unique to this test run.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("{}_{nanos}", std::process::id())
+}
+
+/// Copies a dump into `target`, replacing Posts.xml by `posts`.
+fn copy_dump(source: &Path, target: &Path) {
+    for file in DUMP_FILES {
+        let path = source.join(file);
+        if path.is_file() {
+            std::fs::copy(&path, target.join(file)).expect("copy dump file");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_dump_imports_every_good_row_and_names_each_bad_line() {
+    let Some(dir) = data_dir("se-ai-2017") else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let corrupt = temp.path().join("dump");
+    std::fs::create_dir_all(&corrupt).expect("dump dir");
+    copy_dump(&dir, &corrupt);
+
+    let original = std::fs::read_to_string(dir.join("Posts.xml")).expect("Posts.xml");
+    let first_row = original
+        .lines()
+        .find(|line| line.contains("<row Id=\"1\""))
+        .expect("row 1")
+        .to_string();
+    let bad_lines: [(&str, String); 6] = [
+        ("not_a_record", "  this line is garbage, not a row".to_string()),
+        ("malformed", r#"  <row Id="900001" PostTypeId="1" CreationDate=2016-08-02 />"#.to_string()),
+        ("bad_date", r#"  <row Id="900002" PostTypeId="1" CreationDate="2016-13-45T99:00:00" Body="x" />"#.to_string()),
+        ("duplicate_id", first_row),
+        ("unknown_post_type", r#"  <row Id="900003" PostTypeId="42" CreationDate="2016-08-02T15:39:14.947" Body="x" />"#.to_string()),
+        ("dangling_reference", r#"  <row Id="900004" PostTypeId="2" ParentId="888888" CreationDate="2016-08-02T15:39:14.947" Body="x" />"#.to_string()),
+    ];
+    // Spread the bad lines through the file, then cut it off inside a last row.
+    let mut lines: Vec<String> = original
+        .lines()
+        .filter(|line| !line.starts_with("</posts>"))
+        .map(str::to_string)
+        .collect();
+    let mut expected: Vec<(u64, &str)> = Vec::new();
+    for (idx, (code, bad_line)) in bad_lines.iter().enumerate() {
+        let at = 10 + idx * 150;
+        lines.insert(at, bad_line.clone());
+        expected.push((at as u64 + 1, code));
+    }
+    let mut text = lines.join("\n");
+    text.push_str("\n  <row Id=\"900005\" PostTypeId=\"1\" CreationDate=\"2016-08-02T15:3");
+    expected.push((lines.len() as u64 + 1, "truncated"));
+    std::fs::write(corrupt.join("Posts.xml"), text).expect("write corrupt Posts.xml");
+
+    let store = sqlite_store(temp.path()).await;
+    let report = import(&store, &corrupt).await;
+    let posts_skips: Vec<(u64, &str)> = report
+        .skips
+        .iter()
+        .filter(|skip| skip.file == "Posts.xml")
+        .map(|skip| (skip.line, skip.reason.code()))
+        .collect();
+    assert_eq!(posts_skips, expected, "{report}");
+
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(
+        stats.posts,
+        count_rows(&dir.join("Posts.xml")) as i64,
+        "every good post imported"
+    );
+    let clean_temp = tempfile::tempdir().expect("temp dir");
+    let clean = sqlite_store(clean_temp.path()).await;
+    import(&clean, &dir).await;
+    assert_eq!(
+        stats,
+        clean.stats().await.expect("stats"),
+        "corruption changed more than the bad rows"
+    );
+    let summary = report.to_string();
+    assert!(
+        summary.contains("Posts.xml:11: malformed") || summary.contains("Posts.xml:11:"),
+        "{summary}"
+    );
+}
+
+/// Imports `dir` with a cancel raised when `file` starts; the import must stop.
+async fn cancelled_import(store: &Store, dir: &Path, file: &'static str) {
+    let cancel = AtomicBool::new(false);
+    let observer = |progress: Progress<'_>| {
+        if matches!(progress, Progress::FileStarted { file: started, .. } if started == file) {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let job = Job::new().with_observer(&observer).with_cancel(&cancel);
+    let options = DumpOptions { batch_size: 500 };
+    let outcome = import_dump(store, dir, &options, job).await;
+    assert!(
+        matches!(outcome, Err(steward_ingest::Error::Cancelled { .. })),
+        "expected a cancel in {file}: {outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_import_run_again_converges_to_the_full_import() {
+    let Some(dir) = data_dir("se-cardano-2021") else {
+        return;
+    };
+    let full_temp = tempfile::tempdir().expect("temp dir");
+    let full = sqlite_store(full_temp.path()).await;
+    import(&full, &dir).await;
+    let expected = full.stats().await.expect("stats");
+
+    for file in ["Posts.xml", "Votes.xml"] {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let store = sqlite_store(temp.path()).await;
+        cancelled_import(&store, &dir, file).await;
+        let partial = store.stats().await.expect("stats");
+        assert_ne!(
+            partial, expected,
+            "cancelled in {file} but everything is there"
+        );
+        import(&store, &dir).await;
+        assert_eq!(
+            store.stats().await.expect("stats"),
+            expected,
+            "resumed after a cancel in {file}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn jsonl_imports_good_lines_and_reports_bad_ones() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let path = temp.path().join("community.jsonl");
+    let lines = [
+        r#"{"type":"user","id":1,"display_name":"Ada","reputation":10,"created_at":"2024-01-02T03:04:05Z"}"#,
+        r#"{"type":"user","id":2,"display_name":"李娜","created_at":"2024-01-02T03:04:05+08:00"}"#,
+        r#"{"type":"post","id":7,"kind":"question","owner_id":1,"title":"How do I borrow twice?","body_html":"<p>It fails:</p><pre><code>let a = &mut x;</code></pre>","tags":["rust","borrow-checker"],"created_at":"2024-01-02T03:04:05Z"}"#,
+        r#"{"type":"post","id":8,"kind":"answer","parent_id":7,"owner_id":2,"body_text":"Use a block to end the first borrow.","created_at":"2024-01-02T04:04:05Z"}"#,
+        r#"{"type":"post","id":9,"kind":"comment","parent_id":8,"owner_id":1,"body_text":"Thanks!","created_at":"2024-01-02T05:04:05Z"}"#,
+        r#"{"type":"event","user_id":2,"kind":"answer","target":{"type":"post","id":7},"at":"2024-01-02T04:04:05Z","key":"demo:answer:8"}"#,
+        r#"{"type":"event","user_id":1,"kind":"favorite","target":{"type":"post","id":7},"at":"2024-01-03T00:00:00Z"}"#,
+        r#"{"type":"tag","name":"rust","count":1,"excerpt":"A systems language."}"#,
+        r#"{"type":"post","id":10,"kind":"question","title":"Second","body_text":"Another one.","created_at":"2024-01-04T00:00:00Z"}"#,
+        r#"{"type":"link","id":1,"post_id":10,"related_post_id":7,"kind":"duplicate","created_at":"2024-01-05T00:00:00Z"}"#,
+        "",
+        r#"{"type":"post","id":11,"kind":"answer","parent_id":999,"body_text":"orphan","created_at":"2024-01-04T00:00:00Z"}"#,
+        r#"{"type":"post","id":7,"kind":"question","title":"again","body_text":"dup","created_at":"2024-01-04T00:00:00Z"}"#,
+        r#"{"type":"user","id":3,"display_name":"Bad","created_at":"last tuesday"}"#,
+        r#"{"type":"event","user_id":1,"kind":"like","target":{"type":"post","id":7},"at":"2024-01-03T00:00:00Z"}"#,
+        r#"{"type":"user","id":4,"display_name":"#,
+    ];
+    std::fs::write(&path, lines.join("\n")).expect("write jsonl");
+    let store = sqlite_store(temp.path()).await;
+    let report = import_jsonl(&store, &path, &JsonlOptions::default(), Job::new())
+        .await
+        .expect("the file imports");
+    let skips: Vec<(u64, &str)> = report
+        .skips
+        .iter()
+        .map(|skip| (skip.line, skip.reason.code()))
+        .collect();
+    assert_eq!(
+        skips,
+        [
+            (12, "dangling_reference"),
+            (13, "duplicate_id"),
+            (14, "bad_date"),
+            (15, "bad_value"),
+            (16, "malformed"),
+        ],
+        "{report}"
+    );
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(
+        (stats.users, stats.questions, stats.answers, stats.comments),
+        (2, 2, 1, 1)
+    );
+    assert_eq!(
+        (stats.post_links, stats.duplicate_links, stats.events),
+        (1, 1, 2)
+    );
+    let question = store.post(PostId(7)).await.expect("read").expect("stored");
+    assert_eq!(question.code_blocks.len(), 1, "{question:?}");
+    let answer = store.post(PostId(8)).await.expect("read").expect("stored");
+    assert!(answer.body_html.starts_with("<p>"), "{}", answer.body_html);
+
+    import_jsonl(&store, &path, &JsonlOptions::default(), Job::new())
+        .await
+        .expect("the file imports again");
+    assert_eq!(
+        store.stats().await.expect("stats"),
+        stats,
+        "a second JSONL import changed the store"
+    );
+}
+
+fn read_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("sample dir")
+        .map(|entry| {
+            let path = entry.expect("dir entry").path();
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&path).expect("sample file"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn samples_are_deterministic_and_import_without_skips() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = SampleConfig::new(400, 7);
+    let first = generate(&temp.path().join("a"), &config).expect("sample a");
+    generate(&temp.path().join("b"), &config).expect("sample b");
+    generate(&temp.path().join("c"), &SampleConfig::new(400, 8)).expect("sample c");
+    let files_a = read_files(&temp.path().join("a"));
+    assert_eq!(files_a.len(), 7);
+    assert_eq!(
+        files_a,
+        read_files(&temp.path().join("b")),
+        "same seed, different bytes"
+    );
+    let files_c = read_files(&temp.path().join("c"));
+    let posts = |files: &[(String, Vec<u8>)]| {
+        files
+            .iter()
+            .find(|(name, _)| name == "Posts.xml")
+            .map(|(_, bytes)| bytes.clone())
+    };
+    assert_ne!(
+        posts(&files_a),
+        posts(&files_c),
+        "different seeds, same posts"
+    );
+
+    assert_eq!(first.questions, 240, "3 questions per 5 users by default");
+    assert!(
+        first.chinese_questions > 5 && first.chinese_questions < 60,
+        "{first:?}"
+    );
+    assert!(
+        first.accepted_answers > 0 && first.duplicate_links > 0 && first.favorites > 0,
+        "{first:?}"
+    );
+
+    let store = sqlite_store(temp.path()).await;
+    let report = import(&store, &temp.path().join("a")).await;
+    assert_eq!(report.total_skipped, 0, "{report}");
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(stats.users as u64, first.users);
+    assert_eq!(stats.questions as u64, first.questions);
+    assert_eq!(stats.answers as u64, first.answers);
+    assert_eq!(stats.comments as u64, first.comments);
+    assert_eq!(stats.post_links as u64, first.post_links);
+    assert_eq!(stats.duplicate_links as u64, first.duplicate_links);
+    assert_eq!(stats.badges as u64, first.badges);
+    assert_eq!(stats.tags as u64, first.tags);
+    assert_eq!(stats.accepted_questions as u64, first.accepted_answers);
+    assert_eq!(event_count(&stats, "favorite") as u64, first.favorites);
+    assert_eq!(event_count(&stats, "accept") as u64, first.accepted_answers);
+    assert_eq!(event_count(&stats, "answer") as u64, first.answers);
+}
+
+#[tokio::test]
+async fn a_sample_sized_by_bytes_reaches_its_size() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = SampleConfig {
+        target_posts_bytes: Some(2_000_000),
+        ..SampleConfig::new(500, 3)
+    };
+    let summary = generate(temp.path(), &config).expect("sample");
+    let posts = summary.file("Posts.xml").expect("Posts.xml written");
+    assert!(
+        posts.bytes >= 2_000_000 && posts.bytes < 2_100_000,
+        "{posts:?}"
+    );
+    assert_eq!(
+        posts.bytes,
+        std::fs::metadata(temp.path().join("Posts.xml"))
+            .expect("file")
+            .len()
+    );
+}

@@ -1,0 +1,408 @@
+//! End to end over a real socket: a Steward server on port 0 with the real
+//! SmolLM2-135M-Instruct and all-MiniLM-L6-v2 models, and Steward's own
+//! OpenAI-compatible client (`Llm::OpenAiCompatible`) talking to it: streamed
+//! and plain chat, embeddings, quotas with their audit rows, graceful shutdown.
+//!
+//! The models come from `STEWARD_MODEL_DIR` (default `../shared/models` next to
+//! the repository). Without them the tests say so and pass, except on CI
+//! (`CI=true`), where they must run.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use steward_domain::LlmOutcome;
+use steward_ml::audit::{Gateway, Quota, QuotaScope};
+use steward_ml::embed::Embedder;
+use steward_ml::embed::bert::{BertEmbedder, BertOptions};
+use steward_ml::llm::local::{LocalLlm, LocalOptions};
+use steward_ml::llm::{
+    ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, Role,
+};
+use steward_ml::openai::{OpenAiClient, OpenAiConfig};
+use steward_server::{AppState, ServerConfig};
+use steward_store::Store;
+
+const CHAT_MODEL: &str = "SmolLM2-135M-Instruct";
+const EMBED_MODEL: &str = "all-MiniLM-L6-v2";
+
+struct Models {
+    llm: LocalLlm,
+    embedder: Arc<Embedder>,
+}
+
+/// Both models, loaded once per test binary; `None` (reason printed) when absent.
+fn models() -> Option<&'static Models> {
+    static MODELS: OnceLock<Option<Models>> = OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            limit_threads();
+            let dir = std::env::var_os("STEWARD_MODEL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models")
+                });
+            let (chat_dir, embed_dir) = (dir.join(CHAT_MODEL), dir.join(EMBED_MODEL));
+            if !chat_dir.is_dir() || !embed_dir.is_dir() {
+                let reason = format!(
+                    "{} or {} not found",
+                    chat_dir.display(),
+                    embed_dir.display()
+                );
+                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                    panic!("{reason}: CI must run the end-to-end tests");
+                }
+                eprintln!("skipping end-to-end test: {reason}");
+                return None;
+            }
+            let llm = LocalLlm::load(&chat_dir, &LocalOptions::default()).expect("SmolLM2 loads");
+            let options = BertOptions::from_model_dir(&embed_dir).expect("MiniLM options");
+            let bert = BertEmbedder::load(&embed_dir, options).expect("MiniLM loads");
+            Some(Models {
+                llm,
+                embedder: Arc::new(Embedder::Bert(bert)),
+            })
+        })
+        .as_ref()
+}
+
+/// candle's thread pool spin-waits; with tests running in parallel more than
+/// one thread each makes them crawl. Set before the pool exists (first model load).
+#[allow(unsafe_code)]
+fn limit_threads() {
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: runs once inside the OnceLock initialiser, before any candle
+            // or rayon thread exists; the other model tests wait on the OnceLock.
+            unsafe { std::env::set_var(var, "1") };
+        }
+    }
+}
+
+/// A server running on a free port, with its store.
+struct Running {
+    address: SocketAddr,
+    store: Store,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<steward_server::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
+    let (dir, store) = common::store().await;
+    let state = AppState {
+        store: store.clone(),
+        llm: Some(Arc::new(Gateway {
+            llm: Llm::Local(models.llm.clone()),
+            store: store.clone(),
+            quotas,
+        })),
+        embedder: Some(models.embedder.clone()),
+        config: ServerConfig::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port 0 binds");
+    let address = listener.local_addr().expect("bound address");
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(steward_server::serve(listener, state, async move {
+        let _ = stop.await;
+    }));
+    Running {
+        address,
+        store,
+        shutdown: Some(shutdown),
+        server,
+        _dir: dir,
+    }
+}
+
+fn client(address: SocketAddr, max_retries: u32) -> OpenAiClient {
+    OpenAiClient::new(&OpenAiConfig {
+        base_url: format!("http://{address}/v1"),
+        model: CHAT_MODEL.to_string(),
+        embedding_model: Some(EMBED_MODEL.to_string()),
+        api_key_env: None,
+        timeout_secs: 120,
+        max_retries,
+    })
+    .expect("client builds")
+}
+
+fn question(text: &str, max_tokens: u32) -> ChatRequest {
+    ChatRequest {
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: text.to_string(),
+        }],
+        params: GenerationParams {
+            max_tokens,
+            ..GenerationParams::default()
+        },
+    }
+}
+
+/// A streamed completion and the pieces that arrived on the way.
+async fn streamed(
+    llm: &Llm,
+    request: &ChatRequest,
+) -> (steward_ml::Result<Completion>, Vec<String>) {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let completion = llm.chat(request, Some(sender)).await;
+    let mut pieces = Vec::new();
+    while let Some(piece) = receiver.recv().await {
+        pieces.push(piece);
+    }
+    (completion, pieces)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_through_the_openai_api_streamed_and_plain() {
+    let Some(models) = models() else { return };
+    let server = start(models, Vec::new()).await;
+    let llm = Llm::OpenAiCompatible(client(server.address, 0));
+    assert_eq!(llm.model_id(), "openai:SmolLM2-135M-Instruct");
+    let request = question("What is the capital of France?", 24);
+
+    let (completion, pieces) = streamed(&llm, &request).await;
+    let completion = completion.expect("streamed chat");
+    assert!(pieces.len() > 1, "the answer came in one piece: {pieces:?}");
+    assert_eq!(pieces.concat(), completion.text);
+    assert!(completion.text.contains("Paris"), "{:?}", completion.text);
+    assert!(
+        completion.prompt_tokens > 5 && completion.completion_tokens > 1,
+        "{completion:?}"
+    );
+
+    // Greedy decoding: the plain answer is the streamed one, with the same usage.
+    let plain = llm.chat(&request, None).await.expect("plain chat");
+    assert_eq!(plain.text, completion.text);
+    assert_eq!(
+        (
+            plain.prompt_tokens,
+            plain.completion_tokens,
+            plain.finish_reason
+        ),
+        (
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            completion.finish_reason
+        )
+    );
+
+    // max_tokens and stop strings reach the model.
+    let mut cut_request = request.clone();
+    cut_request.params.max_tokens = 3;
+    let cut = llm.chat(&cut_request, None).await.expect("short chat");
+    assert_eq!(
+        (cut.finish_reason, cut.completion_tokens),
+        (FinishReason::Length, 3),
+        "{cut:?}"
+    );
+    assert!(completion.text.starts_with(&cut.text), "{cut:?}");
+    let mut stop_request = request.clone();
+    stop_request.params.stop = vec!["Paris".to_string()];
+    let stopped = llm.chat(&stop_request, None).await.expect("stopped chat");
+    assert_eq!(stopped.finish_reason, FinishReason::Stop, "{stopped:?}");
+    assert!(!stopped.text.contains("Paris"), "{:?}", stopped.text);
+    assert!(
+        completion.text.starts_with(stopped.text.trim_end()),
+        "{stopped:?}"
+    );
+
+    // Every call was audited under the API's feature, with its tokens.
+    let usage = server.store.llm_usage().await.expect("usage");
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(
+        (usage[0].feature.as_str(), usage[0].model.as_str()),
+        ("openai_api", CHAT_MODEL)
+    );
+    assert_eq!(
+        (usage[0].calls, usage[0].refused, usage[0].errors),
+        (4, 0, 0)
+    );
+    assert!(usage[0].completion_tokens >= i64::from(2 * completion.completion_tokens + 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_is_server_sent_events_ending_in_done() {
+    let Some(models) = models() else { return };
+    let server = start(models, Vec::new()).await;
+    let body = serde_json::json!({
+        "model": "anything",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 8,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", server.address))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let text = response.text().await.expect("body");
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{text}");
+    let chunks: Vec<serde_json::Value> = events[..events.len() - 1]
+        .iter()
+        .map(|event| serde_json::from_str(event).expect("JSON chunk"))
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|chunk| chunk["object"] == "chat.completion.chunk"),
+        "{text}"
+    );
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let usage = &chunks[chunks.len() - 1];
+    assert_eq!(usage["choices"], serde_json::json!([]));
+    assert!(
+        usage["usage"]["total_tokens"]
+            .as_u64()
+            .is_some_and(|total| total > 0),
+        "{usage}"
+    );
+    assert!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_through_the_openai_api() {
+    let Some(models) = models() else { return };
+    let server = start(models, Vec::new()).await;
+    let client = client(server.address, 0);
+    let texts = [
+        "What is the capital of France?",
+        "Paris is the capital and largest city of France.",
+        "Use std::fs::read_to_string to read a file in Rust.",
+    ];
+    let vectors = client.embeddings(&texts).await.expect("embeddings");
+    assert_eq!(vectors.len(), 3);
+    for vector in &vectors {
+        assert_eq!(vector.len(), 384);
+        let norm = vector.iter().map(|value| value * value).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+    }
+    let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(
+        cosine(&vectors[0], &vectors[1]) > cosine(&vectors[0], &vectors[2]) + 0.2,
+        "the question is not closer to its answer than to an unrelated text"
+    );
+    // The same text gives the same vector, alone or in a batch.
+    let alone = client
+        .embeddings(&texts[1..2])
+        .await
+        .expect("one embedding");
+    assert!(cosine(&alone[0], &vectors[1]) > 0.9999);
+
+    let listed = client.models().await.expect("models");
+    let ids: Vec<&str> = listed.data.iter().map(|model| model.id.as_str()).collect();
+    assert_eq!(ids, [CHAT_MODEL, EMBED_MODEL]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_refuses_with_429_and_an_audit_row_without_calling_the_model() {
+    let Some(models) = models() else { return };
+    let quota = Quota {
+        scope: QuotaScope::Feature("openai_api".to_string()),
+        max_tokens: 50,
+        window: Duration::from_secs(3600),
+    };
+    let server = start(models, vec![quota]).await;
+    // One retry: 429 is retried once, and refused again.
+    let llm = Llm::OpenAiCompatible(client(server.address, 1));
+
+    let error = llm
+        .chat(&question("What is the capital of France?", 64), None)
+        .await
+        .expect_err("64 tokens do not fit a 50-token quota");
+    match &error {
+        steward_ml::Error::RemoteStatus {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 429);
+            assert!(message.contains("quota"), "{message}");
+        }
+        other => panic!("expected a 429, got {other:?}"),
+    }
+    let since = common::at("2000-01-01T00:00:00Z");
+    let calls = server
+        .store
+        .llm_calls_since(since, 100)
+        .await
+        .expect("audit log");
+    assert_eq!(calls.len(), 2, "one refused row per attempt: {calls:?}");
+    for call in &calls {
+        assert_eq!(call.outcome, LlmOutcome::Refused);
+        assert_eq!((call.prompt_tokens, call.completion_tokens), (0, 0));
+        assert_eq!(
+            (call.feature.as_str(), call.role.as_str()),
+            ("openai_api", "service")
+        );
+    }
+
+    // A request that fits is served, and counts against the quota.
+    let fitting = llm
+        .chat(&question("What is the capital of France?", 8), None)
+        .await
+        .expect("8 tokens fit");
+    assert!(!fitting.text.is_empty());
+    let usage = server.store.llm_usage().await.expect("usage");
+    assert_eq!((usage[0].calls, usage[0].refused), (3, 2), "{usage:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_request_in_flight() {
+    let Some(models) = models() else { return };
+    let mut server = start(models, Vec::new()).await;
+    let llm = Llm::OpenAiCompatible(client(server.address, 0));
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let request = question("Write a short poem about the sea.", 32);
+    let in_flight = tokio::spawn(async move { llm.chat(&request, Some(sender)).await });
+
+    let first = receiver.recv().await.expect("a first piece");
+    server
+        .shutdown
+        .take()
+        .expect("not yet shut down")
+        .send(())
+        .expect("server listening");
+    let completion = in_flight
+        .await
+        .expect("task")
+        .expect("the request in flight completes");
+    // Whole: it ends at the end of the turn or at max_tokens, not where the
+    // shutdown came.
+    assert!(completion.text.starts_with(&first), "{:?}", completion.text);
+    assert!(completion.text.len() > first.len(), "{completion:?}");
+    assert!(
+        completion.finish_reason == FinishReason::Stop || completion.completion_tokens == 32,
+        "cut short: {completion:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), server.server)
+        .await
+        .expect("the server stops once the request is done")
+        .expect("server task")
+        .expect("clean shutdown");
+
+    let late = client(server.address, 0).models().await;
+    assert!(
+        matches!(late, Err(steward_ml::Error::Remote { .. })),
+        "{late:?}"
+    );
+}
