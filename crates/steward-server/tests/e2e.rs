@@ -63,7 +63,7 @@ fn models() -> Option<&'static Models> {
             let bert = BertEmbedder::load(&embed_dir, options).expect("MiniLM loads");
             Some(Models {
                 llm,
-                embedder: Arc::new(Embedder::Bert(bert)),
+                embedder: Arc::new(Embedder::Bert(Box::new(bert))),
             })
         })
         .as_ref()
