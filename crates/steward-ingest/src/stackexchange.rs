@@ -106,14 +106,14 @@ pub async fn import_dump(
             continue;
         }
         match file {
-            "Users.xml" => importer.import_users(&path).await?,
-            "Posts.xml" => importer.import_posts(&path).await?,
-            "Comments.xml" => importer.import_comments(&path).await?,
-            "PostLinks.xml" => importer.import_post_links(&path).await?,
-            "Votes.xml" => importer.import_votes(&path).await?,
-            "Badges.xml" => importer.import_badges(&path).await?,
-            "PostHistory.xml" => importer.import_post_history(&path).await?,
-            _ => importer.import_tags(&path).await?,
+            "Users.xml" => importer.import_users(dir).await?,
+            "Posts.xml" => importer.import_posts(dir).await?,
+            "Comments.xml" => importer.import_comments(dir).await?,
+            "PostLinks.xml" => importer.import_post_links(dir).await?,
+            "Votes.xml" => importer.import_votes(dir).await?,
+            "Badges.xml" => importer.import_badges(dir).await?,
+            "PostHistory.xml" => importer.import_post_history(dir).await?,
+            _ => importer.import_tags(dir).await?,
         }
     }
     importer.report.set_elapsed(started.elapsed());
@@ -145,15 +145,12 @@ struct OpenFile<T> {
 }
 
 impl<'a> DumpImporter<'a> {
-    fn open<T, F>(&mut self, path: &Path, map: F) -> Result<OpenFile<T>>
+    fn open<T, F>(&mut self, dir: &Path, name: &'static str, map: F) -> Result<OpenFile<T>>
     where
         T: Send + 'static,
         F: Fn(&str) -> Result<T, SkipReason> + Send + 'static,
     {
-        let name = DUMP_FILES
-            .into_iter()
-            .find(|name| path.file_name().is_some_and(|file_name| file_name == *name))
-            .unwrap_or("Posts.xml");
+        let path = &dir.join(name);
         let bytes = std::fs::metadata(path)
             .map_err(|source| Error::io("reading", path, source))?
             .len();
@@ -238,8 +235,8 @@ impl<'a> DumpImporter<'a> {
         self.imported_posts.contains(id) || in_store.contains(&id)
     }
 
-    async fn import_users(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_user)?;
+    async fn import_users(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "Users.xml", map_user)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let mut batch = WriteBatch::default();
             for record in chunk.records {
@@ -262,8 +259,8 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    async fn import_posts(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_post)?;
+    async fn import_posts(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "Posts.xml", map_post)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let defined_here: HashSet<i64> = chunk
                 .records
@@ -357,8 +354,8 @@ impl<'a> DumpImporter<'a> {
         }
     }
 
-    async fn import_comments(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_comment)?;
+    async fn import_comments(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "Comments.xml", map_comment)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let in_store = self
                 .posts_in_store(chunk.records.iter().filter_map(|record| {
@@ -412,8 +409,8 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    async fn import_post_links(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_post_link)?;
+    async fn import_post_links(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "PostLinks.xml", map_post_link)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let in_store = self
                 .posts_in_store(chunk.records.iter().flat_map(|record| {
@@ -466,14 +463,14 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    async fn import_votes(&mut self, path: &Path) -> Result<()> {
+    async fn import_votes(&mut self, dir: &Path) -> Result<()> {
         let counted_through = self
             .store
             .checkpoint(VOTES_CHECKPOINT)
             .await?
             .unwrap_or(i64::MIN);
         let mut highest_counted = counted_through;
-        let mut file = self.open(path, map_vote)?;
+        let mut file = self.open(dir, "Votes.xml", map_vote)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let in_store = self
                 .posts_in_store(
@@ -545,8 +542,8 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    async fn import_badges(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_badge)?;
+    async fn import_badges(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "Badges.xml", map_badge)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let mut batch = WriteBatch::default();
             for record in chunk.records {
@@ -569,8 +566,8 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    async fn import_post_history(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_history)?;
+    async fn import_post_history(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "PostHistory.xml", map_history)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let in_store = self
                 .posts_in_store(chunk.records.iter().filter_map(|record| {
@@ -622,8 +619,8 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    async fn import_tags(&mut self, path: &Path) -> Result<()> {
-        let mut file = self.open(path, map_tag)?;
+    async fn import_tags(&mut self, dir: &Path) -> Result<()> {
+        let mut file = self.open(dir, "Tags.xml", map_tag)?;
         let mut seen_names: HashSet<String> = HashSet::new();
         while let Some(chunk) = self.next_chunk(&mut file).await? {
             let mut batch = WriteBatch::default();

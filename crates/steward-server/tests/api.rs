@@ -374,6 +374,23 @@ async fn model_endpoints_without_models() {
         assert_eq!(answer["error"]["code"], "model_unavailable", "{uri}");
         assert_eq!(answer["error"]["type"], "server_error", "{uri}");
     }
+    let request = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("x-steward-role", "Robert'); DROP TABLE")
+        .body(Body::from(
+            r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+        ))
+        .expect("valid request");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "a bad role is refused before anything runs"
+    );
+
     let (status, answer) = call(
         &state,
         Method::POST,
