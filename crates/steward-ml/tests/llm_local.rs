@@ -92,10 +92,16 @@ fn wordiness(text: &str) -> f64 {
 fn q4_1_kernel_garbage_regression_capital_of_france_is_paris() {
     let Some(llm) = model() else { return };
     let completion = llm
-        .generate(&request("What is the capital of France?", greedy(40)), |_| {})
+        .generate(
+            &request("What is the capital of France?", greedy(40)),
+            |_| {},
+        )
         .expect("generation runs");
     let text = completion.text;
-    assert!(text.contains("Paris"), "answer does not mention Paris: {text:?}");
+    assert!(
+        text.contains("Paris"),
+        "answer does not mention Paris: {text:?}"
+    );
     assert!(
         wordiness(&text) > 0.7,
         "answer is not mostly English words: {text:?}"
@@ -164,7 +170,10 @@ fn max_tokens_is_honoured_exactly() {
     for max_tokens in [1, 5] {
         let completion = llm
             .generate(
-                &request("Write a long essay about the history of Rome.", greedy(max_tokens)),
+                &request(
+                    "Write a long essay about the history of Rome.",
+                    greedy(max_tokens),
+                ),
                 |_| {},
             )
             .expect("generation runs");
@@ -179,9 +188,10 @@ fn chinese_prompt_streams_whole_characters() {
     let Some(llm) = model() else { return };
     let mut pieces = Vec::new();
     let completion = llm
-        .generate(&request("请用中文介绍一下巴黎。", greedy(24)), |piece| {
-            pieces.push(piece.to_string())
-        })
+        .generate(
+            &request("请用中文介绍一下巴黎。", greedy(24)),
+            |piece| pieces.push(piece.to_string()),
+        )
         .expect("generation runs");
     assert!(!completion.text.is_empty());
     assert!(
@@ -289,7 +299,8 @@ fn kv_cache_continuation_matches_one_pass() {
         .expect("one pass");
     let mut stepwise = llm.new_cache();
     let split = tokens.len() / 2;
-    llm.forward(&tokens[..split], &mut stepwise).expect("first half");
+    llm.forward(&tokens[..split], &mut stepwise)
+        .expect("first half");
     let mut last = Vec::new();
     for &token in &tokens[split..] {
         last = llm
@@ -318,7 +329,8 @@ fn kv_cache_continuation_matches_one_pass() {
     // mask moves them by far more.
     assert!(max_diff < 2.0, "logits differ by {max_diff}");
     assert_eq!(
-        llm.tokenizer().decode(&[argmax(&whole).expect("logits") as u32]),
+        llm.tokenizer()
+            .decode(&[argmax(&whole).expect("logits") as u32]),
         " Rome"
     );
 }

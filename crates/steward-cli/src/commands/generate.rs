@@ -119,10 +119,11 @@ pub async fn load_llm(model: &str, context: &Context) -> anyhow::Result<Llm> {
         .resolve(model)
         .await
         .with_context(|| format!("finding model `{model}`"))?;
-    let local = tokio::task::spawn_blocking(move || LocalLlm::load(&path, &LocalOptions::default()))
-        .await
-        .context("loading the model")?
-        .with_context(|| format!("loading model `{model}`"))?;
+    let local =
+        tokio::task::spawn_blocking(move || LocalLlm::load(&path, &LocalOptions::default()))
+            .await
+            .context("loading the model")?
+            .with_context(|| format!("loading model `{model}`"))?;
     Ok(Llm::Local(local))
 }
 

@@ -43,7 +43,7 @@ pub fn stats_json(stats: &Stats) -> serde_json::Value {
         "duplicate_links": stats.duplicate_links,
         "badges": stats.badges,
         "events": stats.events,
-        "events_by_kind": stats.events_by_kind.iter().cloned().collect::<serde_json::Map<_, _>>(),
+        "events_by_kind": stats.events_by_kind.iter().map(|(kind, count)| (kind.clone(), serde_json::json!(count))).collect::<serde_json::Map<_, _>>(),
         "anonymous_votes": stats.anonymous_votes,
         "answered_questions": stats.answered_questions,
         "accepted_questions": stats.accepted_questions,

@@ -81,9 +81,12 @@ fn environment() -> Environment<'static> {
         .build()
         .expect("the default delimiters are valid");
     environment.set_syntax(syntax);
-    environment.add_function("raise_exception", |message: String| -> Result<Value, JinjaError> {
-        Err(JinjaError::new(ErrorKind::InvalidOperation, message))
-    });
+    environment.add_function(
+        "raise_exception",
+        |message: String| -> Result<Value, JinjaError> {
+            Err(JinjaError::new(ErrorKind::InvalidOperation, message))
+        },
+    );
     environment.set_unknown_method_callback(python_method);
     environment
 }
@@ -165,7 +168,10 @@ mod tests {
     fn chatml_prompt_ends_at_the_assistant_turn() {
         check(
             CHATML_TEMPLATE,
-            &[message(Role::System, "Be brief."), message(Role::User, "Hi")],
+            &[
+                message(Role::System, "Be brief."),
+                message(Role::User, "Hi"),
+            ],
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
         );
     }

@@ -202,7 +202,11 @@ fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper> {
             false,
         )
         .map_err(|error| Error::Tokenizer(error.to_string()))?;
-        Ok(Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]).into())
+        Ok(Sequence::new(vec![
+            split.into(),
+            ByteLevel::new(false, false, false).into(),
+        ])
+        .into())
     };
     Ok(match pre {
         "qwen2" | "deepseek-r1-qwen" => split(REGEX_QWEN2)?,

@@ -283,7 +283,10 @@ impl LocalLlm {
             Some((cache, None)) => cache,
             None => self.inner.model.new_cache(),
         };
-        let logits = self.inner.model.forward(&tokens[cache.len()..], &mut cache)?;
+        let logits = self
+            .inner
+            .model
+            .forward(&tokens[cache.len()..], &mut cache)?;
         self.remember(Prefix {
             tokens: tokens.to_vec(),
             cache: cache.clone(),
@@ -375,8 +378,11 @@ fn find_gguf(path: &Path) -> Result<PathBuf> {
         name: path.display().to_string(),
         hint,
     };
-    let entries = std::fs::read_dir(path)
-        .map_err(|error| not_found(format!("not a .gguf file or a readable directory ({error})")))?;
+    let entries = std::fs::read_dir(path).map_err(|error| {
+        not_found(format!(
+            "not a .gguf file or a readable directory ({error})"
+        ))
+    })?;
     let mut ggufs: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|candidate| candidate.extension().is_some_and(|ext| ext == "gguf"))
@@ -414,7 +420,10 @@ mod tests {
         let check = |file: &str, expected: &str| assert_eq!(model_id(Path::new(file)), expected);
         check("m/SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct");
         check("Qwen2.5-0.5B-Instruct.Q4_K_M.gguf", "Qwen2.5-0.5B-Instruct");
-        check("qwen2.5-0.5b-instruct-q4_k_m.gguf", "qwen2.5-0.5b-instruct-q4_k_m");
+        check(
+            "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+            "qwen2.5-0.5b-instruct-q4_k_m",
+        );
     }
 
     #[test]

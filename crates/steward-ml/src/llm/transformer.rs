@@ -201,7 +201,11 @@ impl Transformer {
         for idx in 0..n_layer {
             let mut weight = |name: &str| take(&format!("blk.{idx}.{name}.weight"));
             let matmul = |tensor: QTensor| QMatMul::from_qtensor(tensor);
-            let wqkv = matmul(stack_rows(&[weight("attn_q")?, weight("attn_k")?, weight("attn_v")?])?)?;
+            let wqkv = matmul(stack_rows(&[
+                weight("attn_q")?,
+                weight("attn_k")?,
+                weight("attn_v")?,
+            ])?)?;
             let wo = matmul(weight("attn_output")?)?;
             let gate = weight("ffn_gate")?;
             let feed_forward_length = gate.shape().dims()[0];
@@ -287,10 +291,10 @@ impl Transformer {
             });
         }
         let ids = Tensor::new(tokens, &self.device)?;
-        let mut hidden = self
-            .embeddings
-            .index_select(&ids, 0)?
-            .reshape((1, seq_len, self.config.n_embd))?;
+        let mut hidden =
+            self.embeddings
+                .index_select(&ids, 0)?
+                .reshape((1, seq_len, self.config.n_embd))?;
         let mask = if seq_len > 1 {
             Some(causal_mask(seq_len, start, &self.device)?)
         } else {
@@ -361,7 +365,10 @@ impl Transformer {
         };
         let (k, v) = match cache.take() {
             None => (k, v),
-            Some((past_k, past_v)) => (Tensor::cat(&[&past_k, &k], 2)?, Tensor::cat(&[&past_v, &v], 2)?),
+            Some((past_k, past_v)) => (
+                Tensor::cat(&[&past_k, &k], 2)?,
+                Tensor::cat(&[&past_v, &v], 2)?,
+            ),
         };
         *cache = Some((k.clone(), v.clone()));
         let kv_len = k.dim(2)?;
@@ -397,7 +404,12 @@ fn stack_rows(parts: &[QTensor]) -> Result<QTensor> {
     if parts.iter().any(|part| part.dtype() != first.dtype()) {
         let converted = parts
             .iter()
-            .map(|part| Ok(QTensor::quantize(&part.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?))
+            .map(|part| {
+                Ok(QTensor::quantize(
+                    &part.dequantize(&Device::Cpu)?,
+                    GgmlDType::Q8_0,
+                )?)
+            })
             .collect::<Result<Vec<_>>>()?;
         return stack_rows(&converted);
     }
@@ -438,7 +450,13 @@ fn causal_mask(seq_len: usize, start: usize, device: &Device) -> Result<Tensor> 
     let kv_len = start + seq_len;
     let values: Vec<f32> = (0..seq_len)
         .flat_map(|i| {
-            (0..kv_len).map(move |j| if j <= start + i { 0.0 } else { f32::NEG_INFINITY })
+            (0..kv_len).map(move |j| {
+                if j <= start + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
         })
         .collect();
     Ok(Tensor::from_vec(values, (seq_len, kv_len), device)?)
