@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use anyhow::Context as _;
+use steward_ml::audit::{CallContext, Gateway};
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
 use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
 use steward_ml::resolve::ModelResolver;
@@ -51,10 +52,29 @@ pub struct GenerateArgs {
     /// Stop before this text (repeatable).
     #[arg(long = "stop", value_name = "TEXT")]
     stop: Vec<String>,
+
+    /// Role the call is audited (and quota-checked) under.
+    #[arg(long, default_value = "admin")]
+    role: String,
 }
 
 pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
+    let store = steward_store::Store::open(&context.database)
+        .await
+        .with_context(|| format!("opening the database {} for the LLM audit log", context.database))?;
     let llm = load_llm(&args.model, context).await?;
+    let model_id = llm.model_id().to_string();
+    // Every LLM call goes through the gateway, so this one is audited too.
+    let gateway = Gateway {
+        llm,
+        store,
+        quotas: Vec::new(),
+    };
+    let call = CallContext {
+        feature: "generate".to_string(),
+        role: args.role.clone(),
+        object_ids: Vec::new(),
+    };
     let mut messages = Vec::new();
     if let Some(system) = args.system {
         messages.push(ChatMessage {
@@ -89,8 +109,8 @@ pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
         writeln!(stdout)?;
         stdout.flush()
     });
-    let completion = llm
-        .chat(&request, Some(sender))
+    let completion = gateway
+        .chat(&call, &request, Some(sender))
         .await
         .context("generating")?;
     printer
@@ -100,7 +120,7 @@ pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
     let decode_tokens = completion.completion_tokens.saturating_sub(1);
     eprintln!(
         "{}: {} prompt tokens in {:.0} ms ({:.1} tok/s), {} tokens in {:.0} ms ({:.1} tok/s), finish: {:?}",
-        llm.model_id(),
+        model_id,
         completion.prompt_tokens,
         completion.prompt_ms,
         rate(completion.prompt_tokens, completion.prompt_ms),
