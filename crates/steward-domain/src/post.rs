@@ -188,7 +188,10 @@ mod tests {
     #[test]
     fn tags_in_both_dump_formats() {
         let check = |raw: &str, expected: &[&str]| assert_eq!(split_tags(raw), expected, "{raw}");
-        check("<neural-networks><definitions>", &["neural-networks", "definitions"]);
+        check(
+            "<neural-networks><definitions>",
+            &["neural-networks", "definitions"],
+        );
         check("|plutus|Smart-Contracts|", &["plutus", "smart-contracts"]);
         check("rust, tokio", &["rust", "tokio"]);
         check("", &[]);
@@ -197,7 +200,10 @@ mod tests {
     #[test]
     fn every_stack_exchange_post_type_has_a_kind() {
         for type_id in 1..=8 {
-            assert!(PostKind::from_stack_exchange(type_id).is_some(), "{type_id}");
+            assert!(
+                PostKind::from_stack_exchange(type_id).is_some(),
+                "{type_id}"
+            );
         }
         assert_eq!(PostKind::from_stack_exchange(42), None);
     }

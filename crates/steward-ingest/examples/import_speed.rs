@@ -12,7 +12,10 @@ use steward_ingest::stackexchange::{DumpOptions, import_dump};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let size_mb: u64 = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(20);
+    let size_mb: u64 = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(20);
     let work_dir = tempfile::tempdir()?;
     let dump = work_dir.path().join("dump");
     let config = SampleConfig {
@@ -22,8 +25,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let summary = generate(&dump, &config)?;
-    println!("generated {} questions in {:.1} s", summary.questions, started.elapsed().as_secs_f64());
-    let store = steward_store::Store::open(&work_dir.path().join("bench.db").display().to_string()).await?;
+    println!(
+        "generated {} questions in {:.1} s",
+        summary.questions,
+        started.elapsed().as_secs_f64()
+    );
+    let store =
+        steward_store::Store::open(&work_dir.path().join("bench.db").display().to_string()).await?;
     let report = import_dump(&store, &dump, &DumpOptions::default(), Job::new()).await?;
     for file in &report.files {
         println!(
@@ -35,6 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             file.rows_read
         );
     }
-    println!("total {:.1} MB/s, {} skipped", report.megabytes_per_second(), report.total_skipped);
+    println!(
+        "total {:.1} MB/s, {} skipped",
+        report.megabytes_per_second(),
+        report.total_skipped
+    );
     Ok(())
 }

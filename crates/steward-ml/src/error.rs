@@ -24,7 +24,9 @@ pub enum Error {
         context_length: usize,
     },
     /// A quota refused the call; nothing was sent to the model.
-    #[error("LLM quota exceeded for {scope}: {used} of {limit} tokens used in the last {window_secs} s")]
+    #[error(
+        "LLM quota exceeded for {scope}: {used} of {limit} tokens used in the last {window_secs} s"
+    )]
     QuotaExceeded {
         scope: String,
         used: i64,

@@ -8,8 +8,8 @@
 
 pub mod audit;
 pub mod embed;
-mod http;
 mod error;
+mod http;
 pub mod llm;
 pub mod openai;
 pub mod resolve;

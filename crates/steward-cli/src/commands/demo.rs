@@ -81,12 +81,16 @@ pub async fn run(args: DemoArgs, context: &Context) -> anyhow::Result<()> {
 /// the demo composes commands without reaching into their fields.
 fn parse_args<T: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> anyhow::Result<T> {
     let command = T::augment_args(clap::Command::new("steward"));
-    let matches = command.try_get_matches_from(std::iter::once("steward").chain(argv.iter().copied()))?;
+    let matches =
+        command.try_get_matches_from(std::iter::once("steward").chain(argv.iter().copied()))?;
     Ok(T::from_arg_matches(&matches)?)
 }
 
-fn parse_subcommand<T: clap::Subcommand + clap::FromArgMatches>(argv: &[&str]) -> anyhow::Result<T> {
+fn parse_subcommand<T: clap::Subcommand + clap::FromArgMatches>(
+    argv: &[&str],
+) -> anyhow::Result<T> {
     let command = T::augment_subcommands(clap::Command::new("steward"));
-    let matches = command.try_get_matches_from(std::iter::once("steward").chain(argv.iter().copied()))?;
+    let matches =
+        command.try_get_matches_from(std::iter::once("steward").chain(argv.iter().copied()))?;
     Ok(T::from_arg_matches(&matches)?)
 }

@@ -61,7 +61,12 @@ pub struct GenerateArgs {
 pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
     let store = steward_store::Store::open(&context.database)
         .await
-        .with_context(|| format!("opening the database {} for the LLM audit log", context.database))?;
+        .with_context(|| {
+            format!(
+                "opening the database {} for the LLM audit log",
+                context.database
+            )
+        })?;
     let llm = load_llm(&args.model, context).await?;
     let model_id = llm.model_id().to_string();
     // Every LLM call goes through the gateway, so this one is audited too.

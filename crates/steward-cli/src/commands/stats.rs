@@ -56,14 +56,22 @@ pub fn stats_json(stats: &Stats) -> serde_json::Value {
 }
 
 fn ratio(part: i64, whole: i64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 fn render(stats: &Stats) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let range = match (stats.first_post_at, stats.last_post_at) {
-        (Some(first), Some(last)) => format!("{} .. {}", first.format("%Y-%m-%d"), last.format("%Y-%m-%d")),
+        (Some(first), Some(last)) => format!(
+            "{} .. {}",
+            first.format("%Y-%m-%d"),
+            last.format("%Y-%m-%d")
+        ),
         _ => "no posts".to_string(),
     };
     let _ = writeln!(out, "posts       {:>9}  ({range})", stats.posts);
@@ -74,7 +82,11 @@ fn render(stats: &Stats) -> String {
     let _ = writeln!(out, "comments    {:>9}", stats.comments);
     let _ = writeln!(out, "users       {:>9}", stats.users);
     let _ = writeln!(out, "tags        {:>9}", stats.tags);
-    let _ = writeln!(out, "post links  {:>9}  ({} duplicates)", stats.post_links, stats.duplicate_links);
+    let _ = writeln!(
+        out,
+        "post links  {:>9}  ({} duplicates)",
+        stats.post_links, stats.duplicate_links
+    );
     let _ = writeln!(out, "badges      {:>9}", stats.badges);
     let _ = writeln!(out, "events      {:>9}", stats.events);
     for (kind, count) in &stats.events_by_kind {
@@ -88,7 +100,11 @@ fn render(stats: &Stats) -> String {
         100.0 * ratio(stats.accepted_questions, stats.questions)
     );
     if !stats.top_tags.is_empty() {
-        let tags: Vec<String> = stats.top_tags.iter().map(|(tag, count)| format!("{tag} ({count})")).collect();
+        let tags: Vec<String> = stats
+            .top_tags
+            .iter()
+            .map(|(tag, count)| format!("{tag} ({count})"))
+            .collect();
         let _ = writeln!(out, "top tags    {}", tags.join(", "));
     }
     out

@@ -1,0 +1,187 @@
+//! End-to-end tests through the `steward` binary: what a user types, what they
+//! see on stdout, and the exit status.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn steward(database: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("--database")
+        .arg(database)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the steward binary runs")
+}
+
+fn json_stdout(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "steward failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not one JSON object ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The shared Stack Exchange dumps, or `None` (with the reason printed) when
+/// they are absent outside CI.
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("STEWARD_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("se-ai-2017/Posts.xml").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but the shared data is missing at {}",
+        dir.display()
+    );
+    eprintln!(
+        "skipping: no shared data at {} (set STEWARD_DATA_DIR)",
+        dir.display()
+    );
+    None
+}
+
+fn rows_in(path: &Path) -> i64 {
+    let text = std::fs::read_to_string(path).expect("readable dump file");
+    text.lines()
+        .filter(|line| line.trim_start().starts_with("<row "))
+        .count() as i64
+}
+
+#[test]
+fn sample_import_and_stats_agree_and_reimport_changes_nothing() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dump = work.path().join("dump");
+    let database = work.path().join("community.db");
+    let sample = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["sample", "--out"])
+        .arg(&dump)
+        .args(["--users", "120", "--seed", "7", "--json"])
+        .output()
+        .expect("steward sample runs");
+    json_stdout(&sample);
+
+    let report = json_stdout(&steward(
+        &database,
+        &[
+            "import",
+            "stackexchange",
+            dump.to_str().expect("utf-8 path"),
+            "--strict",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        report["total_skipped"], 0,
+        "a generated sample imports cleanly"
+    );
+
+    let stats = json_stdout(&steward(&database, &["stats", "--json"]));
+    for key in [
+        "posts",
+        "questions",
+        "answers",
+        "comments",
+        "users",
+        "tags",
+        "post_links",
+        "badges",
+        "events",
+    ] {
+        assert!(
+            stats[key].is_i64(),
+            "stats --json has integer `{key}`: {stats}"
+        );
+    }
+    assert_eq!(
+        stats["posts"].as_i64(),
+        Some(rows_in(&dump.join("Posts.xml")))
+    );
+    assert_eq!(
+        stats["comments"].as_i64(),
+        Some(rows_in(&dump.join("Comments.xml")))
+    );
+    assert_eq!(
+        stats["users"].as_i64(),
+        Some(rows_in(&dump.join("Users.xml")))
+    );
+    assert!(stats["events"].as_i64() > Some(0));
+
+    json_stdout(&steward(
+        &database,
+        &[
+            "import",
+            "stackexchange",
+            dump.to_str().expect("utf-8 path"),
+            "--json",
+        ],
+    ));
+    let again = json_stdout(&steward(&database, &["stats", "--json"]));
+    assert_eq!(
+        again, stats,
+        "importing the same dump twice changes nothing"
+    );
+}
+
+#[test]
+fn strict_import_fails_on_a_bad_row_and_names_its_line() {
+    let Some(data) = shared_data() else { return };
+    let work = tempfile::tempdir().expect("temp dir");
+    let dump = work.path().join("dump");
+    std::fs::create_dir(&dump).expect("dump dir");
+    let posts = std::fs::read_to_string(data.join("se-ai-2017/Posts.xml")).expect("Posts.xml");
+    let mut lines: Vec<&str> = posts.lines().collect();
+    // Line 5 of the file becomes garbage; everything else stays.
+    lines[4] = "  <row Id=\"oops\" this is not xml";
+    std::fs::write(dump.join("Posts.xml"), lines.join("\n")).expect("write corrupted copy");
+    let database = work.path().join("community.db");
+
+    let output = steward(
+        &database,
+        &[
+            "import",
+            "stackexchange",
+            dump.to_str().expect("utf-8 path"),
+            "--strict",
+            "--json",
+        ],
+    );
+    assert!(
+        !output.status.success(),
+        "--strict fails when a row was skipped"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the report is still printed as JSON");
+    assert_eq!(report["total_skipped"], 1);
+    assert_eq!(report["skips"][0]["file"], "Posts.xml");
+    assert_eq!(report["skips"][0]["line"], 5);
+
+    let stats = json_stdout(&steward(&database, &["stats", "--json"]));
+    assert_eq!(
+        stats["posts"].as_i64(),
+        Some(rows_in(&data.join("se-ai-2017/Posts.xml")) - 1),
+        "every good row is imported"
+    );
+}
+
+#[test]
+fn unreachable_database_gives_an_error_that_says_what_failed() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let database = work.path().join("missing-folder/community.db");
+    let output = steward(&database, &["stats", "--json"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("missing-folder"),
+        "the error names the path: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no half-printed JSON on failure");
+}
