@@ -11,7 +11,9 @@ use crate::rows::Row;
 /// RFC 3339 times with `Z` or an offset.
 pub(crate) fn parse_timestamp(value: &str) -> Option<Timestamp> {
     let value = value.trim();
-    if let Ok(naive) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f") {
+    // `FromStr` reads `%Y-%m-%dT%H:%M:%S%.f` with pre-built items: several times
+    // faster than `parse_from_str`, which re-reads its format string every call.
+    if let Ok(naive) = value.parse::<NaiveDateTime>() {
         return Some(naive.and_utc());
     }
     if let Ok(with_offset) = DateTime::parse_from_rfc3339(value) {

@@ -529,4 +529,31 @@ mod tests {
             assert_eq!(resolver.locate(query), expected, "{query}");
         }
     }
+
+    #[tokio::test]
+    async fn an_unreachable_hub_fails_fast_and_says_where_to_put_the_model() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        // 10.255.255.1 is unroutable: connections neither succeed nor get refused,
+        // the way an offline machine behaves; only the connect timeout ends them.
+        let resolver = ModelResolver::new(None, cache.path().to_path_buf(), "http://10.255.255.1");
+        let started = std::time::Instant::now();
+        let error = resolver
+            .resolve("all-MiniLM-L6-v2")
+            .await
+            .expect_err("nothing to download from");
+        let message = error.to_string();
+        assert!(message.contains("STEWARD_MODEL_DIR"), "{message}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "an offline download must give up, not hang (took {:?})",
+            started.elapsed()
+        );
+        assert!(
+            std::fs::read_dir(cache.path())
+                .expect("cache dir")
+                .next()
+                .is_none(),
+            "a failed download leaves nothing half-written in the cache"
+        );
+    }
 }
