@@ -251,10 +251,11 @@ impl ModelResolver {
             .await
             .map_err(|error| self.unreachable(known, &error_chain(&error)))?;
         if !response.status().is_success() {
-            return Err(Error::Remote {
-                url,
-                message: format!("HTTP {}", response.status()),
-            });
+            // A proxy or a moved repository answers instead of the hub: the user
+            // still needs to hear where to put the model by hand.
+            return Err(
+                self.unreachable(known, &format!("{url} answered HTTP {}", response.status()))
+            );
         }
         let total = response.content_length();
         let parent = destination.parent().unwrap_or(Path::new("."));
@@ -290,7 +291,7 @@ impl ModelResolver {
         Error::ModelNotFound {
             name: known.name.to_string(),
             hint: format!(
-                "could not reach {host} ({detail}): put the model in --model-dir / \
+                "could not download from {host} ({detail}): put the model in --model-dir / \
                  STEWARD_MODEL_DIR or copy it to {}",
                 self.cache_dir.join(known.name).display()
             ),
