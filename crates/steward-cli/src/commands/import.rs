@@ -64,30 +64,28 @@ pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()
                 .filter_map(|name| std::fs::metadata(args.dir.join(name)).ok())
                 .map(|metadata| metadata.len())
                 .sum();
-            let bar = progress_bar(total_bytes);
-            let observer = |progress: Progress<'_>| show_progress(&bar, progress);
-            let job = Job::new().with_observer(&observer).with_cancel(&cancel);
             let options = DumpOptions {
                 batch_size: args.batch_size,
             };
-            let outcome = import_dump(&store, &args.dir, &options, job).await;
-            bar.finish_and_clear();
-            let report = outcome.map_err(|error| explain(error, &args.dir))?;
+            let report = with_progress_bar(total_bytes, &cancel, async |job| {
+                import_dump(&store, &args.dir, &options, job).await
+            })
+            .await
+            .map_err(|error| explain(error, &args.dir))?;
             (report, args.strict, args.json)
         }
         ImportCommand::Jsonl(args) => {
             let total_bytes = std::fs::metadata(&args.file)
                 .map(|metadata| metadata.len())
                 .unwrap_or(0);
-            let bar = progress_bar(total_bytes);
-            let observer = |progress: Progress<'_>| show_progress(&bar, progress);
-            let job = Job::new().with_observer(&observer).with_cancel(&cancel);
             let options = JsonlOptions {
                 batch_size: args.batch_size,
             };
-            let outcome = import_jsonl(&store, &args.file, &options, job).await;
-            bar.finish_and_clear();
-            let report = outcome.map_err(|error| explain(error, &args.file))?;
+            let report = with_progress_bar(total_bytes, &cancel, async |job| {
+                import_jsonl(&store, &args.file, &options, job).await
+            })
+            .await
+            .map_err(|error| explain(error, &args.file))?;
             (report, args.strict, args.json)
         }
     };
@@ -133,6 +131,19 @@ fn progress_bar(total_bytes: u64) -> ProgressBar {
     .progress_chars("=> ");
     bar.set_style(style);
     bar
+}
+
+/// Runs one import as a cancellable job drawn as a progress bar on stderr.
+async fn with_progress_bar(
+    total_bytes: u64,
+    cancel: &AtomicBool,
+    import: impl AsyncFnOnce(Job<'_>) -> steward_ingest::Result<ImportReport>,
+) -> steward_ingest::Result<ImportReport> {
+    let bar = progress_bar(total_bytes);
+    let observer = |progress: Progress<'_>| show_progress(&bar, progress);
+    let outcome = import(Job::new().with_observer(&observer).with_cancel(cancel)).await;
+    bar.finish_and_clear();
+    outcome
 }
 
 fn show_progress(bar: &ProgressBar, progress: Progress<'_>) {
