@@ -48,6 +48,17 @@ pub enum Error {
     /// an empty embedding input); the caller must change it.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A downloaded model file does not hash to the SHA-256 Steward pins for
+    /// it; it was deleted. A proxy, a mirror or a damaged transfer is likely.
+    #[error(
+        "downloaded `{file}` has SHA-256 {actual}, expected {expected}; it was deleted. \
+         Check HF_ENDPOINT / your proxy and run the command again, or put the model in --model-dir"
+    )]
+    ChecksumMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error(transparent)]
     Store(#[from] steward_store::Error),
     #[error("{context}: {source}")]

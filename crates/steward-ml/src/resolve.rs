@@ -25,13 +25,39 @@ pub struct KnownModel {
     pub name: &'static str,
     /// Hub repository (`owner/name`).
     pub repo: &'static str,
-    /// Git revision on the hub.
+    /// Git revision on the hub: a full commit id, so that a download today and
+    /// one next year fetch the same bytes (a branch like `main` moves).
     pub revision: &'static str,
     /// Files to fetch, relative to the repository root; kept at the same relative
     /// paths inside the model folder.
-    pub files: &'static [&'static str],
+    pub files: &'static [HubFile],
     pub kind: ModelKind,
 }
+
+/// One file of a hub repository, with its SHA-256 where it is known: a
+/// download whose bytes do not hash to it is deleted and reported, never used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubFile {
+    pub path: &'static str,
+    /// Lower-case hex SHA-256 of the file's bytes.
+    pub sha256: Option<&'static str>,
+}
+
+const fn file(path: &'static str) -> HubFile {
+    HubFile { path, sha256: None }
+}
+
+const fn checked(path: &'static str, sha256: &'static str) -> HubFile {
+    HubFile {
+        path,
+        sha256: Some(sha256),
+    }
+}
+
+/// Written into a model folder after a download: where the files came from and
+/// what they hashed to, so `steward models list` and a later audit can tell
+/// exactly which weights a community's vectors were computed with.
+pub const MANIFEST_FILE: &str = "steward-model.json";
 
 /// What a model folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,29 +75,38 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
     KnownModel {
         name: "all-MiniLM-L6-v2",
         repo: "sentence-transformers/all-MiniLM-L6-v2",
-        revision: "main",
+        revision: "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
         files: &[
-            "config.json",
-            "tokenizer.json",
-            "model.safetensors",
-            "modules.json",
-            "sentence_bert_config.json",
-            "1_Pooling/config.json",
+            file("config.json"),
+            file("tokenizer.json"),
+            // The weights are what a checksum must protect; the small JSON files
+            // are parsed and validated on load.
+            checked(
+                "model.safetensors",
+                "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            ),
+            file("modules.json"),
+            file("sentence_bert_config.json"),
+            file("1_Pooling/config.json"),
         ],
         kind: ModelKind::SentenceEmbedder,
     },
+    // The GGUF repositories' commit ids could not be verified from this build
+    // machine; `main` is resolved to the commit the hub serves (its
+    // `x-repo-commit` header) and that commit and every file's SHA-256 are
+    // recorded in the folder's manifest at download time.
     KnownModel {
         name: "SmolLM2-135M-Instruct",
         repo: "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
         revision: "main",
-        files: &["smollm2-135m-instruct-q8_0.gguf"],
+        files: &[file("smollm2-135m-instruct-q8_0.gguf")],
         kind: ModelKind::Gguf,
     },
     KnownModel {
         name: "Qwen2.5-0.5B-Instruct",
         repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
         revision: "main",
-        files: &["qwen2.5-0.5b-instruct-q8_0.gguf"],
+        files: &[file("qwen2.5-0.5b-instruct-q8_0.gguf")],
         kind: ModelKind::Gguf,
     },
 ];
@@ -219,14 +254,46 @@ impl ModelResolver {
             .read_timeout(Duration::from_secs(60))
             .build()
             .map_err(|error| self.unreachable(known, &error.to_string()))?;
-        for file in known.files {
-            let destination = target.join(file);
-            if destination.is_file() {
-                continue;
-            }
-            self.download(&client, known, file, &destination, progress)
-                .await?;
+        let mut fetched = Vec::with_capacity(known.files.len());
+        let mut commit: Option<String> = None;
+        for hub_file in known.files {
+            let destination = target.join(hub_file.path);
+            let downloaded = if destination.is_file() {
+                // Left by an earlier, interrupted fetch: complete files are kept,
+                // but they must still hash to what is known.
+                let digest = file_sha256(&destination)?;
+                verify_checksum(hub_file, &digest, &destination).await?;
+                Downloaded {
+                    sha256: digest,
+                    bytes: std::fs::metadata(&destination).map_or(0, |meta| meta.len()),
+                    commit: None,
+                }
+            } else {
+                self.download(&client, known, hub_file, &destination, progress)
+                    .await?
+            };
+            commit = commit.or(downloaded.commit);
+            fetched.push(serde_json::json!({
+                "path": hub_file.path,
+                "sha256": downloaded.sha256,
+                "bytes": downloaded.bytes,
+                "checked": hub_file.sha256.is_some(),
+            }));
         }
+        let manifest = serde_json::json!({
+            "repo": known.repo,
+            "revision": known.revision,
+            "commit": commit,
+            "endpoint": self.endpoint,
+            "fetched_at": chrono::Utc::now().to_rfc3339(),
+            "files": fetched,
+        });
+        let manifest_path = target.join(MANIFEST_FILE);
+        std::fs::write(
+            &manifest_path,
+            serde_json::to_vec_pretty(&manifest).expect("a JSON value serializes"),
+        )
+        .map_err(|source| io_error(format!("writing {}", manifest_path.display()), source))?;
         Ok(target)
     }
 
@@ -234,13 +301,13 @@ impl ModelResolver {
         &self,
         client: &reqwest::Client,
         known: &KnownModel,
-        file: &str,
+        hub_file: &HubFile,
         destination: &Path,
         progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
-    ) -> Result<()> {
+    ) -> Result<Downloaded> {
         let url = format!(
             "{}/{}/resolve/{}/{}",
-            self.endpoint, known.repo, known.revision, file
+            self.endpoint, known.repo, known.revision, hub_file.path
         );
         let mut request = client.get(&url);
         if let Some(token) = &self.token {
@@ -257,6 +324,11 @@ impl ModelResolver {
                 self.unreachable(known, &format!("{url} answered HTTP {}", response.status()))
             );
         }
+        let commit = response
+            .headers()
+            .get("x-repo-commit")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
         let total = response.content_length();
         let parent = destination.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(parent)
@@ -270,17 +342,26 @@ impl ModelResolver {
                 .unwrap_or_default(),
             uuid::Uuid::new_v4().simple()
         ));
-        let written = write_body(&mut response, &partial, file, total, progress).await;
-        if let Err(error) = written {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(match error {
-                BodyError::Io(error) => error,
-                BodyError::Http(message) => Error::Remote { url, message },
-            });
-        }
+        let written = write_body(&mut response, &partial, hub_file.path, total, progress).await;
+        let (sha256, bytes) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(match error {
+                    BodyError::Io(error) => error,
+                    BodyError::Http(message) => Error::Remote { url, message },
+                });
+            }
+        };
+        verify_checksum(hub_file, &sha256, &partial).await?;
         tokio::fs::rename(&partial, destination)
             .await
-            .map_err(|source| io_error(format!("renaming {}", partial.display()), source))
+            .map_err(|source| io_error(format!("renaming {}", partial.display()), source))?;
+        Ok(Downloaded {
+            sha256,
+            bytes,
+            commit,
+        })
     }
 
     fn unreachable(&self, known: &KnownModel, detail: &str) -> Error {
@@ -375,8 +456,10 @@ async fn write_body(
     file: &str,
     total: Option<u64>,
     progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
-) -> std::result::Result<(), BodyError> {
+) -> std::result::Result<(String, u64), BodyError> {
+    use sha2::Digest;
     use tokio::io::AsyncWriteExt;
+    let mut hasher = sha2::Sha256::new();
     let mut out = tokio::fs::File::create(partial).await.map_err(|source| {
         BodyError::Io(io_error(format!("creating {}", partial.display()), source))
     })?;
@@ -394,6 +477,7 @@ async fn write_body(
         out.write_all(&chunk).await.map_err(|source| {
             BodyError::Io(io_error(format!("writing {}", partial.display()), source))
         })?;
+        hasher.update(&chunk);
         downloaded += chunk.len() as u64;
         progress(DownloadProgress {
             file,
@@ -404,7 +488,59 @@ async fn write_body(
     out.sync_all().await.map_err(|source| {
         BodyError::Io(io_error(format!("writing {}", partial.display()), source))
     })?;
-    Ok(())
+    Ok((hex(&hasher.finalize()), downloaded))
+}
+
+/// What one fetched file turned out to be.
+struct Downloaded {
+    sha256: String,
+    bytes: u64,
+    /// The commit the hub resolved the revision to, when it says.
+    commit: Option<String>,
+}
+
+/// Deletes `path` and fails when `hub_file` has a known checksum that `digest`
+/// does not match: a corrupted or substituted download is never kept.
+async fn verify_checksum(hub_file: &HubFile, digest: &str, path: &Path) -> Result<()> {
+    match hub_file.sha256 {
+        Some(expected) if !expected.eq_ignore_ascii_case(digest) => {
+            let _ = tokio::fs::remove_file(path).await;
+            Err(Error::ChecksumMismatch {
+                file: hub_file.path.to_string(),
+                expected: expected.to_string(),
+                actual: digest.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Lower-case hex SHA-256 of a file, read in chunks.
+fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)
+        .map_err(|source| io_error(format!("opening {}", path.display()), source))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(|source| io_error(format!("reading {}", path.display()), source))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
 }
 
 /// A folder counts as the model when it holds the files a known model needs (so a
@@ -418,8 +554,10 @@ fn is_complete(folder: &Path, name: &str) -> bool {
         Some(known) if known.kind == ModelKind::SentenceEmbedder => known
             .files
             .iter()
-            .filter(|file| ["config.json", "tokenizer.json", "model.safetensors"].contains(file))
-            .all(|file| folder.join(file).is_file()),
+            .filter(|file| {
+                ["config.json", "tokenizer.json", "model.safetensors"].contains(&file.path)
+            })
+            .all(|file| folder.join(file.path).is_file()),
         Some(_) => gguf_file(folder).is_ok(),
         None => true,
     }
@@ -556,5 +694,83 @@ mod tests {
                 .is_none(),
             "a failed download leaves nothing half-written in the cache"
         );
+    }
+
+    /// Serves `body` with `x-repo-commit: abc123` to every request on a local port.
+    async fn serve_bytes(body: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = vec![0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-repo-commit: abc123\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body).await;
+            }
+        });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn downloads_are_checked_against_the_pinned_checksum_and_recorded() {
+        const BODY: &[u8] = b"pretend weights";
+        // sha256("pretend weights")
+        let good = hex(&<sha2::Sha256 as sha2::Digest>::digest(BODY));
+        let good: &'static str = Box::leak(good.into_boxed_str());
+        let endpoint = serve_bytes(BODY).await;
+        let check = async |sha256: &'static str| {
+            let cache = tempfile::tempdir().expect("temp dir");
+            let files: &'static [HubFile] = Box::leak(Box::new([checked("weights.bin", sha256)]));
+            let known = KnownModel {
+                name: "pinned-test",
+                repo: "owner/pinned-test",
+                revision: "0123456789abcdef0123456789abcdef01234567",
+                files,
+                kind: ModelKind::Gguf,
+            };
+            let resolver = ModelResolver::new(None, cache.path().to_path_buf(), &endpoint);
+            let outcome = resolver.fetch(&known, &|_| {}).await;
+            let folder = cache.path().join("pinned-test");
+            let left: Vec<String> = std::fs::read_dir(&folder)
+                .map(|entries| {
+                    entries
+                        .filter_map(|entry| entry.ok())
+                        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let manifest = std::fs::read_to_string(folder.join(MANIFEST_FILE)).ok();
+            (outcome.map(|_| ()), left, manifest)
+        };
+
+        let (outcome, left, manifest) = check(good).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&manifest.expect("a manifest is written")).expect("JSON");
+        assert_eq!(manifest["commit"], "abc123");
+        assert_eq!(manifest["files"][0]["sha256"], good);
+        assert!(left.contains(&"weights.bin".to_string()), "{left:?}");
+
+        let wrong = "00".repeat(32);
+        let (outcome, left, manifest) = check(Box::leak(wrong.into_boxed_str())).await;
+        let error = outcome.expect_err("a checksum mismatch fails the fetch");
+        assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
+        assert!(error.to_string().contains(good), "{error}");
+        assert!(left.is_empty(), "nothing of a bad download is kept: {left:?}");
+        assert!(manifest.is_none());
+    }
+
+    #[test]
+    fn known_models_are_pinned_to_commits_where_one_is_known() {
+        let minilm = known_model("all-MiniLM-L6-v2").expect("known");
+        assert_eq!(minilm.revision.len(), 40, "a full commit id");
+        assert!(minilm.files.iter().any(|file| file.sha256.is_some()));
     }
 }
