@@ -139,8 +139,10 @@ fn write_blob_file(directory: &Path, file_name: &str, bytes: &[u8]) -> Result<()
     std::fs::create_dir_all(directory)
         .map_err(file_error("creating the blob directory", directory))?;
     let path = directory.join(file_name);
-    let mut temporary = tempfile::NamedTempFile::new_in(directory)
-        .map_err(file_error("creating a temporary artifact file in", directory))?;
+    let mut temporary = tempfile::NamedTempFile::new_in(directory).map_err(file_error(
+        "creating a temporary artifact file in",
+        directory,
+    ))?;
     temporary
         .write_all(bytes)
         .and_then(|()| temporary.as_file().sync_all())
@@ -314,7 +316,11 @@ async fn set_promoted(
 /// promotion pushes, a rollback pops. The top is the promoted version, the one
 /// below it what a rollback returns to, so rolling back twice goes back two
 /// promotions rather than toggling between the last two.
-async fn promotion_stack(connection: &mut AnyConnection, store: &Store, name: &str) -> Result<Vec<i64>> {
+async fn promotion_stack(
+    connection: &mut AnyConnection,
+    store: &Store,
+    name: &str,
+) -> Result<Vec<i64>> {
     let mut sql = SqlText::new(
         store.dialect,
         "SELECT version, action FROM artifact_promotions WHERE name = ",
@@ -373,7 +379,11 @@ impl Store {
     async fn lock_artifact_name(&self, connection: &mut AnyConnection, name: &str) -> Result<()> {
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(advisory_key(&["steward_artifacts", &self.lock_namespace, name]))
+                .bind(advisory_key(&[
+                    "steward_artifacts",
+                    &self.lock_namespace,
+                    name,
+                ]))
                 .execute(&mut *connection)
                 .await
                 .map_err(database("locking an artifact name"))?;
@@ -428,19 +438,18 @@ impl Store {
             .filter(|_| new.bytes.len() > INLINE_ARTIFACT_BYTES);
         let owned = new.bytes.to_vec();
         let place = to_file.clone().unwrap_or_default();
-        let (sha256, blob, file_name) =
-            blocking("storing an artifact in", &place, move || {
-                let sha256 = sha256_hex(&owned);
-                match to_file {
-                    Some(directory) => {
-                        write_blob_file(&directory, &sha256, &owned)?;
-                        let file_name = sha256.clone();
-                        Ok((sha256, None, Some(file_name)))
-                    }
-                    None => Ok((sha256, Some(owned), None)),
+        let (sha256, blob, file_name) = blocking("storing an artifact in", &place, move || {
+            let sha256 = sha256_hex(&owned);
+            match to_file {
+                Some(directory) => {
+                    write_blob_file(&directory, &sha256, &owned)?;
+                    let file_name = sha256.clone();
+                    Ok((sha256, None, Some(file_name)))
                 }
-            })
-            .await?;
+                None => Ok((sha256, Some(owned), None)),
+            }
+        })
+        .await?;
 
         let now = now_millis();
         let mut transaction = self.begin_write().await?;
@@ -662,7 +671,11 @@ impl Store {
         let mut transaction = self.begin_write().await?;
         self.lock_artifact_name(&mut transaction, name).await?;
         let stack = promotion_stack(&mut transaction, self, name).await?;
-        let Some(&previous) = stack.len().checked_sub(2).and_then(|index| stack.get(index)) else {
+        let Some(&previous) = stack
+            .len()
+            .checked_sub(2)
+            .and_then(|index| stack.get(index))
+        else {
             return Err(Error::NothingToRollBack {
                 name: name.to_string(),
             });

@@ -33,8 +33,13 @@ const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 4_096;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Target {
     /// `file` is the database file's absolute path; `None` in memory.
-    Sqlite { url: String, file: Option<std::path::PathBuf> },
-    Postgres { url: String },
+    Sqlite {
+        url: String,
+        file: Option<std::path::PathBuf>,
+    },
+    Postgres {
+        url: String,
+    },
 }
 
 /// Reads `url`: a plain path or `sqlite:` URL is a SQLite file (created if
@@ -266,10 +271,7 @@ mod tests {
         );
         check(
             "sqlite:///tmp/x.db?mode=ro",
-            file(
-                "sqlite:///tmp/x.db?mode=ro".to_string(),
-                "/tmp/x.db".into(),
-            ),
+            file("sqlite:///tmp/x.db?mode=ro".to_string(), "/tmp/x.db".into()),
         );
         check(
             "postgresql://u@h/db",

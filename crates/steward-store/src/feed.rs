@@ -219,10 +219,7 @@ impl Store {
 
     /// The last seq `consumer` saved, 0 when it never saved one.
     pub async fn consumer_position(&self, consumer: &str) -> Result<i64> {
-        let mut sql = SqlText::new(
-            self.dialect,
-            "SELECT position FROM consumers WHERE name = ",
-        );
+        let mut sql = SqlText::new(self.dialect, "SELECT position FROM consumers WHERE name = ");
         sql.parameter();
         let row = sql
             .query()

@@ -219,10 +219,7 @@ impl Store {
     pub async fn claim_job(&self, worker: &str, kinds: &[&str]) -> Result<Option<JobRecord>> {
         check_text("job", &|| worker.to_string(), worker)?;
         let now = now_millis();
-        let mut sql = SqlText::new(
-            self.dialect,
-            "UPDATE jobs SET state = 'running', worker = ",
-        );
+        let mut sql = SqlText::new(self.dialect, "UPDATE jobs SET state = 'running', worker = ");
         sql.parameter()
             .push(", attempts = attempts + 1, started_at = COALESCE(started_at, ")
             .parameter()
@@ -290,10 +287,7 @@ impl Store {
                 still_owned: true,
             }),
             None => Ok(Heartbeat {
-                cancel_requested: self
-                    .job(id)
-                    .await?
-                    .is_some_and(|job| job.cancel_requested),
+                cancel_requested: self.job(id).await?.is_some_and(|job| job.cancel_requested),
                 still_owned: false,
             }),
         }

@@ -4,6 +4,10 @@
 //! a `postgres://` URL selects PostgreSQL with the same code through sqlx's `Any`
 //! driver. Writes come in [`WriteBatch`]es, each one transaction, upserting by
 //! the source's ids so that importing the same data twice changes nothing.
+//!
+//! It also keeps what every subsystem builds on: the change feed that indices
+//! and models follow (`feed.rs`), the jobs table of long tasks (`jobs.rs`), and
+//! the registry of trained artifacts (`artifacts.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -242,11 +246,13 @@ impl Store {
         migrate::migrate(&opened.pool, opened.dialect, options.schema.as_deref()).await?;
         let blob_dir = match (&options.blob_dir, &opened.sqlite_file) {
             (Some(directory), _) => {
-                Some(std::path::absolute(directory).map_err(|source| Error::File {
-                    action: "resolving the blob directory",
-                    path: directory.display().to_string(),
-                    source,
-                })?)
+                Some(
+                    std::path::absolute(directory).map_err(|source| Error::File {
+                        action: "resolving the blob directory",
+                        path: directory.display().to_string(),
+                        source,
+                    })?,
+                )
             }
             (None, Some(file)) => {
                 let mut name = file.as_os_str().to_owned();

@@ -34,10 +34,10 @@ enum DataStep {
 /// SMALLINT 0/1 (sqlx's `Any` cannot decode SQLite booleans); lists are JSON text.
 const MIGRATIONS: &[Migration] = &[
     Migration {
-    version: 1,
-    name: "community",
-    statements: &[
-        "CREATE TABLE users (
+        version: 1,
+        name: "community",
+        statements: &[
+            "CREATE TABLE users (
             id {id},
             display_name TEXT NOT NULL,
             reputation BIGINT NOT NULL,
@@ -47,7 +47,7 @@ const MIGRATIONS: &[Migration] = &[
             about TEXT,
             website TEXT
         )",
-        "CREATE TABLE posts (
+            "CREATE TABLE posts (
             id {id},
             kind TEXT NOT NULL,
             parent_id BIGINT,
@@ -69,32 +69,32 @@ const MIGRATIONS: &[Migration] = &[
             license TEXT,
             language TEXT
         )",
-        "CREATE INDEX posts_by_parent ON posts (parent_id)",
-        "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
-        // The tags of each post, one row per distinct tag, for tag filters and
-        // tag counts; `posts.tags` keeps the source's list as written.
-        "CREATE TABLE post_tags (
+            "CREATE INDEX posts_by_parent ON posts (parent_id)",
+            "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
+            // The tags of each post, one row per distinct tag, for tag filters and
+            // tag counts; `posts.tags` keeps the source's list as written.
+            "CREATE TABLE post_tags (
             post_id BIGINT NOT NULL,
             tag TEXT NOT NULL CHECK (tag <> ''),
             position BIGINT NOT NULL,
             PRIMARY KEY (post_id, tag)
         ){without_rowid}",
-        "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
-        "CREATE TABLE tags (
+            "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
+            "CREATE TABLE tags (
             name TEXT PRIMARY KEY CHECK (name <> ''),
             count BIGINT NOT NULL,
             excerpt TEXT,
             wiki TEXT,
             synonyms TEXT NOT NULL
         )",
-        "CREATE TABLE post_links (
+            "CREATE TABLE post_links (
             id {id},
             post_id BIGINT NOT NULL,
             related_post_id BIGINT NOT NULL,
             kind TEXT NOT NULL,
             created_at BIGINT NOT NULL
         )",
-        "CREATE TABLE badges (
+            "CREATE TABLE badges (
             id {id},
             user_id BIGINT NOT NULL,
             name TEXT NOT NULL,
@@ -102,9 +102,9 @@ const MIGRATIONS: &[Migration] = &[
             tag_based SMALLINT NOT NULL,
             awarded_at BIGINT NOT NULL
         )",
-        // `id` gives events a stable insertion order for cursors; `key` is the
-        // idempotency key that makes re-imports and client retries harmless.
-        "CREATE TABLE events (
+            // `id` gives events a stable insertion order for cursors; `key` is the
+            // idempotency key that makes re-imports and client retries harmless.
+            "CREATE TABLE events (
             id {serial},
             key TEXT NOT NULL UNIQUE,
             user_id BIGINT NOT NULL,
@@ -115,19 +115,19 @@ const MIGRATIONS: &[Migration] = &[
             at BIGINT NOT NULL,
             weight DOUBLE PRECISION NOT NULL
         )",
-        "CREATE INDEX events_by_user ON events (user_id)",
-        "CREATE INDEX events_by_target ON events (target_kind, target_id)",
-        "CREATE TABLE vote_counts (
+            "CREATE INDEX events_by_user ON events (user_id)",
+            "CREATE INDEX events_by_target ON events (target_kind, target_id)",
+            "CREATE TABLE vote_counts (
             post_id BIGINT NOT NULL,
             vote_type BIGINT NOT NULL,
             count BIGINT NOT NULL,
             PRIMARY KEY (post_id, vote_type)
         )",
-        "CREATE TABLE checkpoints (
+            "CREATE TABLE checkpoints (
             key TEXT PRIMARY KEY,
             position BIGINT NOT NULL
         )",
-        "CREATE TABLE embeddings (
+            "CREATE TABLE embeddings (
             model TEXT NOT NULL,
             post_id BIGINT NOT NULL,
             content_hash BIGINT NOT NULL,
@@ -135,12 +135,12 @@ const MIGRATIONS: &[Migration] = &[
             vector {blob} NOT NULL,
             PRIMARY KEY (model, post_id)
         )",
-        "CREATE TABLE artifacts (
+            "CREATE TABLE artifacts (
             name TEXT PRIMARY KEY,
             bytes {blob} NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE llm_calls (
+            "CREATE TABLE llm_calls (
             request_id TEXT PRIMARY KEY,
             feature TEXT NOT NULL,
             role TEXT NOT NULL,
@@ -152,10 +152,10 @@ const MIGRATIONS: &[Migration] = &[
             object_ids TEXT NOT NULL,
             at BIGINT NOT NULL
         )",
-        "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
-    ],
-    data: None,
-},
+            "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
+        ],
+        data: None,
+    },
     Migration {
         version: 2,
         name: "spine",
