@@ -32,8 +32,14 @@ const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 4_096;
 /// The database a URL names, as a URL the `Any` driver accepts.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Target {
-    Sqlite { url: String, in_memory: bool },
-    Postgres { url: String },
+    /// `file` is the database file's absolute path; `None` in memory.
+    Sqlite {
+        url: String,
+        file: Option<std::path::PathBuf>,
+    },
+    Postgres {
+        url: String,
+    },
 }
 
 /// Reads `url`: a plain path or `sqlite:` URL is a SQLite file (created if
@@ -64,7 +70,7 @@ pub(crate) fn target(url: &str) -> Result<Target> {
     if in_memory {
         return Ok(Target::Sqlite {
             url: "sqlite::memory:".to_string(),
-            in_memory: true,
+            file: None,
         });
     }
     if path.is_empty() {
@@ -92,7 +98,7 @@ pub(crate) fn target(url: &str) -> Result<Target> {
             percent_encode(&absolute),
             parameters.join("&")
         ),
-        in_memory: false,
+        file: Some(absolute),
     })
 }
 
@@ -133,12 +139,24 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
+/// An open pool and what was learnt opening it.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) pool: AnyPool,
+    pub(crate) dialect: Dialect,
+    /// The SQLite database file, absolute; `None` in memory and on PostgreSQL.
+    pub(crate) sqlite_file: Option<std::path::PathBuf>,
+}
+
 /// Opens the pool for `options`, with every connection configured alike.
-pub(crate) async fn pool(options: &StoreOptions) -> Result<(AnyPool, Dialect)> {
+pub(crate) async fn pool(options: &StoreOptions) -> Result<Opened> {
     sqlx::any::install_default_drivers();
     let target = target(&options.url)?;
+    let mut sqlite_file = None;
     let (url, dialect, per_connection, in_memory) = match target {
-        Target::Sqlite { url, in_memory } => {
+        Target::Sqlite { url, file } => {
+            let in_memory = file.is_none();
+            sqlite_file = file;
             if !in_memory {
                 // WAL is a property of the file, set once: switching needs an
                 // exclusive lock that the busy timeout does not wait for.
@@ -209,7 +227,11 @@ pub(crate) async fn pool(options: &StoreOptions) -> Result<(AnyPool, Dialect)> {
         .connect(&url)
         .await
         .map_err(database("connecting to the database"))?;
-    Ok((pool, dialect))
+    Ok(Opened {
+        pool,
+        dialect,
+        sqlite_file,
+    })
 }
 
 #[cfg(test)]
@@ -222,25 +244,34 @@ mod tests {
         let here = directory.display();
         let check =
             |url: &str, expected: Target| assert_eq!(target(url).expect(url), expected, "{url}");
-        let file = |url: String| Target::Sqlite {
+        let file = |url: String, path: std::path::PathBuf| Target::Sqlite {
             url,
-            in_memory: false,
+            file: Some(path),
         };
         check(
             "steward.db",
-            file(format!("sqlite://{here}/steward.db?mode=rwc")),
+            file(
+                format!("sqlite://{here}/steward.db?mode=rwc"),
+                directory.join("steward.db"),
+            ),
         );
         check(
             "sqlite:steward.db",
-            file(format!("sqlite://{here}/steward.db?mode=rwc")),
+            file(
+                format!("sqlite://{here}/steward.db?mode=rwc"),
+                directory.join("steward.db"),
+            ),
         );
         check(
             "sqlite:///tmp/a%3Fb.db",
-            file("sqlite:///tmp/a%3Fb.db?mode=rwc".to_string()),
+            file(
+                "sqlite:///tmp/a%3Fb.db?mode=rwc".to_string(),
+                "/tmp/a?b.db".into(),
+            ),
         );
         check(
             "sqlite:///tmp/x.db?mode=ro",
-            file("sqlite:///tmp/x.db?mode=ro".to_string()),
+            file("sqlite:///tmp/x.db?mode=ro".to_string(), "/tmp/x.db".into()),
         );
         check(
             "postgresql://u@h/db",
@@ -250,10 +281,7 @@ mod tests {
         );
         assert!(matches!(
             target(":memory:"),
-            Ok(Target::Sqlite {
-                in_memory: true,
-                ..
-            })
+            Ok(Target::Sqlite { file: None, .. })
         ));
         assert!(matches!(
             target("mysql://h/db"),

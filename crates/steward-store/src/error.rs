@@ -35,12 +35,47 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    /// A stored value could not be turned back into a domain value.
+    /// A stored value could not be turned back into a domain value, or stored
+    /// bytes no longer match their checksum.
     #[error("corrupt row in {table}: {message}")]
     Corrupt {
         table: &'static str,
         message: String,
     },
+    /// A record asked for by its key does not exist (an artifact version to
+    /// promote or read).
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+    /// `rollback_artifact` on a name whose promotion history holds no earlier version.
+    #[error(
+        "artifact `{name}` has no earlier promoted version to roll back to: \
+         promote a specific version instead"
+    )]
+    NothingToRollBack { name: String },
+    /// An artifact stored as a file, read from a store that has no blob directory.
+    #[error(
+        "artifact `{name}` version {version} is kept in a file, but this store has no blob \
+         directory: open it with `blob_dir` set to the directory that holds `{file}`"
+    )]
+    NoBlobDirectory {
+        name: String,
+        version: i64,
+        file: String,
+    },
+    /// A file of the blob directory could not be read or written.
+    #[error("{action} `{path}`: {source}")]
+    File {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A job state name Steward does not know (a filter from a client, say).
+    #[error("unknown job state `{0}`: use queued, running, succeeded, failed or cancelled")]
+    UnknownJobState(String),
+    /// A job may only be finished with a final state (succeeded, failed, cancelled).
+    #[error("job {id} cannot be finished as `{state}`: use succeeded, failed or cancelled")]
+    NotAFinalState { id: i64, state: &'static str },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

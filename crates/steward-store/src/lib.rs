@@ -4,8 +4,13 @@
 //! a `postgres://` URL selects PostgreSQL with the same code through sqlx's `Any`
 //! driver. Writes come in [`WriteBatch`]es, each one transaction, upserting by
 //! the source's ids so that importing the same data twice changes nothing.
+//!
+//! It also keeps what every subsystem builds on: the change feed that indices
+//! and models follow (`feed.rs`), the jobs table of long tasks (`jobs.rs`), and
+//! the registry of trained artifacts (`artifacts.rs`).
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use steward_domain::{
@@ -13,8 +18,11 @@ use steward_domain::{
     VoteCount,
 };
 
+mod artifacts;
 mod connect;
 mod error;
+mod feed;
+mod jobs;
 mod migrate;
 mod ml;
 mod read;
@@ -22,7 +30,12 @@ mod rows;
 mod sql;
 mod write;
 
+pub use artifacts::{ArtifactLocation, ArtifactVersion, INLINE_ARTIFACT_BYTES, NewArtifact};
 pub use error::{Error, Result};
+pub use feed::{Change, ChangeKey, ChangeOp, MAX_CHANGES_PER_READ};
+pub use jobs::{
+    DEFAULT_JOBS_PER_PAGE, Heartbeat, JobFilter, JobRecord, JobState, MAX_JOBS_PER_PAGE, NewJob,
+};
 pub use read::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 
 use error::database;
@@ -61,6 +74,10 @@ pub struct StoreOptions {
     pub schema: Option<String>,
     /// Largest number of pooled connections.
     pub max_connections: u32,
+    /// Where artifacts bigger than [`INLINE_ARTIFACT_BYTES`] are kept as files
+    /// named by their SHA-256. `None`: beside a SQLite file (`<file>.blobs/`);
+    /// inline in the database for PostgreSQL and in-memory SQLite.
+    pub blob_dir: Option<PathBuf>,
 }
 
 impl StoreOptions {
@@ -69,6 +86,7 @@ impl StoreOptions {
             url: url.into(),
             schema: None,
             max_connections: 8,
+            blob_dir: None,
         }
     }
 }
@@ -207,6 +225,11 @@ pub struct UsageFilter {
 pub struct Store {
     pool: sqlx::AnyPool,
     dialect: Dialect,
+    /// The PostgreSQL schema, or `""`: advisory lock keys are per schema, so
+    /// stores in different schemas of one database never wait on each other.
+    lock_namespace: String,
+    /// Absolute; `None` keeps every artifact inline.
+    blob_dir: Option<PathBuf>,
 }
 
 impl Store {
@@ -219,9 +242,31 @@ impl Store {
     }
 
     pub async fn open_with(options: StoreOptions) -> Result<Store> {
-        let (pool, dialect) = connect::pool(&options).await?;
-        migrate::migrate(&pool, dialect, options.schema.as_deref()).await?;
-        Ok(Store { pool, dialect })
+        let opened = connect::pool(&options).await?;
+        migrate::migrate(&opened.pool, opened.dialect, options.schema.as_deref()).await?;
+        let blob_dir = match (&options.blob_dir, &opened.sqlite_file) {
+            (Some(directory), _) => {
+                Some(
+                    std::path::absolute(directory).map_err(|source| Error::File {
+                        action: "resolving the blob directory",
+                        path: directory.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            (None, Some(file)) => {
+                let mut name = file.as_os_str().to_owned();
+                name.push(".blobs");
+                Some(PathBuf::from(name))
+            }
+            (None, None) => None,
+        };
+        Ok(Store {
+            pool: opened.pool,
+            dialect: opened.dialect,
+            lock_namespace: options.schema.unwrap_or_default(),
+            blob_dir,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -254,6 +299,27 @@ impl Store {
 
     pub async fn post(&self, id: PostId) -> Result<Option<Post>> {
         read::post(self, id).await
+    }
+
+    /// The posts of `ids` in the order of `ids` (an id asked for twice comes
+    /// once, where first asked); posts that do not exist are left out.
+    pub async fn posts_by_ids(&self, ids: &[PostId]) -> Result<Vec<Post>> {
+        read::posts_by_ids(self, ids).await
+    }
+
+    /// Deletes `ids` with their tag rows and embeddings, and records a
+    /// [`ChangeOp::Delete`] for each post that existed, in one transaction.
+    /// Answers, comments and links of a deleted post stay: callers pass every
+    /// id they mean to delete. Returns how many posts were deleted.
+    pub async fn delete_posts(&self, ids: &[PostId]) -> Result<u64> {
+        write::delete_posts(self, ids).await
+    }
+
+    /// Deletes `ids` and records a [`ChangeOp::Delete`] for each user that
+    /// existed, in one transaction. Their posts stay, with `owner_id` pointing
+    /// at the deleted user (the dumps do the same). Returns how many were deleted.
+    pub async fn delete_users(&self, ids: &[UserId]) -> Result<u64> {
+        write::delete_users(self, ids).await
     }
 
     /// Answers and comments under `id`, oldest first.
@@ -301,15 +367,6 @@ impl Store {
     /// posts without one are left out.
     pub async fn embeddings(&self, model: &str, ids: &[PostId]) -> Result<Vec<StoredEmbedding>> {
         ml::embeddings(self, model, ids).await
-    }
-
-    /// Stores a named binary artifact (a trained model), replacing any older one.
-    pub async fn put_artifact(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        ml::put_artifact(self, name, bytes).await
-    }
-
-    pub async fn artifact(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        ml::artifact(self, name).await
     }
 
     pub async fn record_llm_call(&self, call: &LlmCall) -> Result<()> {

@@ -17,15 +17,27 @@ struct Migration {
     version: i64,
     name: &'static str,
     statements: &'static [&'static str],
+    /// Rows to move in Rust after the statements, in the same transaction, for
+    /// what SQL cannot compute on both backends (a SHA-256, say).
+    data: Option<DataStep>,
+}
+
+/// A migration's data step. A closed set: each one is written once and kept.
+#[derive(Debug, Clone, Copy)]
+enum DataStep {
+    /// Version 2: the single-version `artifacts` table becomes version 1 of each
+    /// name in the artifact registry, promoted, and is dropped.
+    LegacyArtifacts,
 }
 
 /// Times are BIGINT milliseconds since the Unix epoch (UTC); booleans are
 /// SMALLINT 0/1 (sqlx's `Any` cannot decode SQLite booleans); lists are JSON text.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "community",
-    statements: &[
-        "CREATE TABLE users (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "community",
+        statements: &[
+            "CREATE TABLE users (
             id {id},
             display_name TEXT NOT NULL,
             reputation BIGINT NOT NULL,
@@ -35,7 +47,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             about TEXT,
             website TEXT
         )",
-        "CREATE TABLE posts (
+            "CREATE TABLE posts (
             id {id},
             kind TEXT NOT NULL,
             parent_id BIGINT,
@@ -57,32 +69,32 @@ const MIGRATIONS: &[Migration] = &[Migration {
             license TEXT,
             language TEXT
         )",
-        "CREATE INDEX posts_by_parent ON posts (parent_id)",
-        "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
-        // The tags of each post, one row per distinct tag, for tag filters and
-        // tag counts; `posts.tags` keeps the source's list as written.
-        "CREATE TABLE post_tags (
+            "CREATE INDEX posts_by_parent ON posts (parent_id)",
+            "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
+            // The tags of each post, one row per distinct tag, for tag filters and
+            // tag counts; `posts.tags` keeps the source's list as written.
+            "CREATE TABLE post_tags (
             post_id BIGINT NOT NULL,
             tag TEXT NOT NULL CHECK (tag <> ''),
             position BIGINT NOT NULL,
             PRIMARY KEY (post_id, tag)
         ){without_rowid}",
-        "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
-        "CREATE TABLE tags (
+            "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
+            "CREATE TABLE tags (
             name TEXT PRIMARY KEY CHECK (name <> ''),
             count BIGINT NOT NULL,
             excerpt TEXT,
             wiki TEXT,
             synonyms TEXT NOT NULL
         )",
-        "CREATE TABLE post_links (
+            "CREATE TABLE post_links (
             id {id},
             post_id BIGINT NOT NULL,
             related_post_id BIGINT NOT NULL,
             kind TEXT NOT NULL,
             created_at BIGINT NOT NULL
         )",
-        "CREATE TABLE badges (
+            "CREATE TABLE badges (
             id {id},
             user_id BIGINT NOT NULL,
             name TEXT NOT NULL,
@@ -90,9 +102,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
             tag_based SMALLINT NOT NULL,
             awarded_at BIGINT NOT NULL
         )",
-        // `id` gives events a stable insertion order for cursors; `key` is the
-        // idempotency key that makes re-imports and client retries harmless.
-        "CREATE TABLE events (
+            // `id` gives events a stable insertion order for cursors; `key` is the
+            // idempotency key that makes re-imports and client retries harmless.
+            "CREATE TABLE events (
             id {serial},
             key TEXT NOT NULL UNIQUE,
             user_id BIGINT NOT NULL,
@@ -103,19 +115,19 @@ const MIGRATIONS: &[Migration] = &[Migration {
             at BIGINT NOT NULL,
             weight DOUBLE PRECISION NOT NULL
         )",
-        "CREATE INDEX events_by_user ON events (user_id)",
-        "CREATE INDEX events_by_target ON events (target_kind, target_id)",
-        "CREATE TABLE vote_counts (
+            "CREATE INDEX events_by_user ON events (user_id)",
+            "CREATE INDEX events_by_target ON events (target_kind, target_id)",
+            "CREATE TABLE vote_counts (
             post_id BIGINT NOT NULL,
             vote_type BIGINT NOT NULL,
             count BIGINT NOT NULL,
             PRIMARY KEY (post_id, vote_type)
         )",
-        "CREATE TABLE checkpoints (
+            "CREATE TABLE checkpoints (
             key TEXT PRIMARY KEY,
             position BIGINT NOT NULL
         )",
-        "CREATE TABLE embeddings (
+            "CREATE TABLE embeddings (
             model TEXT NOT NULL,
             post_id BIGINT NOT NULL,
             content_hash BIGINT NOT NULL,
@@ -123,12 +135,12 @@ const MIGRATIONS: &[Migration] = &[Migration {
             vector {blob} NOT NULL,
             PRIMARY KEY (model, post_id)
         )",
-        "CREATE TABLE artifacts (
+            "CREATE TABLE artifacts (
             name TEXT PRIMARY KEY,
             bytes {blob} NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE llm_calls (
+            "CREATE TABLE llm_calls (
             request_id TEXT PRIMARY KEY,
             feature TEXT NOT NULL,
             role TEXT NOT NULL,
@@ -140,9 +152,84 @@ const MIGRATIONS: &[Migration] = &[Migration {
             object_ids TEXT NOT NULL,
             at BIGINT NOT NULL
         )",
-        "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
-    ],
-}];
+            "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
+        ],
+        data: None,
+    },
+    Migration {
+        version: 2,
+        name: "spine",
+        statements: &[
+            // The change feed: one row per record a write really changed, in
+            // commit order (see `feed.rs` for how PostgreSQL keeps that order).
+            // `entity_id` keys numeric ids, `entity_name` tags.
+            "CREATE TABLE changes (
+                seq {sequence},
+                entity TEXT NOT NULL,
+                entity_id BIGINT,
+                entity_name TEXT,
+                op TEXT NOT NULL,
+                at BIGINT NOT NULL
+            )",
+            // How far each follower of the feed (an index, a model) has read.
+            "CREATE TABLE consumers (
+                name TEXT PRIMARY KEY,
+                position BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            // Deleting a post drops its vectors; the primary key starts with the model.
+            "CREATE INDEX embeddings_by_post ON embeddings (post_id)",
+            "CREATE TABLE jobs (
+                id {sequence},
+                kind TEXT NOT NULL,
+                params TEXT NOT NULL,
+                state TEXT NOT NULL,
+                progress TEXT NOT NULL,
+                result TEXT,
+                error TEXT,
+                worker TEXT,
+                attempts BIGINT NOT NULL,
+                cancel_requested SMALLINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                started_at BIGINT,
+                finished_at BIGINT,
+                heartbeat_at BIGINT
+            )",
+            "CREATE INDEX jobs_by_state ON jobs (state, id)",
+            // A version keeps its bytes either inline (`blob`) or in a file of
+            // the blob directory named by `path`, never both.
+            "CREATE TABLE artifact_versions (
+                name TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                metadata TEXT NOT NULL,
+                metrics TEXT NOT NULL,
+                feed_seq BIGINT,
+                sha256 TEXT NOT NULL,
+                size_bytes BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                promoted SMALLINT NOT NULL,
+                blob {blob},
+                path TEXT,
+                PRIMARY KEY (name, version),
+                CHECK ((blob IS NULL) <> (path IS NULL))
+            )",
+            // At most one promoted version per name, whatever a caller does.
+            "CREATE UNIQUE INDEX artifact_versions_promoted ON artifact_versions (name) \
+             WHERE promoted = 1",
+            // Every promotion and rollback, oldest first: what `rollback` undoes.
+            "CREATE TABLE artifact_promotions (
+                id {serial},
+                name TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                action TEXT NOT NULL,
+                at BIGINT NOT NULL
+            )",
+            "CREATE INDEX artifact_promotions_by_name ON artifact_promotions (name, id)",
+        ],
+        data: Some(DataStep::LegacyArtifacts),
+    },
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest_version() -> i64 {
@@ -207,6 +294,12 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect, schema: Option<&st
                 .await
                 .map_err(database("applying a schema migration"))?;
         }
+        match migration.data {
+            None => {}
+            Some(DataStep::LegacyArtifacts) => {
+                crate::artifacts::migrate_legacy_artifacts(&mut transaction, dialect).await?;
+            }
+        }
         let record = match dialect {
             Dialect::Sqlite => {
                 "INSERT INTO steward_migrations (version, name, applied_at) VALUES (?, ?, ?)"
@@ -265,10 +358,20 @@ async fn begin_locked(
 /// A stable 64-bit key per schema (FNV-1a), so that tests migrating their own
 /// schemas in parallel do not wait on each other.
 fn advisory_lock_key(schema: &str) -> i64 {
+    advisory_key(&[&format!("steward_migrations:{schema}")])
+}
+
+/// A PostgreSQL advisory lock key (FNV-1a over `parts`, a NUL between two
+/// parts): stable across processes and releases, so every replica takes the
+/// same lock for the same purpose, schema and name.
+pub(crate) fn advisory_key(parts: &[&str]) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "steward_migrations:".bytes().chain(schema.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    for (index, part) in parts.iter().enumerate() {
+        let separator = (index > 0).then_some(0u8);
+        for byte in separator.into_iter().chain(part.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
@@ -301,5 +404,6 @@ mod tests {
         assert_eq!(quote_identifier("test_1"), "\"test_1\"");
         assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
         assert_ne!(advisory_lock_key("a"), advisory_lock_key("b"));
+        assert_ne!(advisory_key(&["a", "bc"]), advisory_key(&["ab", "c"]));
     }
 }

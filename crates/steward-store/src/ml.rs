@@ -1,5 +1,6 @@
 //! What the ML side keeps in the store: post embeddings (little-endian f32 bytes,
-//! keyed by model and post), named binary artifacts, and the LLM audit log.
+//! keyed by model and post) and the LLM audit log. Trained models live in the
+//! artifact registry (`artifacts.rs`).
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use crate::error::{Error, Result, database};
 use crate::rows::{column, json_list, parse};
 use crate::sql::SqlText;
 use crate::write::{check_text, insert_rows};
-use crate::{LlmUsage, Store, StoredEmbedding, UsageFilter, from_millis, now_millis, to_millis};
+use crate::{LlmUsage, Store, StoredEmbedding, UsageFilter, from_millis, to_millis};
 
 const EMBEDDINGS: crate::write::Table = crate::write::Table {
     name: "embeddings",
@@ -190,44 +191,6 @@ pub(crate) async fn put_embeddings(store: &Store, embeddings: &[StoredEmbedding]
         .commit()
         .await
         .map_err(database("committing embeddings"))
-}
-
-pub(crate) async fn put_artifact(store: &Store, name: &str, bytes: &[u8]) -> Result<()> {
-    check_text("artifact", &|| name.to_string(), name)?;
-    let mut sql = SqlText::new(
-        store.dialect,
-        "INSERT INTO artifacts (name, bytes, updated_at) VALUES (",
-    );
-    sql.parameter()
-        .push(", ")
-        .parameter()
-        .push(", ")
-        .parameter()
-        .push(
-            ") ON CONFLICT (name) DO UPDATE SET bytes = excluded.bytes, \
-             updated_at = excluded.updated_at",
-        );
-    sql.query()
-        .bind(name.to_string())
-        .bind(bytes.to_vec())
-        .bind(now_millis())
-        .execute(&store.pool)
-        .await
-        .map_err(database("writing an artifact"))?;
-    Ok(())
-}
-
-pub(crate) async fn artifact(store: &Store, name: &str) -> Result<Option<Vec<u8>>> {
-    let mut sql = SqlText::new(store.dialect, "SELECT bytes FROM artifacts WHERE name = ");
-    sql.parameter();
-    let row = sql
-        .query()
-        .bind(name.to_string())
-        .fetch_optional(&store.pool)
-        .await
-        .map_err(database("reading an artifact"))?;
-    row.map(|row| column(&row, "artifacts", "bytes"))
-        .transpose()
 }
 
 /// Recording the same `request_id` again replaces the entry: a retried write of

@@ -1,7 +1,7 @@
 //! Reads of the community: single records, post listings and cursors, and the
 //! summary figures of `steward stats`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 use steward_domain::{Post, PostId, Tag, User, UserId};
@@ -29,6 +29,39 @@ pub(crate) async fn post(store: &Store, id: PostId) -> Result<Option<Post>> {
         .await
         .map_err(database("reading a post"))?;
     row.as_ref().map(rows::post).transpose()
+}
+
+pub(crate) async fn posts_by_ids(store: &Store, ids: &[PostId]) -> Result<Vec<Post>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_id: HashMap<PostId, Post> = HashMap::with_capacity(ids.len());
+    let mut connection = store
+        .pool
+        .acquire()
+        .await
+        .map_err(database("reading posts by id"))?;
+    for chunk in ids.chunks(store.dialect.rows_per_statement(1)) {
+        let mut sql = SqlText::new(store.dialect, "SELECT ");
+        sql.push(&POSTS.select_list())
+            .push(" FROM posts WHERE id IN (")
+            .parameter_list(chunk.len())
+            .push(")");
+        let mut query = sql.query();
+        for id in chunk {
+            query = query.bind(id.0);
+        }
+        for row in query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(database("reading posts by id"))?
+        {
+            let found = rows::post(&row)?;
+            by_id.insert(found.id, found);
+        }
+    }
+    // In the caller's order, so results line up with the ids asked for.
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 pub(crate) async fn children(store: &Store, id: PostId) -> Result<Vec<Post>> {

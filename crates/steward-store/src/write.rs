@@ -5,15 +5,24 @@
 //! after the other); PostgreSQL would otherwise refuse a statement that updates
 //! one row twice. Events keep the first record per key, vote counts with the
 //! same post and vote type are summed.
+//!
+//! Every record that a write really changes (an upsert whose values differ
+//! from the stored row, a new event, a delete) is logged to the change feed in
+//! the same transaction; rewriting identical data logs nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
-use steward_domain::{Badge, Event, EventTarget, Post, PostLink, Tag, User, VoteCount};
+use steward_domain::{
+    Badge, Event, EventTarget, Post, PostId, PostLink, Tag, User, UserId, VoteCount,
+};
 
 use crate::error::{Error, Result, database};
-use crate::sql::AnyQuery;
+use crate::feed::{self, ChangeKey, ChangeOp};
+use crate::rows::column;
+use crate::sql::{AnyQuery, SqlText};
 use crate::{Dialect, Store, WriteBatch, to_millis};
 
 /// What a multi-row insert does when a row with the same key exists.
@@ -21,6 +30,10 @@ use crate::{Dialect, Store, WriteBatch, to_millis};
 pub(crate) enum OnConflict {
     /// Overwrite every other column: an upsert by the source's id.
     UpdateOthers,
+    /// Overwrite every other column, but only when one of them differs: a row
+    /// rewritten with its stored values is left alone and not returned by
+    /// `RETURNING`, so it logs no change.
+    UpdateChanged,
     /// Keep the stored row: idempotent events.
     Nothing,
     /// Add the new `count` to the stored one: anonymous vote tallies.
@@ -37,8 +50,18 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// `INSERT INTO t (a, b) VALUES (p, p), ... ON CONFLICT (...) DO ...` for `rows` rows.
-    fn insert_sql(&self, dialect: Dialect, rows: usize) -> String {
+    /// `INSERT INTO t (a, b) VALUES (p, p), ... ON CONFLICT (...) DO ... [RETURNING r]`
+    /// for `rows` rows.
+    fn insert_sql(&self, dialect: Dialect, rows: usize, returning: Option<&str>) -> String {
+        let mut sql = self.insert_sql_without_returning(dialect, rows);
+        if let Some(returning) = returning {
+            sql.push_str(" RETURNING ");
+            sql.push_str(returning);
+        }
+        sql
+    }
+
+    fn insert_sql_without_returning(&self, dialect: Dialect, rows: usize) -> String {
         let mut sql = String::with_capacity(64 + rows * self.columns.len() * 7);
         sql.push_str("INSERT INTO ");
         sql.push_str(self.name);
@@ -59,15 +82,31 @@ impl Table {
                 sql.push_str(self.name);
                 sql.push_str(".count + excluded.count");
             }
-            OnConflict::UpdateOthers => {
+            OnConflict::UpdateOthers | OnConflict::UpdateChanged => {
                 sql.push_str("UPDATE SET ");
-                let updates: Vec<String> = self
+                let others: Vec<&str> = self
                     .columns
                     .iter()
+                    .copied()
                     .filter(|column| !self.conflict.contains(column))
+                    .collect();
+                let updates: Vec<String> = others
+                    .iter()
                     .map(|column| format!("{column} = excluded.{column}"))
                     .collect();
                 sql.push_str(&updates.join(", "));
+                if let OnConflict::UpdateChanged = self.on_conflict {
+                    // `IS DISTINCT FROM` treats two NULLs as equal (SQLite has
+                    // it since 3.39; the bundled library is newer).
+                    let differs: Vec<String> = others
+                        .iter()
+                        .map(|column| {
+                            format!("{}.{column} IS DISTINCT FROM excluded.{column}", self.name)
+                        })
+                        .collect();
+                    sql.push_str(" WHERE ");
+                    sql.push_str(&differs.join(" OR "));
+                }
             }
         }
         sql
@@ -91,7 +130,7 @@ pub(crate) const USERS: Table = Table {
         "website",
     ],
     conflict: &["id"],
-    on_conflict: OnConflict::UpdateOthers,
+    on_conflict: OnConflict::UpdateChanged,
 };
 
 pub(crate) const POSTS: Table = Table {
@@ -119,7 +158,7 @@ pub(crate) const POSTS: Table = Table {
         "language",
     ],
     conflict: &["id"],
-    on_conflict: OnConflict::UpdateOthers,
+    on_conflict: OnConflict::UpdateChanged,
 };
 
 /// Rows are replaced (deleted, then inserted) with their post, so no conflict clause.
@@ -134,14 +173,14 @@ pub(crate) const TAGS: Table = Table {
     name: "tags",
     columns: &["name", "count", "excerpt", "wiki", "synonyms"],
     conflict: &["name"],
-    on_conflict: OnConflict::UpdateOthers,
+    on_conflict: OnConflict::UpdateChanged,
 };
 
 const POST_LINKS: Table = Table {
     name: "post_links",
     columns: &["id", "post_id", "related_post_id", "kind", "created_at"],
     conflict: &["id"],
-    on_conflict: OnConflict::UpdateOthers,
+    on_conflict: OnConflict::UpdateChanged,
 };
 
 const BADGES: Table = Table {
@@ -191,6 +230,62 @@ pub(crate) async fn insert_rows<T>(
     bind_row: impl Fn(AnyQuery<'static>, &T) -> AnyQuery<'static>,
     context: &'static str,
 ) -> Result<u64> {
+    write_rows(
+        connection,
+        dialect,
+        table,
+        rows,
+        bind_row,
+        None,
+        context,
+        |_| Ok(()),
+    )
+    .await
+}
+
+/// [`insert_rows`], returning the `returning` column of every row inserted or
+/// changed (not of rows an `ON CONFLICT` left alone).
+pub(crate) async fn insert_rows_returning<T, K>(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    table: &Table,
+    rows: &[T],
+    bind_row: impl Fn(AnyQuery<'static>, &T) -> AnyQuery<'static>,
+    returning: &'static str,
+    context: &'static str,
+) -> Result<Vec<K>>
+where
+    K: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    let mut keys = Vec::new();
+    write_rows(
+        connection,
+        dialect,
+        table,
+        rows,
+        bind_row,
+        Some(returning),
+        context,
+        |row| {
+            keys.push(column(row, table.name, returning)?);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(keys)
+}
+
+#[allow(clippy::too_many_arguments)] // private: the two callers above name them
+async fn write_rows<T>(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    table: &Table,
+    rows: &[T],
+    bind_row: impl Fn(AnyQuery<'static>, &T) -> AnyQuery<'static>,
+    returning: Option<&'static str>,
+    context: &'static str,
+    mut each_returned: impl FnMut(&AnyRow) -> Result<()>,
+) -> Result<u64> {
     let rows_per_statement = dialect.rows_per_statement(table.columns.len());
     // Every full chunk has the same text, so the driver's statement cache
     // prepares it once per connection, not once per batch.
@@ -199,22 +294,78 @@ pub(crate) async fn insert_rows<T>(
     for chunk in rows.chunks(rows_per_statement) {
         let sql = if chunk.len() == rows_per_statement {
             full_chunk_sql
-                .get_or_insert_with(|| table.insert_sql(dialect, rows_per_statement))
+                .get_or_insert_with(|| table.insert_sql(dialect, rows_per_statement, returning))
                 .clone()
         } else {
-            table.insert_sql(dialect, chunk.len())
+            table.insert_sql(dialect, chunk.len(), returning)
         };
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {
             query = bind_row(query, row);
         }
-        affected += query
-            .execute(&mut *connection)
-            .await
-            .map_err(database(context))?
-            .rows_affected();
+        if returning.is_some() {
+            let returned = query
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(database(context))?;
+            for row in &returned {
+                each_returned(row)?;
+            }
+            affected += u64::try_from(returned.len()).expect("a statement returns < 2^64 rows");
+        } else {
+            affected += query
+                .execute(&mut *connection)
+                .await
+                .map_err(database(context))?
+                .rows_affected();
+        }
     }
     Ok(affected)
+}
+
+/// `DELETE FROM {table} WHERE {column} IN (...)` over `ids` in chunks; returns
+/// the `returning` column of the deleted rows when asked, else nothing.
+async fn delete_in(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    table: &'static str,
+    column_name: &str,
+    ids: &[i64],
+    returning: Option<&'static str>,
+    context: &'static str,
+) -> Result<Vec<i64>> {
+    let mut deleted = Vec::new();
+    for chunk in ids.chunks(dialect.rows_per_statement(1)) {
+        let mut sql = SqlText::new(dialect, "DELETE FROM ");
+        sql.push(table)
+            .push(" WHERE ")
+            .push(column_name)
+            .push(" IN (")
+            .parameter_list(chunk.len())
+            .push(")");
+        if let Some(returning) = returning {
+            sql.push(" RETURNING ").push(returning);
+        }
+        let mut query = sql.query();
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        if let Some(returning) = returning {
+            for row in query
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(database(context))?
+            {
+                deleted.push(column(&row, table, returning)?);
+            }
+        } else {
+            query
+                .execute(&mut *connection)
+                .await
+                .map_err(database(context))?;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The rows of `records` to write, keeping the last record of each key.
@@ -249,42 +400,71 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
 
     let mut transaction = store.begin_write().await?;
     let connection: &mut AnyConnection = &mut transaction;
+    // Keys of the records this batch really changed, for the change feed.
+    let mut changed: Vec<ChangeKey> = Vec::new();
     if !users.is_empty() {
-        insert_rows(
+        let mut ids: Vec<i64> = insert_rows_returning(
             connection,
             dialect,
             &USERS,
             &users,
             bind_user,
+            "id",
             "writing users",
         )
         .await?;
+        ids.sort_unstable();
+        changed.extend(ids.into_iter().map(|id| ChangeKey::User(UserId(id))));
     }
     if !posts.is_empty() {
-        insert_rows(
+        let mut ids: Vec<i64> = insert_rows_returning(
             connection,
             dialect,
             &POSTS,
             &posts,
             bind_post,
+            "id",
             "writing posts",
         )
         .await?;
-        replace_post_tags(connection, dialect, &posts).await?;
+        ids.sort_unstable();
+        // An unchanged post has unchanged tags: its `post_tags` rows stay.
+        let changed_ids: HashSet<i64> = ids.iter().copied().collect();
+        let changed_posts: Vec<&Post> = posts
+            .iter()
+            .copied()
+            .filter(|post| changed_ids.contains(&post.id.0))
+            .collect();
+        replace_post_tags(connection, dialect, &changed_posts).await?;
+        changed.extend(ids.into_iter().map(|id| ChangeKey::Post(PostId(id))));
     }
     if !tags.is_empty() {
-        insert_rows(connection, dialect, &TAGS, &tags, bind_tag, "writing tags").await?;
+        let mut names: Vec<String> = insert_rows_returning(
+            connection,
+            dialect,
+            &TAGS,
+            &tags,
+            bind_tag,
+            "name",
+            "writing tags",
+        )
+        .await?;
+        names.sort_unstable();
+        changed.extend(names.into_iter().map(ChangeKey::Tag));
     }
     if !post_links.is_empty() {
-        insert_rows(
+        let mut ids: Vec<i64> = insert_rows_returning(
             connection,
             dialect,
             &POST_LINKS,
             &post_links,
             bind_post_link,
+            "id",
             "writing post links",
         )
         .await?;
+        ids.sort_unstable();
+        changed.extend(ids.into_iter().map(ChangeKey::PostLink));
     }
     if !badges.is_empty() {
         insert_rows(
@@ -298,15 +478,18 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
         .await?;
     }
     if !events.is_empty() {
-        insert_rows(
+        let mut ids: Vec<i64> = insert_rows_returning(
             connection,
             dialect,
             &EVENTS,
             &events,
             bind_event,
+            "id",
             "writing events",
         )
         .await?;
+        ids.sort_unstable();
+        changed.extend(ids.into_iter().map(ChangeKey::Event));
     }
     if !vote_counts.is_empty() {
         insert_rows(
@@ -331,6 +514,8 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
         )
         .await?;
     }
+    // Last, right before the commit: see `feed::record` for why.
+    feed::record(connection, store, ChangeOp::Upsert, &changed).await?;
     transaction
         .commit()
         .await
@@ -347,20 +532,107 @@ pub(crate) async fn insert_events(store: &Store, events: &[Event]) -> Result<u64
         return Ok(0);
     }
     let mut transaction = store.begin_write().await?;
-    let inserted = insert_rows(
+    let mut ids: Vec<i64> = insert_rows_returning(
         &mut transaction,
         store.dialect,
         &EVENTS,
         &events,
         bind_event,
+        "id",
         "inserting events",
     )
     .await?;
+    ids.sort_unstable();
+    let changed: Vec<ChangeKey> = ids.iter().copied().map(ChangeKey::Event).collect();
+    feed::record(&mut transaction, store, ChangeOp::Upsert, &changed).await?;
     transaction
         .commit()
         .await
         .map_err(database("committing events"))?;
-    Ok(inserted)
+    Ok(u64::try_from(ids.len()).expect("fewer than 2^64 events"))
+}
+
+/// Deletes posts with their tag rows and embeddings; logs one `Delete` change
+/// per post that existed.
+pub(crate) async fn delete_posts(store: &Store, ids: &[PostId]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let dialect = store.dialect;
+    let mut transaction = store.begin_write().await?;
+    let connection: &mut AnyConnection = &mut transaction;
+    let mut deleted = delete_in(
+        connection,
+        dialect,
+        "posts",
+        "id",
+        &ids,
+        Some("id"),
+        "deleting posts",
+    )
+    .await?;
+    delete_in(
+        connection,
+        dialect,
+        "post_tags",
+        "post_id",
+        &deleted,
+        None,
+        "deleting the tags of posts",
+    )
+    .await?;
+    delete_in(
+        connection,
+        dialect,
+        "embeddings",
+        "post_id",
+        &deleted,
+        None,
+        "deleting the embeddings of posts",
+    )
+    .await?;
+    deleted.sort_unstable();
+    let changed: Vec<ChangeKey> = deleted
+        .iter()
+        .map(|id| ChangeKey::Post(PostId(*id)))
+        .collect();
+    feed::record(connection, store, ChangeOp::Delete, &changed).await?;
+    transaction
+        .commit()
+        .await
+        .map_err(database("committing deleted posts"))?;
+    Ok(u64::try_from(deleted.len()).expect("fewer than 2^64 posts"))
+}
+
+/// Deletes users; logs one `Delete` change per user that existed.
+pub(crate) async fn delete_users(store: &Store, ids: &[UserId]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let mut transaction = store.begin_write().await?;
+    let mut deleted = delete_in(
+        &mut transaction,
+        store.dialect,
+        "users",
+        "id",
+        &ids,
+        Some("id"),
+        "deleting users",
+    )
+    .await?;
+    deleted.sort_unstable();
+    let changed: Vec<ChangeKey> = deleted
+        .iter()
+        .map(|id| ChangeKey::User(UserId(*id)))
+        .collect();
+    feed::record(&mut transaction, store, ChangeOp::Delete, &changed).await?;
+    transaction
+        .commit()
+        .await
+        .map_err(database("committing deleted users"))?;
+    Ok(u64::try_from(deleted.len()).expect("fewer than 2^64 users"))
 }
 
 /// Events keep their first record per key: an event happened once, and the
@@ -400,6 +672,9 @@ async fn replace_post_tags(
     dialect: Dialect,
     posts: &[&Post],
 ) -> Result<()> {
+    if posts.is_empty() {
+        return Ok(());
+    }
     for chunk in posts.chunks(dialect.rows_per_statement(1)) {
         let mut sql = crate::sql::SqlText::new(dialect, "DELETE FROM post_tags WHERE post_id IN (");
         sql.parameter_list(chunk.len()).push(")");
@@ -613,21 +888,41 @@ mod tests {
 
     #[test]
     fn upserts_update_every_column_but_the_key() {
-        let sql = CHECKPOINTS.insert_sql(Dialect::Postgres, 2);
+        let sql = CHECKPOINTS.insert_sql(Dialect::Postgres, 2, None);
         assert_eq!(
             sql,
             "INSERT INTO checkpoints (key, position) VALUES ($1, $2), ($3, $4) \
              ON CONFLICT (key) DO UPDATE SET position = excluded.position"
         );
-        let sql = VOTE_COUNTS.insert_sql(Dialect::Sqlite, 1);
+        let sql = VOTE_COUNTS.insert_sql(Dialect::Sqlite, 1, None);
         assert!(
             sql.ends_with("DO UPDATE SET count = vote_counts.count + excluded.count"),
             "{sql}"
         );
         assert!(
             POST_TAGS
-                .insert_sql(Dialect::Sqlite, 1)
+                .insert_sql(Dialect::Sqlite, 1, None)
                 .ends_with("VALUES (?, ?, ?)")
+        );
+    }
+
+    #[test]
+    fn tracked_upserts_skip_identical_rows_and_return_the_changed_keys() {
+        let sql = TAGS.insert_sql(Dialect::Postgres, 1, Some("name"));
+        assert_eq!(
+            sql,
+            "INSERT INTO tags (name, count, excerpt, wiki, synonyms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET count = excluded.count, excerpt = excluded.excerpt, \
+             wiki = excluded.wiki, synonyms = excluded.synonyms \
+             WHERE tags.count IS DISTINCT FROM excluded.count \
+             OR tags.excerpt IS DISTINCT FROM excluded.excerpt \
+             OR tags.wiki IS DISTINCT FROM excluded.wiki \
+             OR tags.synonyms IS DISTINCT FROM excluded.synonyms RETURNING name"
+        );
+        assert!(
+            EVENTS
+                .insert_sql(Dialect::Sqlite, 1, Some("id"))
+                .ends_with("ON CONFLICT (key) DO NOTHING RETURNING id")
         );
     }
 

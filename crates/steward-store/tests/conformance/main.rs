@@ -1,6 +1,11 @@
 //! Store conformance suite: every test runs against SQLite (a file in a temporary
 //! directory) and, when `TEST_DATABASE_URL` is set, against PostgreSQL in a
-//! fresh schema of its own that is dropped afterwards.
+//! fresh schema of its own that is dropped afterwards. The change feed, jobs
+//! and the artifact registry have their own modules.
+
+mod artifacts;
+mod feed;
+mod jobs;
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
