@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use steward_jobs::{JobHandle, Unit};
+
 use crate::{Error, Result};
 
 /// The default hub; `HF_ENDPOINT` points elsewhere (a mirror).
@@ -81,16 +83,6 @@ pub fn known_model(name: &str) -> Option<&'static KnownModel> {
     KNOWN_MODELS
         .iter()
         .find(|known| known.name.eq_ignore_ascii_case(name))
-}
-
-/// How far a download has come; sent to the progress callback after each chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DownloadProgress<'a> {
-    /// The file being downloaded, relative to the model folder.
-    pub file: &'a str,
-    pub downloaded: u64,
-    /// From `Content-Length`, when the server sends it.
-    pub total: Option<u64>,
 }
 
 /// Where a model was found on this machine.
@@ -184,20 +176,21 @@ impl ModelResolver {
     /// [`Self::locate`], else downloads a known model into the cache. Fails in
     /// seconds when the hub cannot be reached, saying where to put the model.
     pub async fn resolve(&self, name_or_path: &str) -> Result<PathBuf> {
-        self.resolve_with_progress(name_or_path, &|_| {}).await
+        self.resolve_with_progress(name_or_path, &JobHandle::new())
+            .await
     }
 
-    /// [`Self::resolve`] reporting download progress.
+    /// [`Self::resolve`] reporting a download to `job` (see [`Self::fetch`]).
     pub async fn resolve_with_progress(
         &self,
         name_or_path: &str,
-        progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
+        job: &JobHandle,
     ) -> Result<PathBuf> {
         if let Some(path) = self.locate(name_or_path) {
             return Ok(path);
         }
         match known_model(name_or_path) {
-            Some(known) => self.fetch(known, progress).await,
+            Some(known) => self.fetch(known, job).await,
             None => Err(Error::ModelNotFound {
                 name: name_or_path.to_string(),
                 hint: self.not_found_hint(name_or_path),
@@ -208,11 +201,11 @@ impl ModelResolver {
     /// Downloads `known` into `cache/NAME`, skipping files already there. Each file
     /// is written to a temporary name and renamed when complete, so an interrupted
     /// download never leaves a truncated file that looks finished.
-    pub async fn fetch(
-        &self,
-        known: &KnownModel,
-        progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
-    ) -> Result<PathBuf> {
+    ///
+    /// `job` hears one phase per file (its name, in bytes of its
+    /// `Content-Length` when the hub sends one); a cancel stops the download
+    /// between chunks with [`Error::Cancelled`] and removes the partial file.
+    pub async fn fetch(&self, known: &KnownModel, job: &JobHandle) -> Result<PathBuf> {
         let target = self.cache_dir.join(known.name);
         let client = crate::http::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -224,7 +217,7 @@ impl ModelResolver {
             if destination.is_file() {
                 continue;
             }
-            self.download(&client, known, file, &destination, progress)
+            self.download(&client, known, file, &destination, job)
                 .await?;
         }
         Ok(target)
@@ -236,7 +229,7 @@ impl ModelResolver {
         known: &KnownModel,
         file: &str,
         destination: &Path,
-        progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
+        job: &JobHandle,
     ) -> Result<()> {
         let url = format!(
             "{}/{}/resolve/{}/{}",
@@ -270,12 +263,14 @@ impl ModelResolver {
                 .unwrap_or_default(),
             uuid::Uuid::new_v4().simple()
         ));
-        let written = write_body(&mut response, &partial, file, total, progress).await;
+        job.set_phase(file, total, Unit::Bytes);
+        let written = write_body(&mut response, &partial, job).await;
         if let Err(error) = written {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(match error {
                 BodyError::Io(error) => error,
                 BodyError::Http(message) => Error::Remote { url, message },
+                BodyError::Cancelled(cancelled) => Error::Cancelled(cancelled),
             });
         }
         tokio::fs::rename(&partial, destination)
@@ -367,25 +362,18 @@ pub fn gguf_file(path: &Path) -> Result<PathBuf> {
 enum BodyError {
     Io(Error),
     Http(String),
+    Cancelled(steward_jobs::Cancelled),
 }
 
 async fn write_body(
     response: &mut reqwest::Response,
     partial: &Path,
-    file: &str,
-    total: Option<u64>,
-    progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
+    job: &JobHandle,
 ) -> std::result::Result<(), BodyError> {
     use tokio::io::AsyncWriteExt;
     let mut out = tokio::fs::File::create(partial).await.map_err(|source| {
         BodyError::Io(io_error(format!("creating {}", partial.display()), source))
     })?;
-    let mut downloaded = 0u64;
-    progress(DownloadProgress {
-        file,
-        downloaded,
-        total,
-    });
     while let Some(chunk) = response
         .chunk()
         .await
@@ -394,12 +382,8 @@ async fn write_body(
         out.write_all(&chunk).await.map_err(|source| {
             BodyError::Io(io_error(format!("writing {}", partial.display()), source))
         })?;
-        downloaded += chunk.len() as u64;
-        progress(DownloadProgress {
-            file,
-            downloaded,
-            total,
-        });
+        job.advance(chunk.len() as u64);
+        job.check_cancelled().map_err(BodyError::Cancelled)?;
     }
     out.sync_all().await.map_err(|source| {
         BodyError::Io(io_error(format!("writing {}", partial.display()), source))
