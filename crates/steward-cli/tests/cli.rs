@@ -185,3 +185,45 @@ fn unreachable_database_gives_an_error_that_says_what_failed() {
     );
     assert!(output.stdout.is_empty(), "no half-printed JSON on failure");
 }
+
+#[test]
+fn an_import_into_a_log_prints_plain_progress_lines_on_stderr() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dump = work.path().join("dump");
+    let sample = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["sample", "--out"])
+        .arg(&dump)
+        .args(["--users", "120", "--seed", "3", "--json"])
+        .output()
+        .expect("steward sample runs");
+    json_stdout(&sample);
+
+    // `output()` pipes stderr, so it is not a terminal: plain lines, not a bar.
+    let output = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("--database")
+        .arg(work.path().join("community.db"))
+        .args(["import", "stackexchange"])
+        .arg(&dump)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .env("STEWARD_PROGRESS_INTERVAL_MS", "1")
+        .output()
+        .expect("the steward binary runs");
+    json_stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.starts_with("Posts.xml: ") && line.contains("%)")),
+        "a progress line for Posts.xml: {stderr}"
+    );
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("done in ") && last.contains(", at Tags.xml: "),
+        "the last line says the import is done: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "no terminal control characters in a log: {stderr}"
+    );
+}

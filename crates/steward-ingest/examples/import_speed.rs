@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use steward_ingest::progress::Job;
 use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
 
@@ -32,7 +31,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let store =
         steward_store::Store::open(&work_dir.path().join("bench.db").display().to_string()).await?;
-    let report = import_dump(&store, &dump, &DumpOptions::default(), Job::new()).await?;
+    let report = import_dump(
+        &store,
+        &dump,
+        &DumpOptions::default(),
+        &steward_jobs::JobHandle::new(),
+    )
+    .await?;
     for file in &report.files {
         println!(
             "{:<14} {:>8.1} MB {:>6.2} s {:>7.1} MB/s {:>9} rows",

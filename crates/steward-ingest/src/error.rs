@@ -23,8 +23,8 @@ pub enum Error {
     /// the import resumes where it stopped.
     #[error("store error: {0}")]
     Store(#[from] steward_store::Error),
-    /// The cancel flag was raised; everything written before is kept and a
-    /// re-run converges to the complete import.
+    /// The job was cancelled (checked after each batch); everything written
+    /// before is kept and a re-run converges to the complete import.
     #[error("import cancelled after {rows_done} rows; run it again to finish")]
     Cancelled { rows_done: u64 },
     /// A configuration value that cannot work (zero users, a share above 1).

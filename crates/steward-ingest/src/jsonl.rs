@@ -16,11 +16,11 @@ use steward_domain::{
     Event, EventKind, EventTarget, Post, PostId, PostKind, PostLink, PostLinkKind, Tag, Timestamp,
     User, UserId,
 };
+use steward_jobs::{JobHandle, Unit};
 use steward_store::{Store, WriteBatch};
 use steward_text::html::html_to_text;
 
 use crate::idset::IdSet;
-use crate::progress::{Job, Progress};
 use crate::report::{ImportReport, SkipReason};
 use crate::rows::{Framing, spawn_reader};
 use crate::values::parse_date;
@@ -41,11 +41,14 @@ impl Default for JsonlOptions {
 
 /// Imports the JSONL file at `path` into `store`. Parents must come before
 /// their answers and comments (or already be in the store).
+///
+/// `job` hears one phase (the file name, in bytes of its size) and is checked
+/// for a cancel after every batch.
 pub async fn import_jsonl(
     store: &Store,
     path: &Path,
     options: &JsonlOptions,
-    job: Job<'_>,
+    job: &JobHandle,
 ) -> Result<ImportReport> {
     let started = Instant::now();
     let bytes = std::fs::metadata(path)
@@ -57,10 +60,7 @@ pub async fn import_jsonl(
         .unwrap_or_else(|| path.display().to_string());
     let mut report = ImportReport::new(path.display().to_string());
     let file_idx = report.start_file(&file_name, bytes);
-    job.report(Progress::FileStarted {
-        file: &file_name,
-        bytes,
-    });
+    job.set_phase(&file_name, Some(bytes), Unit::Bytes);
     let mut chunks = spawn_reader(
         path,
         Framing::JsonLines,
@@ -167,12 +167,15 @@ pub async fn import_jsonl(
         }
         report.files[file_idx].imported += imported;
         rows_done += imported;
-        job.report(Progress::Advanced { bytes: chunk.bytes });
+        job.advance(chunk.bytes);
+        job.set_message(format!(
+            "{} records imported",
+            report.files[file_idx].imported
+        ));
         if job.is_cancelled() {
             return Err(Error::Cancelled { rows_done });
         }
     }
-    job.report(Progress::FileFinished { file: &file_name });
     report.files[file_idx].elapsed_seconds = started.elapsed().as_secs_f64();
     report.set_elapsed(started.elapsed());
     Ok(report)

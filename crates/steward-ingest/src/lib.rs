@@ -9,7 +9,6 @@
 mod error;
 mod idset;
 pub mod jsonl;
-pub mod progress;
 pub mod report;
 mod rows;
 pub mod sample;

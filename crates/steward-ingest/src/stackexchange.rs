@@ -18,11 +18,11 @@ use steward_domain::{
     Badge, BadgeClass, BadgeId, Event, EventKind, EventTarget, Post, PostId, PostKind, PostLink,
     PostLinkKind, Tag, Timestamp, User, UserId, VoteCount, split_tags,
 };
+use steward_jobs::{JobHandle, Unit};
 use steward_store::{Store, WriteBatch};
 use steward_text::html::html_to_text;
 
 use crate::idset::IdSet;
-use crate::progress::{Job, Progress};
 use crate::report::{ImportReport, SkipReason};
 use crate::rows::{Chunk, Framing, parse_row, spawn_reader};
 use crate::{Error, Result};
@@ -67,11 +67,14 @@ impl Default for DumpOptions {
 /// Bad rows are skipped and reported; a store error or a cancel stops the
 /// import, keeping every batch written before it. Running it again converges
 /// to the same store contents as one uninterrupted run.
+///
+/// `job` hears one phase per dump file (the file name, in bytes of its size)
+/// and is checked for a cancel after every batch.
 pub async fn import_dump(
     store: &Store,
     dir: &Path,
     options: &DumpOptions,
-    job: Job<'_>,
+    job: &JobHandle,
 ) -> Result<ImportReport> {
     let started = Instant::now();
     let metadata = std::fs::metadata(dir).map_err(|source| Error::io("reading", dir, source))?;
@@ -123,7 +126,7 @@ pub async fn import_dump(
 /// State of one dump import.
 struct DumpImporter<'a> {
     store: &'a Store,
-    job: Job<'a>,
+    job: &'a JobHandle,
     batch_size: usize,
     report: ImportReport,
     /// Every post written by this import, to resolve references without the store.
@@ -136,7 +139,6 @@ struct DumpImporter<'a> {
 /// A file being read: its index in the report and its chunks.
 struct OpenFile<T> {
     file_idx: usize,
-    name: &'static str,
     chunks: tokio::sync::mpsc::Receiver<std::io::Result<Chunk<T>>>,
     path: std::path::PathBuf,
     /// Ids already used in this file, to report duplicates.
@@ -155,11 +157,10 @@ impl<'a> DumpImporter<'a> {
             .map_err(|source| Error::io("reading", path, source))?
             .len();
         let file_idx = self.report.start_file(name, bytes);
-        self.job.report(Progress::FileStarted { file: name, bytes });
+        self.job.set_phase(name, Some(bytes), Unit::Bytes);
         let chunks = spawn_reader(path, Framing::XmlRows, self.batch_size, map)?;
         Ok(OpenFile {
             file_idx,
-            name,
             chunks,
             path: path.to_path_buf(),
             seen_ids: IdSet::default(),
@@ -177,7 +178,6 @@ impl<'a> DumpImporter<'a> {
             None => {
                 self.report.files[file.file_idx].elapsed_seconds =
                     file.started.elapsed().as_secs_f64();
-                self.job.report(Progress::FileFinished { file: file.name });
                 Ok(None)
             }
         }
@@ -194,9 +194,12 @@ impl<'a> DumpImporter<'a> {
         if !batch.is_empty() || batch.checkpoint.is_some() {
             self.store.write(batch).await?;
         }
-        self.report.files[file_idx].imported += imported;
+        let file = &mut self.report.files[file_idx];
+        file.imported += imported;
         self.rows_done += imported;
-        self.job.report(Progress::Advanced { bytes });
+        self.job.advance(bytes);
+        self.job
+            .set_message(format!("{} rows imported", file.imported));
         if self.job.is_cancelled() {
             return Err(Error::Cancelled {
                 rows_done: self.rows_done,

@@ -4,14 +4,13 @@
 //! from the files independently of the importer.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use steward_domain::PostId;
 use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
-use steward_ingest::progress::{Job, Progress};
 use steward_ingest::report::ImportReport;
 use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DUMP_FILES, DumpOptions, import_dump};
+use steward_jobs::{JobHandle, Unit};
 use steward_store::{Stats, Store, StoreOptions};
 
 /// The shared data folder, or `None` (with the reason printed) outside CI.
@@ -60,7 +59,7 @@ fn event_count(stats: &Stats, kind: &str) -> i64 {
 }
 
 async fn import(store: &Store, dir: &Path) -> ImportReport {
-    import_dump(store, dir, &DumpOptions::default(), Job::new())
+    import_dump(store, dir, &DumpOptions::default(), &JobHandle::new())
         .await
         .expect("the dump imports")
 }
@@ -347,20 +346,35 @@ async fn a_corrupted_dump_imports_every_good_row_and_names_each_bad_line() {
     );
 }
 
-/// Imports `dir` with a cancel raised when `file` starts; the import must stop.
+/// Imports `dir` with a cancel raised, from another task, as soon as the
+/// import reports that it is in `file`: the import must stop in that file,
+/// after a batch, before reaching its end.
 async fn cancelled_import(store: &Store, dir: &Path, file: &'static str) {
-    let cancel = AtomicBool::new(false);
-    let observer = |progress: Progress<'_>| {
-        if matches!(progress, Progress::FileStarted { file: started, .. } if started == file) {
-            cancel.store(true, Ordering::Relaxed);
+    let job = JobHandle::new();
+    let watcher = job.clone();
+    let mut changes = job.subscribe();
+    let canceller = tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            if watcher.progress().phase == file {
+                watcher.cancel();
+                return;
+            }
         }
-    };
-    let job = Job::new().with_observer(&observer).with_cancel(&cancel);
-    let options = DumpOptions { batch_size: 500 };
-    let outcome = import_dump(store, dir, &options, job).await;
+    });
+    let options = DumpOptions { batch_size: 100 };
+    let outcome = import_dump(store, dir, &options, &job).await;
+    canceller.abort();
     assert!(
         matches!(outcome, Err(steward_ingest::Error::Cancelled { .. })),
         "expected a cancel in {file}: {outcome:?}"
+    );
+    let progress = job.progress();
+    assert_eq!(progress.phase, file, "stopped in the file it was in");
+    assert_eq!(progress.unit, Unit::Bytes);
+    let total = progress.total.expect("a dump file's size is known");
+    assert!(
+        progress.done > 0 && progress.done < total,
+        "stopped after a batch, before the end of {file}: {progress:?}"
     );
 }
 
@@ -416,9 +430,17 @@ async fn jsonl_imports_good_lines_and_reports_bad_ones() {
     ];
     std::fs::write(&path, lines.join("\n")).expect("write jsonl");
     let store = sqlite_store(temp.path()).await;
-    let report = import_jsonl(&store, &path, &JsonlOptions::default(), Job::new())
+    let job = JobHandle::new();
+    let report = import_jsonl(&store, &path, &JsonlOptions::default(), &job)
         .await
         .expect("the file imports");
+    let progress = job.progress();
+    let size = std::fs::metadata(&path).expect("the file is there").len();
+    assert_eq!(
+        (progress.phase.as_str(), progress.done, progress.total),
+        ("community.jsonl", size, Some(size)),
+        "one phase, the whole file read"
+    );
     let skips: Vec<(u64, &str)> = report
         .skips
         .iter()
@@ -449,7 +471,7 @@ async fn jsonl_imports_good_lines_and_reports_bad_ones() {
     let answer = store.post(PostId(8)).await.expect("read").expect("stored");
     assert!(answer.body_html.starts_with("<p>"), "{}", answer.body_html);
 
-    import_jsonl(&store, &path, &JsonlOptions::default(), Job::new())
+    import_jsonl(&store, &path, &JsonlOptions::default(), &JobHandle::new())
         .await
         .expect("the file imports again");
     assert_eq!(

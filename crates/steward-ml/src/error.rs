@@ -61,6 +61,10 @@ pub enum Error {
     },
     #[error(transparent)]
     Store(#[from] steward_store::Error),
+    /// The job running this (a download, LSA training) was cancelled; nothing
+    /// half-done was kept (a partial download is removed, no model is stored).
+    #[error("{0}")]
+    Cancelled(#[from] steward_jobs::Cancelled),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use steward_jobs::{JobHandle, Unit};
+
 use crate::{Error, Result};
 
 /// The default hub; `HF_ENDPOINT` points elsewhere (a mirror).
@@ -118,16 +120,6 @@ pub fn known_model(name: &str) -> Option<&'static KnownModel> {
         .find(|known| known.name.eq_ignore_ascii_case(name))
 }
 
-/// How far a download has come; sent to the progress callback after each chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DownloadProgress<'a> {
-    /// The file being downloaded, relative to the model folder.
-    pub file: &'a str,
-    pub downloaded: u64,
-    /// From `Content-Length`, when the server sends it.
-    pub total: Option<u64>,
-}
-
 /// Where a model was found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
@@ -219,20 +211,21 @@ impl ModelResolver {
     /// [`Self::locate`], else downloads a known model into the cache. Fails in
     /// seconds when the hub cannot be reached, saying where to put the model.
     pub async fn resolve(&self, name_or_path: &str) -> Result<PathBuf> {
-        self.resolve_with_progress(name_or_path, &|_| {}).await
+        self.resolve_with_progress(name_or_path, &JobHandle::new())
+            .await
     }
 
-    /// [`Self::resolve`] reporting download progress.
+    /// [`Self::resolve`] reporting a download to `job` (see [`Self::fetch`]).
     pub async fn resolve_with_progress(
         &self,
         name_or_path: &str,
-        progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
+        job: &JobHandle,
     ) -> Result<PathBuf> {
         if let Some(path) = self.locate(name_or_path) {
             return Ok(path);
         }
         match known_model(name_or_path) {
-            Some(known) => self.fetch(known, progress).await,
+            Some(known) => self.fetch(known, job).await,
             None => Err(Error::ModelNotFound {
                 name: name_or_path.to_string(),
                 hint: self.not_found_hint(name_or_path),
@@ -243,11 +236,11 @@ impl ModelResolver {
     /// Downloads `known` into `cache/NAME`, skipping files already there. Each file
     /// is written to a temporary name and renamed when complete, so an interrupted
     /// download never leaves a truncated file that looks finished.
-    pub async fn fetch(
-        &self,
-        known: &KnownModel,
-        progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
-    ) -> Result<PathBuf> {
+    ///
+    /// `job` hears one phase per file (its name, in bytes of its
+    /// `Content-Length` when the hub sends one); a cancel stops the download
+    /// between chunks with [`Error::Cancelled`] and removes the partial file.
+    pub async fn fetch(&self, known: &KnownModel, job: &JobHandle) -> Result<PathBuf> {
         let target = self.cache_dir.join(known.name);
         let client = crate::http::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -269,7 +262,7 @@ impl ModelResolver {
                     commit: None,
                 }
             } else {
-                self.download(&client, known, hub_file, &destination, progress)
+                self.download(&client, known, hub_file, &destination, job)
                     .await?
             };
             commit = commit.or(downloaded.commit);
@@ -303,7 +296,7 @@ impl ModelResolver {
         known: &KnownModel,
         hub_file: &HubFile,
         destination: &Path,
-        progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
+        job: &JobHandle,
     ) -> Result<Downloaded> {
         let url = format!(
             "{}/{}/resolve/{}/{}",
@@ -342,7 +335,8 @@ impl ModelResolver {
                 .unwrap_or_default(),
             uuid::Uuid::new_v4().simple()
         ));
-        let written = write_body(&mut response, &partial, hub_file.path, total, progress).await;
+        job.set_phase(hub_file.path, total, Unit::Bytes);
+        let written = write_body(&mut response, &partial, job).await;
         let (sha256, bytes) = match written {
             Ok(written) => written,
             Err(error) => {
@@ -350,6 +344,7 @@ impl ModelResolver {
                 return Err(match error {
                     BodyError::Io(error) => error,
                     BodyError::Http(message) => Error::Remote { url, message },
+                    BodyError::Cancelled(cancelled) => Error::Cancelled(cancelled),
                 });
             }
         };
@@ -448,27 +443,21 @@ pub fn gguf_file(path: &Path) -> Result<PathBuf> {
 enum BodyError {
     Io(Error),
     Http(String),
+    Cancelled(steward_jobs::Cancelled),
 }
 
 async fn write_body(
     response: &mut reqwest::Response,
     partial: &Path,
-    file: &str,
-    total: Option<u64>,
-    progress: &(dyn Fn(DownloadProgress<'_>) + Send + Sync),
+    job: &JobHandle,
 ) -> std::result::Result<(String, u64), BodyError> {
     use sha2::Digest;
     use tokio::io::AsyncWriteExt;
     let mut hasher = sha2::Sha256::new();
+    let mut downloaded = 0u64;
     let mut out = tokio::fs::File::create(partial).await.map_err(|source| {
         BodyError::Io(io_error(format!("creating {}", partial.display()), source))
     })?;
-    let mut downloaded = 0u64;
-    progress(DownloadProgress {
-        file,
-        downloaded,
-        total,
-    });
     while let Some(chunk) = response
         .chunk()
         .await
@@ -479,11 +468,8 @@ async fn write_body(
         })?;
         hasher.update(&chunk);
         downloaded += chunk.len() as u64;
-        progress(DownloadProgress {
-            file,
-            downloaded,
-            total,
-        });
+        job.advance(chunk.len() as u64);
+        job.check_cancelled().map_err(BodyError::Cancelled)?;
     }
     out.sync_all().await.map_err(|source| {
         BodyError::Io(io_error(format!("writing {}", partial.display()), source))
@@ -736,7 +722,7 @@ mod tests {
                 kind: ModelKind::Gguf,
             };
             let resolver = ModelResolver::new(None, cache.path().to_path_buf(), &endpoint);
-            let outcome = resolver.fetch(&known, &|_| {}).await;
+            let outcome = resolver.fetch(&known, &JobHandle::new()).await;
             let folder = cache.path().join("pinned-test");
             let left: Vec<String> = std::fs::read_dir(&folder)
                 .map(|entries| {

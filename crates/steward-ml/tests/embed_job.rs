@@ -1,14 +1,17 @@
 //! The community embedding job on a real SQLite store: everything is embedded
-//! once, a second run embeds nothing, an edited post is embedded again; and an
-//! embedder that cannot be found falls back to LSA with a warning, fast.
+//! once, a second run embeds nothing, an edited post is embedded again, a
+//! cancel stops it between batches; LSA training reports its phases and stops
+//! on a cancel; and an embedder that cannot be found falls back to LSA with a
+//! warning, fast.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use steward_domain::{Post, PostId, PostKind};
-use steward_ml::embed::job::{EmbedJobOptions, EmbedProgress, embed_community};
+use steward_jobs::{JobHandle, Unit};
+use steward_ml::Error;
+use steward_ml::embed::job::{EmbedJobOptions, embed_community};
 use steward_ml::embed::{Embedder, LSA_ARTIFACT};
 use steward_ml::resolve::ModelResolver;
 use steward_store::{Store, WriteBatch};
@@ -116,23 +119,41 @@ fn offline_resolver(cache: &std::path::Path) -> ModelResolver {
 #[tokio::test]
 async fn a_second_run_embeds_nothing_and_an_edit_embeds_one_post() {
     let (dir, store) = community().await;
-    let loaded = Embedder::load("lsa", &offline_resolver(dir.path()), Some(&store))
-        .await
-        .expect("LSA trains on the community");
+    let loaded = Embedder::load(
+        "lsa",
+        &offline_resolver(dir.path()),
+        Some(&store),
+        &JobHandle::new(),
+    )
+    .await
+    .expect("LSA trains on the community");
     assert!(loaded.warning.is_none());
     let embedder = Arc::new(loaded.embedder);
     let options = EmbedJobOptions {
         batch_size: 4,
         ..EmbedJobOptions::default()
     };
-    let cancel = AtomicBool::new(false);
-    let seen = std::sync::Mutex::new(Vec::new());
-    let observer = |progress: &EmbedProgress| seen.lock().expect("lock").push(*progress);
 
-    let first = embed_community(&store, Arc::clone(&embedder), &options, &observer, &cancel)
+    let job = JobHandle::new();
+    let first = embed_community(&store, Arc::clone(&embedder), &options, &job)
         .await
         .expect("first run");
-    let second = embed_community(&store, Arc::clone(&embedder), &options, &observer, &cancel)
+    let progress = job.progress();
+    assert_eq!(
+        (
+            progress.phase.as_str(),
+            progress.done,
+            progress.total,
+            progress.unit
+        ),
+        ("embedding", 11, Some(11), Unit::Items),
+        "every post and comment scanned"
+    );
+    assert_eq!(
+        progress.message.as_deref(),
+        Some("10 embedded, 0 unchanged")
+    );
+    let second = embed_community(&store, Arc::clone(&embedder), &options, &JobHandle::new())
         .await
         .expect("second run");
     let mut edited = post(
@@ -149,7 +170,7 @@ async fn a_second_run_embeds_nothing_and_an_edit_embeds_one_post() {
         })
         .await
         .expect("edit");
-    let third = embed_community(&store, Arc::clone(&embedder), &options, &observer, &cancel)
+    let third = embed_community(&store, Arc::clone(&embedder), &options, &JobHandle::new())
         .await
         .expect("third run");
 
@@ -166,12 +187,6 @@ async fn a_second_run_embeds_nothing_and_an_edit_embeds_one_post() {
         );
         assert!(!report.cancelled);
     }
-    assert!(
-        seen.lock()
-            .expect("lock")
-            .iter()
-            .any(|progress| progress.embedded == 4)
-    );
     let ids: Vec<PostId> = (1..=10).map(PostId).collect();
     let stored = store
         .embeddings(embedder.model_id(), &ids)
@@ -181,25 +196,97 @@ async fn a_second_run_embeds_nothing_and_an_edit_embeds_one_post() {
     assert!(stored.iter().all(|row| row.vector.len() == embedder.dim()));
 }
 
+async fn lsa(store: &Store, cache: &std::path::Path) -> Arc<Embedder> {
+    let loaded = Embedder::load(
+        "lsa",
+        &offline_resolver(cache),
+        Some(store),
+        &JobHandle::new(),
+    )
+    .await
+    .expect("LSA");
+    Arc::new(loaded.embedder)
+}
+
 #[tokio::test]
 async fn a_cancelled_job_stops_before_embedding() {
     let (dir, store) = community().await;
-    let embedder = Embedder::load("lsa", &offline_resolver(dir.path()), Some(&store))
+    let embedder = lsa(&store, dir.path()).await;
+    let job = JobHandle::new();
+    job.cancel();
+    let report = embed_community(&store, embedder, &EmbedJobOptions::default(), &job)
         .await
-        .expect("LSA")
-        .embedder;
-    let cancel = AtomicBool::new(true);
-    let report = embed_community(
-        &store,
-        Arc::new(embedder),
-        &EmbedJobOptions::default(),
-        &|_| {},
-        &cancel,
-    )
-    .await
-    .expect("runs");
+        .expect("runs");
     assert!(report.cancelled);
     assert_eq!(report.embedded, 0);
+}
+
+#[tokio::test]
+async fn a_cancel_mid_run_stops_after_a_batch_and_a_rerun_finishes() {
+    let (dir, store) = community().await;
+    let embedder = lsa(&store, dir.path()).await;
+    let options = EmbedJobOptions {
+        batch_size: 4,
+        ..EmbedJobOptions::default()
+    };
+    let job = JobHandle::new();
+    let watcher = job.clone();
+    let mut changes = job.subscribe();
+    let canceller = tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            if watcher.progress().done > 0 {
+                watcher.cancel();
+                return;
+            }
+        }
+    });
+    let first = embed_community(&store, Arc::clone(&embedder), &options, &job)
+        .await
+        .expect("runs");
+    canceller.abort();
+    assert!(first.cancelled, "{first:?}");
+    assert!(
+        first.embedded > 0 && first.embedded < 10 && first.embedded % 4 == 0,
+        "stopped between whole batches: {first:?}"
+    );
+    let rest = embed_community(&store, embedder, &options, &JobHandle::new())
+        .await
+        .expect("runs");
+    assert!(!rest.cancelled);
+    assert_eq!(
+        (rest.embedded, rest.unchanged),
+        (10 - first.embedded, first.embedded)
+    );
+}
+
+#[tokio::test]
+async fn lsa_training_reports_its_phases_and_a_cancel_stores_no_model() {
+    let (dir, store) = community().await;
+    let resolver = offline_resolver(dir.path());
+
+    let cancelled = JobHandle::new();
+    cancelled.cancel();
+    let outcome = Embedder::load("lsa", &resolver, Some(&store), &cancelled).await;
+    assert!(
+        matches!(outcome, Err(Error::Cancelled(_))),
+        "{:?}",
+        outcome.map(|loaded| loaded.embedder.model_id().to_string())
+    );
+    assert!(
+        store.artifact(LSA_ARTIFACT).await.expect("read").is_none(),
+        "a cancelled training stores nothing"
+    );
+
+    let job = JobHandle::new();
+    Embedder::load("lsa", &resolver, Some(&store), &job)
+        .await
+        .expect("trains");
+    let progress = job.progress();
+    assert_eq!(
+        progress.phase, "svd",
+        "reading posts, tokenizing, then the SVD passes"
+    );
+    assert_eq!(Some(progress.done), progress.total, "every pass done");
 }
 
 #[tokio::test]
@@ -207,9 +294,14 @@ async fn a_missing_model_falls_back_to_lsa_with_a_warning_within_seconds() {
     let (dir, store) = community().await;
     let resolver = offline_resolver(&dir.path().join("cache"));
     let started = Instant::now();
-    let first = Embedder::load("all-MiniLM-L6-v2", &resolver, Some(&store))
-        .await
-        .expect("falls back");
+    let first = Embedder::load(
+        "all-MiniLM-L6-v2",
+        &resolver,
+        Some(&store),
+        &JobHandle::new(),
+    )
+    .await
+    .expect("falls back");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -222,7 +314,7 @@ async fn a_missing_model_falls_back_to_lsa_with_a_warning_within_seconds() {
     assert!(store.artifact(LSA_ARTIFACT).await.expect("read").is_some());
 
     // The stored model is reused: same id, same vectors.
-    let second = Embedder::load("no-such-model", &resolver, Some(&store))
+    let second = Embedder::load("no-such-model", &resolver, Some(&store), &JobHandle::new())
         .await
         .expect("falls back");
     assert_eq!(second.embedder.model_id(), first.embedder.model_id());
@@ -230,7 +322,7 @@ async fn a_missing_model_falls_back_to_lsa_with_a_warning_within_seconds() {
 
     // Without a store there is nothing to fall back on.
     assert!(
-        Embedder::load("no-such-model", &resolver, None)
+        Embedder::load("no-such-model", &resolver, None, &JobHandle::new())
             .await
             .is_err()
     );

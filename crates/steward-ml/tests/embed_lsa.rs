@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use steward_jobs::JobHandle;
 use steward_ml::embed::lsa::{LsaConfig, LsaEmbedder};
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -41,7 +42,7 @@ fn train(texts: &[&str]) -> LsaEmbedder {
         min_df: 1,
         ..LsaConfig::default()
     };
-    LsaEmbedder::train(texts, &config).expect("trains")
+    LsaEmbedder::train(texts, &config, &JobHandle::new()).expect("trains")
 }
 
 /// `check(query, related, unrelated)`: the query is closer to the related text.
@@ -171,7 +172,7 @@ fn linked_questions_of_a_real_community_are_found_near_each_other() {
                 dim: 96,
                 ..LsaConfig::default()
             };
-            LsaEmbedder::train(&refs, &config).expect("trains")
+            LsaEmbedder::train(&refs, &config, &JobHandle::new()).expect("trains")
         });
     let index: HashMap<i64, usize> = questions
         .iter()

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use steward_ingest::progress::Job;
 use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
+use steward_jobs::JobHandle;
 
-use crate::Context;
+use crate::{Context, progress};
 
 /// Targets the import is held to.
 const TARGET_MEGABYTES_PER_SECOND: f64 = 50.0;
@@ -132,7 +132,8 @@ async fn bench(args: &BenchImportArgs, work_dir: &Path) -> anyhow::Result<BenchI
     let options = DumpOptions {
         batch_size: args.batch_size,
     };
-    let report = import_dump(&store, &data_dir, &options, Job::new())
+    let job = JobHandle::new();
+    let report = progress::run(&job, import_dump(&store, &data_dir, &options, &job))
         .await
         .with_context(|| format!("importing {}", data_dir.display()))?;
     store.close().await;

@@ -4,15 +4,15 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use steward_ml::embed::job::{EmbedJobOptions, EmbedProgress, embed_community};
-use steward_ml::embed::{DEFAULT_MODEL, Embedder, Purpose};
+use steward_jobs::JobHandle;
+use steward_ml::embed::job::{EmbedJobOptions, embed_community};
+use steward_ml::embed::{DEFAULT_MODEL, Embedder, LoadedEmbedder, Purpose};
 use steward_ml::resolve::ModelResolver;
 use steward_store::Store;
 
-use crate::Context;
+use crate::{Context, progress};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "all"])))]
@@ -70,12 +70,7 @@ async fn embed_lines(
     } else {
         None
     };
-    let loaded = Embedder::load(&args.model, resolver, store.as_ref())
-        .await
-        .with_context(|| format!("loading embedder `{}`", args.model))?;
-    if let Some(warning) = &loaded.warning {
-        eprintln!("warning: {warning}");
-    }
+    let loaded = load(&args.model, resolver, store.as_ref()).await?;
     let embedder = Arc::new(loaded.embedder);
     let purpose = if args.query {
         Purpose::Query
@@ -134,48 +129,20 @@ async fn embed_all(
     let store = Store::open(&context.database)
         .await
         .with_context(|| format!("opening {}", context.database))?;
-    let loaded = Embedder::load(&args.model, resolver, Some(&store))
-        .await
-        .with_context(|| format!("loading embedder `{}`", args.model))?;
-    if let Some(warning) = &loaded.warning {
-        eprintln!("warning: {warning}");
-    }
+    let loaded = load(&args.model, resolver, Some(&store)).await?;
     let embedder = Arc::new(loaded.embedder);
-    let stats = store.stats().await.context("counting posts")?;
-    // The job scans comments too (and skips them unless asked), so the bar counts them.
-    let total = stats.posts + stats.comments;
-    let bar = indicatif::ProgressBar::new(total.max(0) as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} embedding [{bar:40}] {pos}/{len} posts scanned, {msg} ({elapsed}, eta {eta})",
-        )
-        .context("progress bar template")?
-        .progress_chars("=> "),
-    );
-    let cancel = Arc::new(AtomicBool::new(false));
-    let on_ctrl_c = Arc::clone(&cancel);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.store(true, Ordering::Relaxed);
-        }
-    });
     let options = EmbedJobOptions {
         batch_size: args.batch_size.max(1),
         include_comments: args.include_comments,
         ..EmbedJobOptions::default()
     };
-    let observer_bar = bar.clone();
-    let observer = move |progress: &EmbedProgress| {
-        observer_bar.set_position(progress.scanned);
-        observer_bar.set_message(format!(
-            "{} embedded, {} unchanged",
-            progress.embedded, progress.unchanged
-        ));
-    };
-    let report = embed_community(&store, Arc::clone(&embedder), &options, &observer, &cancel)
-        .await
-        .context("embedding the community")?;
-    bar.finish_and_clear();
+    let job = JobHandle::new();
+    let report = progress::run(
+        &job,
+        embed_community(&store, Arc::clone(&embedder), &options, &job),
+    )
+    .await
+    .context("embedding the community")?;
     let seconds = report.elapsed.as_secs_f64();
     println!(
         "{} {} posts with {} ({} dims), {} unchanged, {} scanned, in {:.1} s ({:.1} posts/s)",
@@ -194,6 +161,23 @@ async fn embed_all(
     );
     store.close().await;
     Ok(())
+}
+
+/// Loads the embedder, showing a download or LSA training as it runs, and
+/// prints the warning of a fallback.
+async fn load(
+    model: &str,
+    resolver: &ModelResolver,
+    store: Option<&Store>,
+) -> anyhow::Result<LoadedEmbedder> {
+    let job = JobHandle::new();
+    let loaded = progress::run(&job, Embedder::load(model, resolver, store, &job))
+        .await
+        .with_context(|| format!("loading embedder `{model}`"))?;
+    if let Some(warning) = &loaded.warning {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded)
 }
 
 /// A PostgreSQL URL always "exists"; a SQLite path only when its file does.

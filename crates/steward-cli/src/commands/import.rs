@@ -1,20 +1,16 @@
 //! `steward import`: Stack Exchange dumps and JSONL files into the database,
-//! with a progress bar on stderr and a summary (or `--json`) on stdout.
+//! with progress on stderr and a summary (or `--json`) on stdout.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
-use steward_ingest::progress::{Job, Progress};
 use steward_ingest::report::ImportReport;
-use steward_ingest::stackexchange::{DUMP_FILES, DumpOptions, import_dump};
+use steward_ingest::stackexchange::{DumpOptions, import_dump};
+use steward_jobs::JobHandle;
 use steward_store::Store;
 
-use crate::Context;
+use crate::{Context, progress};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ImportCommand {
@@ -56,36 +52,24 @@ pub struct JsonlArgs {
 
 pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()> {
     let store = open_store(&context.database).await?;
-    let cancel = cancel_on_ctrl_c();
+    let job = JobHandle::new();
     let (report, strict, json) = match command {
         ImportCommand::Stackexchange(args) => {
-            let total_bytes: u64 = DUMP_FILES
-                .iter()
-                .filter_map(|name| std::fs::metadata(args.dir.join(name)).ok())
-                .map(|metadata| metadata.len())
-                .sum();
             let options = DumpOptions {
                 batch_size: args.batch_size,
             };
-            let report = with_progress_bar(total_bytes, &cancel, async |job| {
-                import_dump(&store, &args.dir, &options, job).await
-            })
-            .await
-            .map_err(|error| explain(error, &args.dir))?;
+            let report = progress::run(&job, import_dump(&store, &args.dir, &options, &job))
+                .await
+                .map_err(|error| explain(error, &args.dir))?;
             (report, args.strict, args.json)
         }
         ImportCommand::Jsonl(args) => {
-            let total_bytes = std::fs::metadata(&args.file)
-                .map(|metadata| metadata.len())
-                .unwrap_or(0);
             let options = JsonlOptions {
                 batch_size: args.batch_size,
             };
-            let report = with_progress_bar(total_bytes, &cancel, async |job| {
-                import_jsonl(&store, &args.file, &options, job).await
-            })
-            .await
-            .map_err(|error| explain(error, &args.file))?;
+            let report = progress::run(&job, import_jsonl(&store, &args.file, &options, &job))
+                .await
+                .map_err(|error| explain(error, &args.file))?;
             (report, args.strict, args.json)
         }
     };
@@ -105,53 +89,6 @@ pub(crate) async fn open_store(database: &str) -> anyhow::Result<Store> {
     Store::open(database).await.with_context(|| {
         format!("opening the database `{database}`; check --database (or STEWARD_DATABASE_URL): a SQLite file path or a postgres:// URL")
     })
-}
-
-/// A flag raised by Ctrl-C; the import stops after its current batch.
-fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::Relaxed);
-        }
-    });
-    cancel
-}
-
-fn progress_bar(total_bytes: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{msg:16} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
-}
-
-/// Runs one import as a cancellable job drawn as a progress bar on stderr.
-async fn with_progress_bar(
-    total_bytes: u64,
-    cancel: &AtomicBool,
-    import: impl AsyncFnOnce(Job<'_>) -> steward_ingest::Result<ImportReport>,
-) -> steward_ingest::Result<ImportReport> {
-    let bar = progress_bar(total_bytes);
-    let observer = |progress: Progress<'_>| show_progress(&bar, progress);
-    let outcome = import(Job::new().with_observer(&observer).with_cancel(cancel)).await;
-    bar.finish_and_clear();
-    outcome
-}
-
-fn show_progress(bar: &ProgressBar, progress: Progress<'_>) {
-    match progress {
-        Progress::FileStarted { file, .. } => bar.set_message(file.to_string()),
-        Progress::Advanced { bytes } => bar.inc(bytes),
-        Progress::FileFinished { .. } => {}
-    }
 }
 
 /// Turns an import error into a message that says what to do next.

@@ -2,11 +2,10 @@
 //! known ones into the cache.
 
 use anyhow::Context as _;
-use steward_ml::resolve::{
-    DownloadProgress, KNOWN_MODELS, ModelResolver, ModelSource, known_model,
-};
+use steward_jobs::JobHandle;
+use steward_ml::resolve::{KNOWN_MODELS, ModelResolver, ModelSource, known_model};
 
-use crate::Context;
+use crate::{Context, progress};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelsCommand {
@@ -103,28 +102,10 @@ async fn fetch(resolver: &ModelResolver, name: &str) -> anyhow::Result<()> {
         let names: Vec<&str> = KNOWN_MODELS.iter().map(|known| known.name).collect();
         format!("`{name}` is not a known model; known: {}", names.join(", "))
     })?;
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:<32} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-        )
-        .context("progress bar template")?
-        .progress_chars("=> "),
-    );
-    let progress_bar = bar.clone();
-    let progress = move |progress: DownloadProgress<'_>| {
-        if progress.downloaded == 0 {
-            progress_bar.reset();
-            progress_bar.set_message(progress.file.to_string());
-            progress_bar.set_length(progress.total.unwrap_or(0));
-        }
-        progress_bar.set_position(progress.downloaded);
-    };
-    let path = resolver
-        .fetch(known, &progress)
+    let job = JobHandle::new();
+    let path = progress::run(&job, resolver.fetch(known, &job))
         .await
         .with_context(|| format!("fetching {}", known.name))?;
-    bar.finish_and_clear();
     println!("{} is in {}", known.name, path.display());
     Ok(())
 }

@@ -151,7 +151,7 @@ fn remote_llm(base_url: &str, model: &str) -> anyhow::Result<Llm> {
 async fn load_embedder(name: &str, context: &Context, store: &Store) -> Option<Embedder> {
     let resolver = ModelResolver::from_env(context.model_dir.clone());
     let store = name.eq_ignore_ascii_case(embed::LSA_MODEL).then_some(store);
-    match Embedder::load(name, &resolver, store).await {
+    match Embedder::load(name, &resolver, store, &steward_jobs::JobHandle::new()).await {
         Ok(loaded) => {
             if let Some(warning) = &loaded.warning {
                 tracing::warn!("{warning}");

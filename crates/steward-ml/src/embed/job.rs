@@ -6,11 +6,11 @@
 //! switching models embeds everything under the new model's key.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use steward_domain::{PostId, PostKind};
+use steward_jobs::{JobHandle, Unit};
 use steward_store::{Store, StoredEmbedding};
 
 use super::{Embedder, Purpose, post_text};
@@ -37,16 +37,6 @@ impl Default for EmbedJobOptions {
     }
 }
 
-/// Progress after each stored batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct EmbedProgress {
-    /// Posts looked at so far (comments skipped included).
-    pub scanned: u64,
-    pub embedded: u64,
-    /// Posts whose stored vector is up to date.
-    pub unchanged: u64,
-}
-
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EmbedReport {
@@ -70,32 +60,45 @@ pub fn content_hash(model_id: &str, text: &str) -> i64 {
     hasher.digest() as i64
 }
 
-/// Embeds the community into the store (see the module docs). `observer` hears
-/// about every stored batch; setting `cancel` stops the job after the batch in
-/// flight. Embedding runs on blocking threads, one batch at a time.
+/// Embeds the community into the store (see the module docs).
+///
+/// `job` hears one phase, "embedding", counting the posts scanned (comments
+/// included, skipped or not) against the community's size, with the embedded
+/// and unchanged counts as its message. A cancel stops the job before the next
+/// batch (what was stored stays stored) and sets [`EmbedReport::cancelled`].
+/// Embedding runs on blocking threads, one batch at a time.
 pub async fn embed_community(
     store: &Store,
     embedder: Arc<Embedder>,
     options: &EmbedJobOptions,
-    observer: &(dyn Fn(&EmbedProgress) + Send + Sync),
-    cancel: &AtomicBool,
+    job: &JobHandle,
 ) -> Result<EmbedReport> {
     let started = Instant::now();
     let model = embedder.model_id().to_string();
-    let mut progress = EmbedProgress {
-        scanned: 0,
-        embedded: 0,
-        unchanged: 0,
+    let stats = store.stats().await?;
+    let total = u64::try_from(stats.posts + stats.comments).unwrap_or(0);
+    job.set_phase("embedding", Some(total), Unit::Items);
+    let mut scanned = 0u64;
+    let mut embedded = 0u64;
+    let mut unchanged = 0u64;
+    let report_counts = |scanned: u64, embedded: u64, unchanged: u64| {
+        job.set_done(scanned);
+        job.set_message(format!("{embedded} embedded, {unchanged} unchanged"));
     };
     let mut after: Option<PostId> = None;
     let mut cancelled = false;
     'pages: loop {
+        // Also checked here: a run over unchanged posts embeds no batch.
+        if job.is_cancelled() {
+            cancelled = true;
+            break;
+        }
         let posts = store.posts_after(after, options.page_size.max(1)).await?;
         let Some(last) = posts.last() else {
             break;
         };
         after = Some(last.id);
-        progress.scanned += posts.len() as u64;
+        scanned += posts.len() as u64;
         let candidates: Vec<(PostId, String)> = posts
             .iter()
             .filter(|post| options.include_comments || post.kind != PostKind::Comment)
@@ -107,13 +110,15 @@ pub async fn embed_community(
         for (id, text) in candidates {
             let hash = content_hash(&model, &text);
             if stored.get(&id) == Some(&hash) {
-                progress.unchanged += 1;
+                unchanged += 1;
             } else {
                 changed.push((id, text, hash));
             }
         }
+        // Posts of this page still to embed: done counts the rest as finished.
+        let mut pending = changed.len() as u64;
         for batch in changed.chunks(options.batch_size.max(1)) {
-            if cancel.load(Ordering::Relaxed) {
+            if job.is_cancelled() {
                 cancelled = true;
                 break 'pages;
             }
@@ -139,17 +144,18 @@ pub async fn embed_community(
                 })
                 .collect();
             store.put_embeddings(&rows).await?;
-            progress.embedded += rows.len() as u64;
-            observer(&progress);
+            embedded += rows.len() as u64;
+            pending -= batch.len() as u64;
+            report_counts(scanned - pending, embedded, unchanged);
         }
-        observer(&progress);
+        report_counts(scanned, embedded, unchanged);
     }
     Ok(EmbedReport {
         model,
         dim: embedder.dim(),
-        scanned: progress.scanned,
-        embedded: progress.embedded,
-        unchanged: progress.unchanged,
+        scanned,
+        embedded,
+        unchanged,
         cancelled,
         elapsed: started.elapsed(),
     })

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use steward_jobs::{JobHandle, Unit};
 use steward_text::tokenize::{Tokenizer, TokenizerConfig};
 
 use super::bert::l2_normalize;
@@ -91,11 +92,22 @@ const MAGIC: &[u8; 8] = b"STWLSA01";
 /// A document as (term row, weight) pairs, L2-normalised.
 type SparseDoc = Vec<(u32, f64)>;
 
+/// Texts tokenized between two progress reports and cancel checks.
+const TOKENIZE_CHUNK: usize = 1_024;
+
 impl LsaEmbedder {
-    /// Trains on `texts` (the community's posts).
-    pub fn train(texts: &[&str], config: &LsaConfig) -> Result<LsaEmbedder> {
+    /// Trains on `texts` (the community's posts). `job` hears two phases,
+    /// "tokenizing" (texts) and "svd" (matrix passes), and a cancel stops the
+    /// training between chunks of texts or passes with [`Error::Cancelled`].
+    pub fn train(texts: &[&str], config: &LsaConfig, job: &JobHandle) -> Result<LsaEmbedder> {
         let tokenizer = Tokenizer::new(TokenizerConfig::default());
-        let tokenized: Vec<Vec<String>> = texts.iter().map(|text| tokenizer.terms(text)).collect();
+        job.set_phase("tokenizing", Some(texts.len() as u64), Unit::Items);
+        let mut tokenized: Vec<Vec<String>> = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(TOKENIZE_CHUNK) {
+            job.check_cancelled()?;
+            tokenized.extend(chunk.iter().map(|text| tokenizer.terms(text)));
+            job.advance(chunk.len() as u64);
+        }
         let n_docs = tokenized.len();
 
         let mut df: HashMap<&str, usize> = HashMap::new();
@@ -144,7 +156,7 @@ impl LsaEmbedder {
 
         let n_terms = terms.len();
         let dim = config.dim.min(n_docs - 1).min(n_terms - 1).max(1);
-        let (components, singular_values) = randomized_svd(&docs, n_terms, dim, config);
+        let (components, singular_values) = randomized_svd(&docs, n_terms, dim, config, job)?;
         let mut model = LsaEmbedder {
             tokenizer,
             vocabulary,
@@ -311,13 +323,24 @@ type Columns = Vec<Vec<f64>>;
 
 /// The top `dim` left singular vectors of the `n_terms × n_docs` matrix whose
 /// columns are `docs`, as an `n_terms × dim` row-major f32 matrix, and the
-/// singular values.
+/// singular values. Reports one step per pass over the matrix (the expensive
+/// part) and checks for a cancel before each.
 fn randomized_svd(
     docs: &[SparseDoc],
     n_terms: usize,
     dim: usize,
     config: &LsaConfig,
-) -> (Vec<f32>, Vec<f32>) {
+    job: &JobHandle,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    // A Y = A Ω pass, two per power iteration, Z = Aᵀ Q, the decomposition.
+    let passes = 3 + 2 * config.power_iterations as u64;
+    job.set_phase("svd", Some(passes), Unit::Items);
+    let step = || -> Result<()> {
+        job.advance(1);
+        job.check_cancelled()?;
+        Ok(())
+    };
+    job.check_cancelled()?;
     let width = (dim + config.oversample).min(n_terms).min(docs.len());
     // Ω (n_docs × width), Gaussian; Y = A Ω.
     let omega: Columns = (0..width)
@@ -328,12 +351,16 @@ fn randomized_svd(
         })
         .collect();
     let mut q = orthonormalize(times_a(docs, n_terms, &omega));
+    step()?;
     for _ in 0..config.power_iterations {
         let z = orthonormalize(times_a_transpose(docs, &q));
+        step()?;
         q = orthonormalize(times_a(docs, n_terms, &z));
+        step()?;
     }
     // B = Qᵀ A (width × n_docs); B Bᵀ = Zᵀ Z with Z = Aᵀ Q.
     let z = times_a_transpose(docs, &q);
+    step()?;
     let gram: Vec<Vec<f64>> = (0..width)
         .map(|i| (0..width).map(|j| dot(&z[i], &z[j])).collect())
         .collect();
@@ -358,7 +385,8 @@ fn randomized_svd(
         .iter()
         .map(|&component| eigenvalues[component].max(0.0).sqrt() as f32)
         .collect();
-    (components, singular_values)
+    job.advance(1);
+    Ok((components, singular_values))
 }
 
 /// `A X` for `X` with one row per document: each column is `n_terms` long.

@@ -11,6 +11,7 @@ pub mod lsa;
 
 use serde::{Deserialize, Serialize};
 use steward_domain::Post;
+use steward_jobs::{JobHandle, Unit};
 use steward_store::Store;
 
 use crate::resolve::ModelResolver;
@@ -83,10 +84,14 @@ impl Embedder {
     /// an offline install still gets semantic-ish search instead of an error.
     /// `"lsa"` asks for LSA outright. Without a store there is no fallback: the
     /// resolver's error is returned.
+    ///
+    /// Loading can be long (a download, LSA training on a large community):
+    /// `job` hears its phases and can cancel it ([`Error::Cancelled`]).
     pub async fn load(
         name_or_path: &str,
         resolver: &ModelResolver,
         store: Option<&Store>,
+        job: &JobHandle,
     ) -> Result<LoadedEmbedder> {
         if name_or_path.eq_ignore_ascii_case(LSA_MODEL) {
             let store = store.ok_or_else(|| Error::ModelNotFound {
@@ -94,11 +99,14 @@ impl Embedder {
                 hint: "LSA is trained on a community: open a database".to_string(),
             })?;
             return Ok(LoadedEmbedder {
-                embedder: Embedder::Lsa(load_or_train_lsa(store).await?),
+                embedder: Embedder::Lsa(load_or_train_lsa(store, job).await?),
                 warning: None,
             });
         }
-        match (resolver.resolve(name_or_path).await, store) {
+        match (
+            resolver.resolve_with_progress(name_or_path, job).await,
+            store,
+        ) {
             (Ok(path), _) => {
                 let bert = tokio::task::spawn_blocking(move || {
                     let options = bert::BertOptions::from_model_dir(&path)?;
@@ -115,7 +123,7 @@ impl Embedder {
                 })
             }
             (Err(error @ Error::ModelNotFound { .. }), Some(store)) => {
-                let lsa = load_or_train_lsa(store).await?;
+                let lsa = load_or_train_lsa(store, job).await?;
                 Ok(LoadedEmbedder {
                     warning: Some(format!(
                         "{error}; using {} (LSA trained on this community) instead",
@@ -157,20 +165,27 @@ pub fn post_text(post: &Post) -> String {
 pub const CODE_CHARS: usize = 1000;
 
 /// The community's LSA model: the stored artifact, else trained on every post
-/// now (the same texts [`job::embed_community`] embeds) and stored.
-pub async fn load_or_train_lsa(store: &Store) -> Result<lsa::LsaEmbedder> {
+/// now (the same texts [`job::embed_community`] embeds) and stored. Training
+/// reports the phases "reading posts", then those of [`lsa::LsaEmbedder::train`];
+/// a cancel stores nothing.
+pub async fn load_or_train_lsa(store: &Store, job: &JobHandle) -> Result<lsa::LsaEmbedder> {
     if let Some(bytes) = store.artifact(LSA_ARTIFACT).await? {
         return lsa::LsaEmbedder::from_bytes(&bytes);
     }
+    let stats = store.stats().await?;
+    let total = u64::try_from(stats.posts + stats.comments).unwrap_or(0);
+    job.set_phase("reading posts", Some(total), Unit::Items);
     let mut texts = Vec::new();
     let mut after = None;
     loop {
+        job.check_cancelled()?;
         let posts = store.posts_after(after, 1000).await?;
         let Some(last) = posts.last() else {
             break;
         };
         after = Some(last.id);
         texts.extend(posts.iter().map(post_text));
+        job.advance(posts.len() as u64);
     }
     if texts.is_empty() {
         return Err(Error::ModelNotFound {
@@ -180,9 +195,10 @@ pub async fn load_or_train_lsa(store: &Store) -> Result<lsa::LsaEmbedder> {
                 .to_string(),
         });
     }
+    let trainer = job.clone();
     let lsa = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        lsa::LsaEmbedder::train(&refs, &lsa::LsaConfig::default())
+        lsa::LsaEmbedder::train(&refs, &lsa::LsaConfig::default(), &trainer)
     })
     .await
     .map_err(|error| Error::BadModel {
