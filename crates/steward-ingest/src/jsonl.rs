@@ -5,22 +5,28 @@
 //! Same contract as the dump importer: bad lines are skipped and reported with
 //! their line number, the rest is written in batches, and a re-run converges
 //! (records are upserted by id, events keep one row per key; an event without
-//! a `key` gets one derived from the hash of its line).
+//! a `key` gets one derived from its content).
+//!
+//! Event lines are the API's event objects plus `"type":"event"`, parsed and
+//! validated by [`crate::intake`], so a line is accepted exactly when the API
+//! would accept the same event, and a rejected one names the same field.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use steward_domain::{
-    Event, EventKind, EventTarget, Post, PostId, PostKind, PostLink, PostLinkKind, Tag, Timestamp,
-    User, UserId,
+    Event, EventTarget, Post, PostId, PostKind, PostLink, PostLinkKind, Tag, Timestamp, User,
+    UserId,
 };
 use steward_jobs::{JobHandle, Unit};
 use steward_store::{Store, WriteBatch};
 use steward_text::html::html_to_text;
 
 use crate::idset::IdSet;
+use crate::intake::{self, Source};
 use crate::report::{ImportReport, SkipReason};
 use crate::rows::{Framing, spawn_reader};
 use crate::values::parse_date;
@@ -203,7 +209,7 @@ impl Record {
             Record::Event(Event {
                 target: EventTarget::Post(id),
                 ..
-            }) => vec![("target", *id)],
+            }) => vec![("target.id", *id)],
             Record::Link(link) => vec![
                 ("post_id", link.post_id),
                 ("related_post_id", link.related_post_id),
@@ -220,7 +226,8 @@ impl Record {
 enum WireRecord {
     User(WireUser),
     Post(WirePost),
-    Event(WireEvent),
+    /// The event's own fields, for [`intake::parse_event`].
+    Event(Map<String, Value>),
     Tag(WireTag),
     Link(WireLink),
 }
@@ -271,17 +278,6 @@ struct WirePost {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireEvent {
-    user_id: i64,
-    kind: String,
-    target: EventTarget,
-    at: String,
-    weight: Option<f64>,
-    key: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct WireTag {
     name: String,
     #[serde(default)]
@@ -303,14 +299,16 @@ struct WireLink {
 }
 
 fn map_line(line: &str) -> Result<Record, SkipReason> {
-    if line.contains("\\u0000") {
+    let wire: WireRecord =
+        serde_json::from_str(line).map_err(|error| SkipReason::Malformed(error.to_string()))?;
+    // Event text is checked field by field by the intake; other records are
+    // checked here, before the store would refuse the whole batch.
+    if !matches!(wire, WireRecord::Event(_)) && has_escaped_nul(line) {
         return Err(SkipReason::BadValue {
             attribute: "text",
             value: "a NUL character (\\u0000), which the store cannot keep".to_string(),
         });
     }
-    let wire: WireRecord =
-        serde_json::from_str(line).map_err(|error| SkipReason::Malformed(error.to_string()))?;
     match wire {
         WireRecord::User(user) => Ok(Record::User(User {
             id: UserId(user.id),
@@ -323,30 +321,9 @@ fn map_line(line: &str) -> Result<Record, SkipReason> {
             website: user.website,
         })),
         WireRecord::Post(post) => map_post(post).map(Record::Post),
-        WireRecord::Event(event) => {
-            let kind: EventKind = event.kind.parse().map_err(|_| SkipReason::BadValue {
-                attribute: "kind",
-                value: event.kind.clone(),
-            })?;
-            let weight = event.weight.unwrap_or_else(|| kind.default_weight());
-            if !weight.is_finite() {
-                return Err(SkipReason::BadNumber {
-                    attribute: "weight",
-                    value: weight.to_string(),
-                });
-            }
-            let key = event.key.unwrap_or_else(|| {
-                format!("jsonl:{:016x}", xxhash_rust::xxh3::xxh3_64(line.as_bytes()))
-            });
-            Ok(Record::Event(Event {
-                key,
-                user_id: UserId(event.user_id),
-                kind,
-                target: event.target,
-                at: parse_date("at", &event.at)?,
-                weight,
-            }))
-        }
+        WireRecord::Event(fields) => intake::parse_event(&Value::Object(fields), Source::Jsonl)
+            .map(Record::Event)
+            .map_err(SkipReason::InvalidEvent),
         WireRecord::Tag(tag) => {
             let name = tag.name.trim().to_lowercase();
             if name.is_empty() {
@@ -378,6 +355,20 @@ fn map_line(line: &str) -> Result<Record, SkipReason> {
             }))
         }
     }
+}
+
+/// Whether the JSON text `line` holds the escape `\u0000` (a NUL once
+/// decoded), as opposed to an escaped backslash followed by `u0000`: the
+/// escape is real when an even number of backslashes precedes its own.
+fn has_escaped_nul(line: &str) -> bool {
+    line.match_indices("\\u0000").any(|(start, _)| {
+        let preceding = line.as_bytes()[..start]
+            .iter()
+            .rev()
+            .take_while(|&&byte| byte == b'\\')
+            .count();
+        preceding % 2 == 0
+    })
 }
 
 fn map_post(post: WirePost) -> Result<Post, SkipReason> {
@@ -548,8 +539,31 @@ mod tests {
         );
         check(
             r#"{"type":"event","user_id":1,"kind":"like","target":{"type":"post","id":7},"at":"2024-01-02T03:04:05Z"}"#,
-            "skip bad_value",
+            "skip invalid_event",
         );
+        check(
+            r#"{"type":"event","user_id":1,"kind":"follow","target":{"type":"tag","id":"Rust"},"at":"2024-01-02T03:04:05Z"}"#,
+            r#"event 1 follow Tag("rust") w=3 key=derived"#,
+        );
+    }
+
+    #[test]
+    fn only_a_real_nul_escape_is_a_nul() {
+        let check = |json_text: &str, expected: bool| {
+            assert_eq!(has_escaped_nul(json_text), expected, "{json_text}");
+        };
+        check(r#""a\u0000b""#, true);
+        check(r#""a\\u0000b""#, false);
+        check(r#""a\\\u0000b""#, true);
+        check(r#""u0000""#, false);
+        check(r#""\u00000""#, true);
+        let user = |name: &str| {
+            format!(
+                r#"{{"type":"user","id":1,"display_name":"{name}","created_at":"2024-01-02T03:04:05Z"}}"#
+            )
+        };
+        assert!(map_line(&user(r"C:\\u0000")).is_ok());
+        assert!(map_line(&user(r"a\u0000")).is_err());
     }
 
     #[test]

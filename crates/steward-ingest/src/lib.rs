@@ -5,9 +5,13 @@
 //! record is reported with its file, line and reason, and the import goes on.
 //! Re-running an import converges: rows are upserted by source id, events carry
 //! stable keys and anonymous vote counts are guarded by a checkpoint.
+//!
+//! [`intake`] is the one validation of interaction events, shared with the
+//! server's live event endpoint.
 
 mod error;
 mod idset;
+pub mod intake;
 pub mod jsonl;
 pub mod report;
 mod rows;

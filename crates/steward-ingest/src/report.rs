@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 
+use crate::intake::IntakeError;
+
 /// How many skip details a report keeps; the counts cover all of them.
 pub const MAX_SKIP_DETAILS: usize = 100;
 
@@ -49,6 +51,9 @@ pub enum SkipReason {
     },
     /// A second record with an id the file already used.
     DuplicateId(String),
+    /// An event (a JSONL event line, or the event a dump row implies) that
+    /// [`crate::intake`] rejected; the same field and problem the API gives.
+    InvalidEvent(IntakeError),
 }
 
 impl SkipReason {
@@ -68,6 +73,16 @@ impl SkipReason {
             SkipReason::UnknownLinkType(_) => "unknown_link_type",
             SkipReason::DanglingReference { .. } => "dangling_reference",
             SkipReason::DuplicateId(_) => "duplicate_id",
+            SkipReason::InvalidEvent(_) => "invalid_event",
+        }
+    }
+
+    /// The field to blame, where the reason names one by its wire name
+    /// (`target.id`); shown as `field` in the JSON report.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            SkipReason::InvalidEvent(error) => error.field(),
+            _ => None,
         }
     }
 }
@@ -101,6 +116,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::DuplicateId(id) => {
                 write!(f, "duplicate id {id} (an earlier record used it)")
             }
+            SkipReason::InvalidEvent(error) => write!(f, "invalid event, {error}"),
         }
     }
 }
@@ -116,10 +132,14 @@ pub struct Skip {
 
 impl Serialize for Skip {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut state = serializer.serialize_struct("Skip", 4)?;
+        let mut state = serializer.serialize_struct("Skip", 5)?;
         state.serialize_field("file", &self.file)?;
         state.serialize_field("line", &self.line)?;
         state.serialize_field("code", self.reason.code())?;
+        match self.reason.field() {
+            Some(field) => state.serialize_field("field", field)?,
+            None => state.skip_field("field")?,
+        }
         state.serialize_field("reason", &self.reason.to_string())?;
         state.end()
     }

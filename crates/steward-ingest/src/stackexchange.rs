@@ -9,6 +9,11 @@
 //! `se:comment:{Id}`, `se:vote:{Id}` (favorites, bounty starts as follows) and
 //! `se:history:{Id}` (title, body and tag edits). Anonymous votes become
 //! per-post counts, written with a checkpoint so that they are counted once.
+//!
+//! Every derived event passes [`crate::intake::validate`], the check live and
+//! JSONL events pass; a row whose event it rejects is skipped whole
+//! (`invalid_event`), so the store never holds a post or comment without the
+//! event it implies.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -23,6 +28,7 @@ use steward_store::{Store, WriteBatch};
 use steward_text::html::html_to_text;
 
 use crate::idset::IdSet;
+use crate::intake::{self, IntakeError};
 use crate::report::{ImportReport, SkipReason};
 use crate::rows::{Chunk, Framing, parse_row, spawn_reader};
 use crate::{Error, Result};
@@ -306,9 +312,17 @@ impl<'a> DumpImporter<'a> {
                     self.skip(file.file_idx, record.line, reason);
                     continue;
                 }
+                let events = match self.post_events(&post) {
+                    Ok(events) => events,
+                    Err(error) => {
+                        let reason = SkipReason::InvalidEvent(error);
+                        self.skip(file.file_idx, record.line, reason);
+                        continue;
+                    }
+                };
                 file.seen_ids.insert(post.id.0);
                 self.imported_posts.insert(post.id.0);
-                self.post_events(&post, &mut batch.events);
+                batch.events.extend(events);
                 batch.posts.push(post);
             }
             let imported = batch.posts.len() as u64;
@@ -319,7 +333,8 @@ impl<'a> DumpImporter<'a> {
     }
 
     /// Answer and accept events of one post.
-    fn post_events(&mut self, post: &Post, events: &mut Vec<Event>) {
+    fn post_events(&mut self, post: &Post) -> Result<Vec<Event>, IntakeError> {
+        let mut events = Vec::new();
         match post.kind {
             PostKind::Question => {
                 if let Some(answer_id) = post.accepted_answer_id {
@@ -329,7 +344,7 @@ impl<'a> DumpImporter<'a> {
             }
             PostKind::Answer => {
                 let Some(question_id) = post.parent_id else {
-                    return;
+                    return Ok(events);
                 };
                 if let Some(owner_id) = post.owner_id {
                     events.push(event(
@@ -338,7 +353,7 @@ impl<'a> DumpImporter<'a> {
                         EventKind::Answer,
                         EventTarget::Post(question_id),
                         post.created_at,
-                    ));
+                    )?);
                 }
                 if let Some((accepted_in, asker)) = self.pending_accepts.remove(&post.id.0)
                     && accepted_in == question_id
@@ -350,11 +365,12 @@ impl<'a> DumpImporter<'a> {
                         EventKind::Accept,
                         EventTarget::Post(post.id),
                         post.created_at,
-                    ));
+                    )?);
                 }
             }
             PostKind::Article | PostKind::Comment | PostKind::Wiki => {}
         }
+        Ok(events)
     }
 
     async fn import_comments(&mut self, dir: &Path) -> Result<()> {
@@ -395,13 +411,20 @@ impl<'a> DumpImporter<'a> {
                     continue;
                 }
                 if let Some(user_id) = comment.post.owner_id {
-                    batch.events.push(event(
+                    match event(
                         format!("se:comment:{}", comment.comment_id),
                         user_id,
                         EventKind::Comment,
                         EventTarget::Post(parent_id),
                         comment.post.created_at,
-                    ));
+                    ) {
+                        Ok(event) => batch.events.push(event),
+                        Err(error) => {
+                            let reason = SkipReason::InvalidEvent(error);
+                            self.skip(file.file_idx, record.line, reason);
+                            continue;
+                        }
+                    }
                 }
                 batch.posts.push(comment.post);
             }
@@ -509,24 +532,31 @@ impl<'a> DumpImporter<'a> {
                     self.skip(file.file_idx, record.line, reason);
                     continue;
                 }
-                imported += 1;
                 let user_event_kind = match (vote.vote_type, vote.user_id) {
                     (VOTE_FAVORITE, Some(user_id)) => Some((EventKind::Favorite, user_id)),
                     (VOTE_BOUNTY_START, Some(user_id)) => Some((EventKind::Follow, user_id)),
                     _ => None,
                 };
                 if let Some((kind, user_id)) = user_event_kind {
-                    batch.events.push(event(
+                    match event(
                         format!("se:vote:{}", vote.id),
                         user_id,
                         kind,
                         EventTarget::Post(vote.post_id),
                         vote.at,
-                    ));
+                    ) {
+                        Ok(event) => batch.events.push(event),
+                        Err(error) => {
+                            let reason = SkipReason::InvalidEvent(error);
+                            self.skip(file.file_idx, record.line, reason);
+                            continue;
+                        }
+                    }
                 } else if vote.id > counted_through {
                     *counts.entry((vote.post_id, vote.vote_type)).or_default() += 1;
                     highest_counted = highest_counted.max(vote.id);
                 }
+                imported += 1;
             }
             batch.vote_counts = counts
                 .into_iter()
@@ -607,13 +637,19 @@ impl<'a> DumpImporter<'a> {
                     self.skip(file.file_idx, record.line, reason);
                     continue;
                 }
-                batch.events.push(event(
+                match event(
                     format!("se:history:{}", entry.id),
                     user_id,
                     EventKind::Edit,
                     EventTarget::Post(entry.post_id),
                     entry.at,
-                ));
+                ) {
+                    Ok(event) => batch.events.push(event),
+                    Err(error) => {
+                        let reason = SkipReason::InvalidEvent(error);
+                        self.skip(file.file_idx, record.line, reason);
+                    }
+                }
             }
             let imported = batch.events.len() as u64;
             self.write(&batch, file.file_idx, imported, chunk.bytes)
@@ -666,21 +702,23 @@ impl<'a> DumpImporter<'a> {
     }
 }
 
+/// An event a dump row implies, with its kind's default weight, through the
+/// same validation as live and JSONL events.
 fn event(
     key: String,
     user_id: UserId,
     kind: EventKind,
     target: EventTarget,
     at: Timestamp,
-) -> Event {
-    Event {
+) -> Result<Event, IntakeError> {
+    intake::validate(Event {
         key,
         user_id,
         kind,
         target,
         at,
         weight: kind.default_weight(),
-    }
+    })
 }
 
 fn map_user(text: &str) -> Result<User, SkipReason> {

@@ -452,7 +452,7 @@ async fn jsonl_imports_good_lines_and_reports_bad_ones() {
             (12, "dangling_reference"),
             (13, "duplicate_id"),
             (14, "bad_date"),
-            (15, "bad_value"),
+            (15, "invalid_event"),
             (16, "malformed"),
         ],
         "{report}"
@@ -479,6 +479,101 @@ async fn jsonl_imports_good_lines_and_reports_bad_ones() {
         stats,
         "a second JSONL import changed the store"
     );
+}
+
+/// Writes a dump file: the XML wrapper around `rows`, one per line, so that
+/// row n is on line n + 2.
+fn write_dump_file(dir: &Path, file: &str, element: &str, rows: &[&str]) {
+    let mut text = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{element}>\n");
+    for row in rows {
+        text.push_str(&format!("  <row {row} />\n"));
+    }
+    text.push_str(&format!("</{element}>\n"));
+    std::fs::write(dir.join(file), text).expect("dump file written");
+}
+
+#[tokio::test]
+async fn dump_rows_whose_events_the_intake_rejects_are_located_skips() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dump = temp.path().join("dump");
+    std::fs::create_dir_all(&dump).expect("dump dir");
+    let created = r#"CreationDate="2016-08-02T15:39:14.947""#;
+    write_dump_file(
+        &dump,
+        "Posts.xml",
+        "posts",
+        &[
+            &format!(
+                r#"Id="1" PostTypeId="1" OwnerUserId="1" Title="Q" Body="&lt;p&gt;q&lt;/p&gt;" {created}"#
+            ),
+            &format!(
+                r#"Id="2" PostTypeId="2" ParentId="1" OwnerUserId="-1" Body="&lt;p&gt;a&lt;/p&gt;" {created}"#
+            ),
+            &format!(
+                r#"Id="3" PostTypeId="2" ParentId="1" OwnerUserId="-7" Body="&lt;p&gt;a&lt;/p&gt;" {created}"#
+            ),
+        ],
+    );
+    write_dump_file(
+        &dump,
+        "Comments.xml",
+        "comments",
+        &[
+            &format!(r#"Id="1" PostId="1" UserId="1" Text="fine" {created}"#),
+            r#"Id="2" PostId="1" UserId="1" Text="from the future" CreationDate="9999-12-31T00:00:00""#,
+        ],
+    );
+    write_dump_file(
+        &dump,
+        "Votes.xml",
+        "votes",
+        &[
+            &format!(r#"Id="1" PostId="1" VoteTypeId="5" UserId="1" {created}"#),
+            &format!(r#"Id="2" PostId="1" VoteTypeId="5" UserId="-2" {created}"#),
+            &format!(r#"Id="3" PostId="1" VoteTypeId="2" {created}"#),
+        ],
+    );
+    write_dump_file(
+        &dump,
+        "PostHistory.xml",
+        "posthistory",
+        &[
+            &format!(r#"Id="1" PostHistoryTypeId="5" PostId="1" UserId="1" {created}"#),
+            r#"Id="2" PostHistoryTypeId="5" PostId="1" UserId="1" CreationDate="1900-01-01T00:00:00""#,
+        ],
+    );
+    let store = sqlite_store(temp.path()).await;
+    let report = import(&store, &dump).await;
+    let skips: Vec<(&str, u64, &str, Option<&str>)> = report
+        .skips
+        .iter()
+        .map(|skip| {
+            (
+                skip.file.as_str(),
+                skip.line,
+                skip.reason.code(),
+                skip.reason.field(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skips,
+        [
+            ("Posts.xml", 5, "invalid_event", Some("user_id")),
+            ("Comments.xml", 4, "invalid_event", Some("at")),
+            ("Votes.xml", 4, "invalid_event", Some("user_id")),
+            ("PostHistory.xml", 4, "invalid_event", Some("at")),
+        ],
+        "{report}"
+    );
+    let stats = store.stats().await.expect("stats");
+    assert_eq!((stats.questions, stats.answers, stats.comments), (1, 1, 1));
+    assert_eq!(
+        ["answer", "comment", "favorite", "edit"].map(|kind| event_count(&stats, kind)),
+        [1, 1, 1, 1],
+        "the Community user (-1) is a valid answerer"
+    );
+    assert_eq!(stats.anonymous_votes, 1);
 }
 
 fn read_files(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -1,5 +1,6 @@
-//! Live interaction events (`POST /api/v1/events`): validation of each event
-//! field by field, then one all-or-nothing insert.
+//! Live interaction events (`POST /api/v1/events`): each event of the batch
+//! through [`steward_ingest::intake`], the validation JSONL and Stack Exchange
+//! events pass too, then one all-or-nothing insert.
 //!
 //! Events are validated from raw JSON rather than through a derived
 //! `Deserialize`, so that a bad batch is answered with the index of the bad
@@ -7,8 +8,9 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
-use steward_domain::{Event, EventKind, EventTarget, PostId, Timestamp, UserId};
+use serde_json::Value;
+use steward_domain::{Event, EventTarget, PostId, Timestamp};
+use steward_ingest::intake::{self, Source};
 use steward_store::Store;
 
 use crate::dto::EventsAccepted;
@@ -17,14 +19,9 @@ use crate::error::ApiError;
 /// Most events one request may carry; larger feeds send several batches.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
-/// Longest client-chosen idempotency key.
-const MAX_KEY_CHARS: usize = 200;
-
-const FIELDS: [&str; 6] = ["key", "kind", "user_id", "target", "at", "weight"];
-
 /// Validates `body` (one event object or an array of them) into events.
-/// Missing `at` is `now`, missing `weight` the kind's default weight, missing
-/// `key` a fresh `live:<uuid>` (so the event is never taken for a duplicate).
+/// Missing `at` is `now`, missing `key` a fresh `live:<uuid>` (see
+/// [`Source::Api`]); the first invalid event answers for the batch.
 pub fn parse(body: &Value, now: Timestamp) -> Result<Vec<Event>, ApiError> {
     let items: &[Value] = match body {
         Value::Array(items) => items,
@@ -44,115 +41,11 @@ pub fn parse(body: &Value, now: Timestamp) -> Result<Vec<Event>, ApiError> {
     items
         .iter()
         .enumerate()
-        .map(|(index, item)| parse_one(index, item, now))
+        .map(|(index, item)| {
+            intake::parse_event(item, Source::Api { now })
+                .map_err(|error| ApiError::invalid_event(index, error.field(), &error.problem))
+        })
         .collect()
-}
-
-fn parse_one(index: usize, item: &Value, now: Timestamp) -> Result<Event, ApiError> {
-    let invalid =
-        |field: &str, problem: String| ApiError::invalid_event(index, Some(field), problem);
-    let Value::Object(fields) = item else {
-        return Err(ApiError::invalid_event(
-            index,
-            None,
-            "an event must be a JSON object",
-        ));
-    };
-    if let Some(unknown) = fields.keys().find(|name| !FIELDS.contains(&name.as_str())) {
-        return Err(invalid(
-            unknown,
-            format!("unknown field; expected: {}", FIELDS.join(", ")),
-        ));
-    }
-    let kind = match required(fields, "kind").map_err(|problem| invalid("kind", problem))? {
-        Value::String(raw) => raw
-            .parse::<EventKind>()
-            .map_err(|error| invalid("kind", error.to_string()))?,
-        _ => return Err(invalid("kind", "must be a string".into())),
-    };
-    let user_id = required(fields, "user_id")
-        .map_err(|problem| invalid("user_id", problem))?
-        .as_i64()
-        .ok_or_else(|| invalid("user_id", "must be a whole number".into()))?;
-    let target =
-        parse_target(required(fields, "target").map_err(|problem| invalid("target", problem))?)
-            .map_err(|(field, problem)| invalid(field, problem))?;
-    let at = match fields.get("at") {
-        None | Some(Value::Null) => now,
-        Some(Value::String(raw)) => chrono::DateTime::parse_from_rfc3339(raw)
-            .map_err(|error| invalid("at", format!("not an RFC 3339 time ({error}): `{raw}`")))?
-            .to_utc(),
-        Some(_) => return Err(invalid("at", "must be an RFC 3339 time string".into())),
-    };
-    let weight = match fields.get("weight") {
-        None | Some(Value::Null) => kind.default_weight(),
-        Some(value) => value
-            .as_f64()
-            .filter(|weight| weight.is_finite())
-            .ok_or_else(|| invalid("weight", "must be a finite number".into()))?,
-    };
-    let key = match fields.get("key") {
-        None | Some(Value::Null) => format!("live:{}", uuid::Uuid::new_v4()),
-        Some(Value::String(key))
-            if !key.trim().is_empty()
-                && key.chars().count() <= MAX_KEY_CHARS
-                && !key.contains('\0') =>
-        {
-            key.clone()
-        }
-        Some(_) => {
-            return Err(invalid(
-                "key",
-                format!("must be a non-empty string of at most {MAX_KEY_CHARS} characters, no NUL"),
-            ));
-        }
-    };
-    Ok(Event {
-        key,
-        user_id: UserId(user_id),
-        kind,
-        target,
-        at,
-        weight,
-    })
-}
-
-fn required<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a Value, String> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Err("is required".into()),
-        Some(value) => Ok(value),
-    }
-}
-
-/// `{"type": "post"|"user"|"tag", "id": ...}`; errors name `target.type` or
-/// `target.id`.
-fn parse_target(value: &Value) -> Result<EventTarget, (&'static str, String)> {
-    let Value::Object(target) = value else {
-        return Err(("target", "must be an object {\"type\", \"id\"}".into()));
-    };
-    let id = target
-        .get("id")
-        .ok_or(("target.id", "is required".to_string()))?;
-    let whole = |id: &Value| {
-        id.as_i64()
-            .ok_or(("target.id", "must be a whole number".to_string()))
-    };
-    match target.get("type").and_then(Value::as_str) {
-        Some("post") => Ok(EventTarget::Post(PostId(whole(id)?))),
-        Some("user") => Ok(EventTarget::User(UserId(whole(id)?))),
-        Some("tag") => match id.as_str().map(|name| name.trim().to_lowercase()) {
-            Some(name) if !name.is_empty() && !name.contains('\0') => Ok(EventTarget::Tag(name)),
-            _ => Err((
-                "target.id",
-                "a tag target's id is its name, a non-empty string".into(),
-            )),
-        },
-        Some(other) => Err((
-            "target.type",
-            format!("unknown target type `{other}`; expected post, user or tag"),
-        )),
-        None => Err(("target.type", "is required: post, user or tag".into())),
-    }
 }
 
 /// Validates and stores a batch: all of it or, on any error, none of it.
@@ -200,6 +93,8 @@ pub async fn ingest(
 
 #[cfg(test)]
 mod tests {
+    use steward_domain::{EventKind, UserId};
+
     use super::*;
 
     fn now() -> Timestamp {

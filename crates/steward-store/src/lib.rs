@@ -350,6 +350,12 @@ impl Store {
         write::insert_events(self, events).await
     }
 
+    /// The stored events with these keys, in key order; keys not stored are
+    /// left out. Lets a client or a test see what an intake path stored.
+    pub async fn events_by_keys(&self, keys: &[String]) -> Result<Vec<Event>> {
+        read::events_by_keys(self, keys).await
+    }
+
     /// Content hashes of the stored embeddings of `ids` under `model`.
     pub async fn embedding_hashes(
         &self,

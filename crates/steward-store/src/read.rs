@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
-use steward_domain::{Post, PostId, Tag, User, UserId};
+use steward_domain::{Event, Post, PostId, Tag, User, UserId};
 
 use crate::error::{Result, database};
 use crate::rows::{self, column};
@@ -223,6 +223,36 @@ pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<Hash
         }
     }
     Ok(existing)
+}
+
+pub(crate) async fn events_by_keys(store: &Store, keys: &[String]) -> Result<Vec<Event>> {
+    let mut events = Vec::with_capacity(keys.len());
+    let mut connection = store
+        .pool
+        .acquire()
+        .await
+        .map_err(database("reading events"))?;
+    for chunk in keys.chunks(store.dialect.rows_per_statement(1)) {
+        let mut sql = SqlText::new(
+            store.dialect,
+            "SELECT key, user_id, kind, target_kind, target_id, target_tag, at, weight \
+             FROM events WHERE key IN (",
+        );
+        sql.parameter_list(chunk.len()).push(")");
+        let mut query = sql.query();
+        for key in chunk {
+            query = query.bind(key.clone());
+        }
+        for row in query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(database("reading events"))?
+        {
+            events.push(rows::event(&row)?);
+        }
+    }
+    events.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(events)
 }
 
 pub(crate) async fn checkpoint(store: &Store, key: &str) -> Result<Option<i64>> {

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use steward_domain::{Post, PostId, Tag, Timestamp, User, UserId};
+use steward_domain::{Event, EventTarget, Post, PostId, Tag, Timestamp, User, UserId};
 
 use crate::error::{Error, Result};
 use crate::from_millis;
@@ -101,5 +101,32 @@ pub(crate) fn tag(row: &AnyRow) -> Result<Tag> {
         excerpt: column(row, TABLE, "excerpt")?,
         wiki: column(row, TABLE, "wiki")?,
         synonyms: json_list(row, TABLE, "synonyms")?,
+    })
+}
+
+pub(crate) fn event(row: &AnyRow) -> Result<Event> {
+    const TABLE: &str = "events";
+    let kind: String = column(row, TABLE, "kind")?;
+    let target_kind: String = column(row, TABLE, "target_kind")?;
+    let target_id: Option<i64> = column(row, TABLE, "target_id")?;
+    let target_tag: Option<String> = column(row, TABLE, "target_tag")?;
+    let target = match (target_kind.as_str(), target_id, target_tag) {
+        ("post", Some(id), _) => EventTarget::Post(PostId(id)),
+        ("user", Some(id), _) => EventTarget::User(UserId(id)),
+        ("tag", _, Some(name)) => EventTarget::Tag(name),
+        (other, ..) => {
+            return Err(Error::Corrupt {
+                table: TABLE,
+                message: format!("target `{other}` without its id or tag name"),
+            });
+        }
+    };
+    Ok(Event {
+        key: column(row, TABLE, "key")?,
+        user_id: UserId(column(row, TABLE, "user_id")?),
+        kind: parse(TABLE, &kind)?,
+        target,
+        at: time(row, TABLE, "at")?,
+        weight: column(row, TABLE, "weight")?,
     })
 }

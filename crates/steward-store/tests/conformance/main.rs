@@ -586,11 +586,18 @@ async fn events_are_stored_once_per_key() {
         changed_copy.weight = 100.0;
         store
             .write(&WriteBatch {
-                events: vec![changed_copy, view],
+                events: vec![changed_copy, view.clone()],
                 ..WriteBatch::default()
             })
             .await
             .expect("write");
+        let keys = ["live:vote:1", "live:view:1", "missing", "live:follow:1"].map(String::from);
+        let stored = store.events_by_keys(&keys).await.expect("read events");
+        assert_eq!(
+            stored,
+            vec![follow, view, vote],
+            "first record per key, by key"
+        );
         let stats = store.stats().await.expect("stats");
         assert_eq!(stats.events, 3);
         assert_eq!(
