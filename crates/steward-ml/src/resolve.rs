@@ -152,6 +152,12 @@ impl ModelResolver {
         }
     }
 
+    /// Sends `token` with hub downloads (gated or private repositories).
+    pub fn with_token(mut self, token: Option<String>) -> ModelResolver {
+        self.token = token;
+        self
+    }
+
     pub fn model_dir(&self) -> Option<&Path> {
         self.model_dir.as_deref()
     }
