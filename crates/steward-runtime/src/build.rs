@@ -34,7 +34,7 @@ pub async fn open_store(config: &Config) -> Result<Store> {
                 .origin("database.url")
                 .cloned()
                 .unwrap_or(Origin::Default),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -102,7 +102,7 @@ pub async fn load_local_llm(
 ) -> Result<Llm> {
     let model_error = |source| Error::Model {
         what: format!("loading model `{model}` (llm.model)"),
-        source,
+        source: Box::new(source),
     };
     let path = resolver.resolve(model).await.map_err(model_error)?;
     let options = options.clone();
@@ -145,7 +145,7 @@ pub fn openai_config(llm: &LlmSettings) -> Result<OpenAiConfig> {
 pub fn remote_llm(llm: &LlmSettings) -> Result<Llm> {
     let client = OpenAiClient::new(&openai_config(llm)?).map_err(|source| Error::Model {
         what: "setting up the OpenAI-compatible client (llm.url)".to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Llm::OpenAiCompatible(client))
 }
@@ -177,7 +177,7 @@ pub async fn load_embedder(
         .await
         .map_err(|source| Error::Model {
             what: format!("loading embedder `{model}` (embedding.model)"),
-            source,
+            source: Box::new(source),
         })
 }
 

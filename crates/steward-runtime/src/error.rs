@@ -35,15 +35,16 @@ pub enum Error {
     OpenStore {
         url: String,
         origin: Origin,
+        /// Boxed: the store's error is large and this one is returned often.
         #[source]
-        source: steward_store::Error,
+        source: Box<steward_store::Error>,
     },
     /// Finding, downloading or loading a model.
     #[error("{what}: {source}")]
     Model {
         what: String,
         #[source]
-        source: steward_ml::Error,
+        source: Box<steward_ml::Error>,
     },
     /// A blocking loader thread panicked or was cancelled.
     #[error("{what}: the loading thread stopped: {message}")]

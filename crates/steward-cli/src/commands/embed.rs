@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
+use steward_ml::embed::Purpose;
 use steward_ml::embed::job::{EmbedJobOptions, EmbedProgress, embed_community};
-use steward_ml::embed::{DEFAULT_MODEL, Embedder, Purpose};
 use steward_ml::resolve::ModelResolver;
-use steward_store::Store;
+use steward_runtime::build::{self, LsaFallback};
+use steward_runtime::config::Flags;
 
 use crate::Context;
 
@@ -27,10 +28,10 @@ pub struct EmbedArgs {
     #[arg(long)]
     all: bool,
 
-    /// A model name (looked up in --model-dir, the cache, then the hub), a model
-    /// folder, or `lsa` (trained on the community).
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    model: String,
+    /// A model name (looked up in models.dir, the cache, then the hub), a model
+    /// folder, or `lsa` (trained on the community) [config: embedding.model].
+    #[arg(long)]
+    model: Option<String>,
 
     /// Embed the texts as search queries (models with a query prefix use it).
     #[arg(long, requires = "input")]
@@ -45,8 +46,15 @@ pub struct EmbedArgs {
     include_comments: bool,
 }
 
+impl EmbedArgs {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        flags.set("--model", "embedding.model", self.model.as_ref());
+    }
+}
+
 pub async fn run(args: EmbedArgs, context: &Context) -> anyhow::Result<()> {
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    let resolver = build::model_resolver(&context.config);
     match &args.input {
         Some(input) => embed_lines(&args, input, &resolver, context).await,
         None => embed_all(&args, &resolver, context).await,
@@ -61,18 +69,14 @@ async fn embed_lines(
 ) -> anyhow::Result<()> {
     // The store is only needed for the LSA fallback; do not create a database
     // file just to embed a few lines.
-    let store = if database_exists(&context.database) {
-        Some(
-            Store::open(&context.database)
-                .await
-                .with_context(|| format!("opening {}", context.database))?,
-        )
-    } else {
-        None
-    };
-    let loaded = Embedder::load(&args.model, resolver, store.as_ref())
-        .await
-        .with_context(|| format!("loading embedder `{}`", args.model))?;
+    let store = build::open_existing_store(&context.config).await?;
+    let loaded = build::load_embedder(
+        &context.config,
+        resolver,
+        store.as_ref(),
+        LsaFallback::Allowed,
+    )
+    .await?;
     if let Some(warning) = &loaded.warning {
         eprintln!("warning: {warning}");
     }
@@ -131,12 +135,14 @@ async fn embed_all(
     resolver: &ModelResolver,
     context: &Context,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&context.database)
-        .await
-        .with_context(|| format!("opening {}", context.database))?;
-    let loaded = Embedder::load(&args.model, resolver, Some(&store))
-        .await
-        .with_context(|| format!("loading embedder `{}`", args.model))?;
+    let store = build::open_store(&context.config).await?;
+    let loaded = build::load_embedder(
+        &context.config,
+        resolver,
+        Some(&store),
+        LsaFallback::Allowed,
+    )
+    .await?;
     if let Some(warning) = &loaded.warning {
         eprintln!("warning: {warning}");
     }
@@ -194,16 +200,4 @@ async fn embed_all(
     );
     store.close().await;
     Ok(())
-}
-
-/// A PostgreSQL URL always "exists"; a SQLite path only when its file does.
-fn database_exists(database: &str) -> bool {
-    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        return true;
-    }
-    let path = database
-        .strip_prefix("sqlite://")
-        .or_else(|| database.strip_prefix("sqlite:"))
-        .unwrap_or(database);
-    std::path::Path::new(path.split('?').next().unwrap_or(path)).is_file()
 }

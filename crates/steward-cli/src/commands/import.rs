@@ -12,7 +12,6 @@ use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
 use steward_ingest::progress::{Job, Progress};
 use steward_ingest::report::ImportReport;
 use steward_ingest::stackexchange::{DUMP_FILES, DumpOptions, import_dump};
-use steward_store::Store;
 
 use crate::Context;
 
@@ -55,7 +54,7 @@ pub struct JsonlArgs {
 }
 
 pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()> {
-    let store = open_store(&context.database).await?;
+    let store = steward_runtime::build::open_store(&context.config).await?;
     let cancel = cancel_on_ctrl_c();
     let (report, strict, json) = match command {
         ImportCommand::Stackexchange(args) => {
@@ -98,13 +97,6 @@ pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()
         );
     }
     Ok(())
-}
-
-/// Opens the store named by `--database`, with a hint when that fails.
-pub(crate) async fn open_store(database: &str) -> anyhow::Result<Store> {
-    Store::open(database).await.with_context(|| {
-        format!("opening the database `{database}`; check --database (or STEWARD_DATABASE_URL): a SQLite file path or a postgres:// URL")
-    })
 }
 
 /// A flag raised by Ctrl-C; the import stops after its current batch.
