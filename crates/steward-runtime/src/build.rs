@@ -279,8 +279,8 @@ mod tests {
     use super::*;
     use crate::config::{Setting, Sources};
 
-    fn config_with(flags: Vec<Setting>, dir: &std::path::Path) -> Config {
-        let mut sources = Sources::none(dir);
+    fn config_with(flags: Vec<Setting>) -> Config {
+        let mut sources = Sources::none();
         sources.flags = flags;
         Config::load(&sources).expect("valid config")
     }
@@ -308,19 +308,15 @@ mod tests {
 
     #[test]
     fn quotas_become_the_gateways_quotas() {
-        let dir = tempfile::tempdir().expect("temp dir");
         let quota = |text: &str| crate::config::parse_quota(text).expect("valid quota");
-        let config = config_with(
-            vec![Setting::flag(
-                "--quota",
-                "quotas",
-                vec![
-                    quota("role:member=20000/3600"),
-                    quota("feature:generate=5/60"),
-                ],
-            )],
-            dir.path(),
-        );
+        let config = config_with(vec![Setting::flag(
+            "--quota",
+            "quotas",
+            vec![
+                quota("role:member=20000/3600"),
+                quota("feature:generate=5/60"),
+            ],
+        )]);
         let got: Vec<(QuotaScope, i64, u64)> = quotas(&config)
             .expect("valid scopes")
             .into_iter()
@@ -340,10 +336,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = dir.path().join("community.db");
         let url = database.display().to_string();
-        let config = config_with(
-            vec![Setting::flag("--database", "database.url", &url)],
-            dir.path(),
-        );
+        let config = config_with(vec![Setting::flag("--database", "database.url", &url)]);
         assert!(
             open_existing_store(&config)
                 .await
@@ -356,14 +349,11 @@ mod tests {
         assert!(open_existing_store(&config).await.expect("opens").is_some());
 
         let missing = dir.path().join("missing-folder/community.db");
-        let config = config_with(
-            vec![Setting::flag(
-                "--database",
-                "database.url",
-                missing.display().to_string(),
-            )],
-            dir.path(),
-        );
+        let config = config_with(vec![Setting::flag(
+            "--database",
+            "database.url",
+            missing.display().to_string(),
+        )]);
         let error = open_store(&config)
             .await
             .expect_err("the folder is missing")
@@ -375,21 +365,17 @@ mod tests {
 
     #[test]
     fn the_remote_llm_takes_its_key_from_the_first_variable_set() {
-        let dir = tempfile::tempdir().expect("temp dir");
         // PATH is set in every test process and stands in for a secret; the
         // first name is set nowhere.
-        let config = config_with(
-            vec![
-                Setting::flag("--llm", "llm.provider", "openai_compatible"),
-                Setting::flag("--llm", "llm.url", "http://127.0.0.1:9/v1"),
-                Setting::flag(
-                    "--api-key-env",
-                    "llm.api_key_env",
-                    ["STEWARD_TEST_UNSET_KEY_VARIABLE", "PATH"],
-                ),
-            ],
-            dir.path(),
-        );
+        let config = config_with(vec![
+            Setting::flag("--llm", "llm.provider", "openai_compatible"),
+            Setting::flag("--llm", "llm.url", "http://127.0.0.1:9/v1"),
+            Setting::flag(
+                "--api-key-env",
+                "llm.api_key_env",
+                ["STEWARD_TEST_UNSET_KEY_VARIABLE", "PATH"],
+            ),
+        ]);
         let openai = openai_config(&config.llm).expect("url set");
         assert_eq!(openai.api_key_env.as_deref(), Some("PATH"));
         assert_eq!(openai.base_url, "http://127.0.0.1:9/v1");

@@ -278,10 +278,11 @@ fn config_file(sources: &Sources) -> Result<Option<std::path::PathBuf>> {
     match &sources.config_file {
         Some(path) if path.is_file() => Ok(Some(path.clone())),
         Some(path) => Err(Error::MissingConfigFile { path: path.clone() }),
-        None => {
-            let path = sources.working_dir.join(DEFAULT_FILE_NAME);
-            Ok(path.is_file().then_some(path))
-        }
+        None => Ok(sources
+            .working_dir
+            .as_ref()
+            .map(|dir| dir.join(DEFAULT_FILE_NAME))
+            .filter(|path| path.is_file())),
     }
 }
 

@@ -262,12 +262,6 @@ impl Flags {
         self
     }
 
-    /// Adds settings built elsewhere (a flag that sets two keys).
-    pub fn extend(&mut self, settings: impl IntoIterator<Item = Setting>) -> &mut Flags {
-        self.settings.extend(settings);
-        self
-    }
-
     pub fn into_settings(self) -> Vec<Setting> {
         self.settings
     }
@@ -279,8 +273,9 @@ impl Flags {
 pub struct Sources {
     /// `--config FILE`: must exist.
     pub config_file: Option<PathBuf>,
-    /// Where `steward.toml` is looked for when `config_file` is `None`.
-    pub working_dir: PathBuf,
+    /// Where `steward.toml` is looked for when `config_file` is `None`; `None`
+    /// looks nowhere.
+    pub working_dir: Option<PathBuf>,
     /// The environment; only the variables [`Config::load`] documents are read.
     pub env: Vec<(String, String)>,
     /// A command's own defaults, layered right above the built-in ones.
@@ -299,7 +294,8 @@ impl Sources {
                 let name = name.into_string().ok()?;
                 match value.into_string() {
                     Ok(value) => Some((name, value)),
-                    // Seen by the env layer, which names it as not UTF-8.
+                    // Seen by the env layer, which names it as not UTF-8 (the
+                    // marker holds NULs, which no real variable can).
                     Err(_) if layers::is_steward_variable(&name) => {
                         Some((name, layers::NOT_UTF8.to_string()))
                     }
@@ -309,7 +305,7 @@ impl Sources {
             .collect();
         Sources {
             config_file,
-            working_dir: PathBuf::from("."),
+            working_dir: Some(PathBuf::from(".")),
             env,
             command_defaults: Vec::new(),
             flags: Vec::new(),
@@ -317,10 +313,10 @@ impl Sources {
     }
 
     /// No file, no environment, no flags: the built-in defaults only.
-    pub fn none(working_dir: impl Into<PathBuf>) -> Sources {
+    pub fn none() -> Sources {
         Sources {
             config_file: None,
-            working_dir: working_dir.into(),
+            working_dir: None,
             env: Vec::new(),
             command_defaults: Vec::new(),
             flags: Vec::new(),
@@ -358,7 +354,7 @@ impl Config {
 
     /// The built-in defaults alone, as if no file, variable or flag were set.
     pub fn defaults() -> Config {
-        Config::load(&Sources::none("/nonexistent-steward-working-dir"))
+        Config::load(&Sources::none())
             .expect("steward.example.toml is a valid config: a unit test loads it")
     }
 

@@ -11,7 +11,8 @@ fn load(file: Option<&str>, env: &[(&str, &str)], flags: Vec<Setting>) -> Result
     if let Some(text) = file {
         std::fs::write(dir.path().join(DEFAULT_FILE_NAME), text).expect("write steward.toml");
     }
-    let mut sources = Sources::none(dir.path());
+    let mut sources = Sources::none();
+    sources.working_dir = Some(dir.path().to_path_buf());
     sources.env = env
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -178,7 +179,7 @@ fn command_defaults_sit_between_the_built_in_defaults_and_the_file() {
             "./steward-demo.db",
         )]
     };
-    let mut sources = Sources::none("/nonexistent-steward-dir");
+    let mut sources = Sources::none();
     sources.command_defaults = demo();
     let config = Config::load(&sources).expect("valid");
     check(
@@ -428,7 +429,8 @@ fn mistakes_are_errors_that_name_the_key_and_say_what_to_do() {
 #[test]
 fn a_missing_explicit_config_file_is_an_error_a_missing_default_one_is_not() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut sources = Sources::none(dir.path());
+    let mut sources = Sources::none();
+    sources.working_dir = Some(dir.path().to_path_buf());
     assert!(Config::load(&sources).is_ok());
     sources.config_file = Some(dir.path().join("nope.toml"));
     let error = Config::load(&sources).expect_err("--config names a missing file");
