@@ -1,7 +1,11 @@
 //! `steward`: the command line. Parses argv, wires the crates together and
 //! reports; the work itself lives in the library crates.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use steward_runtime::Config;
+use steward_runtime::config::{Flags, Setting, Sources};
 
 mod commands;
 mod progress;
@@ -9,20 +13,27 @@ mod progress;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Where the community lives when `--database` is not given.
-pub const DEFAULT_DATABASE: &str = "./steward.db";
-
 /// Steward: a self-hosted AI operations engine for technical communities.
+///
+/// Settings come from built-in defaults, then the config file, then STEWARD_*
+/// environment variables, then flags; `steward config show` says which won.
 #[derive(Debug, Parser)]
 #[command(name = "steward", version, about, long_about = None)]
 struct Cli {
-    /// Database: a SQLite file path (created on first use) or a postgres:// URL.
-    #[arg(long, global = true, env = "STEWARD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-    database: String,
+    /// Config file; without it, ./steward.toml is read when it exists
+    /// (steward.example.toml lists every key).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 
-    /// Directory holding model folders (all-MiniLM-L6-v2/, SmolLM2-135M-Instruct/, ...).
-    #[arg(long, global = true, env = "STEWARD_MODEL_DIR")]
-    model_dir: Option<std::path::PathBuf>,
+    /// Database: a SQLite file path (created on first use) or a postgres:// URL
+    /// [config: database.url, env STEWARD_DATABASE_URL; default ./steward.db].
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+
+    /// Directory holding model folders (all-MiniLM-L6-v2/, SmolLM2-135M-Instruct/, ...)
+    /// [config: models.dir, env STEWARD_MODEL_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -54,21 +65,63 @@ enum Command {
     /// Benchmarks on real or generated data; print figures (and JSON with --json).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// Show or check the effective configuration.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
 }
 
-/// What every command gets from the global flags.
+impl Command {
+    /// The flags of this command that set config keys.
+    fn flags(&self, flags: &mut Flags) {
+        match self {
+            Command::Serve(args) => args.flags(flags),
+            Command::Demo(args) => args.flags(flags),
+            Command::Embed(args) => args.flags(flags),
+            Command::Generate(args) => args.flags(flags),
+            Command::Bench(command) => command.flags(flags),
+            Command::Import(_)
+            | Command::Stats(_)
+            | Command::Sample(_)
+            | Command::Models(_)
+            | Command::Llm(_)
+            | Command::Config(_) => {}
+        }
+    }
+
+    /// Defaults of this command that differ from the built-in ones.
+    fn command_defaults(&self) -> Vec<Setting> {
+        match self {
+            Command::Demo(_) => commands::demo::command_defaults(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What every command gets from `main`: the effective configuration.
 #[derive(Debug, Clone)]
 pub struct Context {
-    pub database: String,
-    pub model_dir: Option<std::path::PathBuf>,
+    pub config: Config,
+}
+
+/// The one place a command's [`Config`] comes from: defaults, the command's
+/// own defaults, the config file, the environment, then the flags given.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut flags = Flags::new();
+    flags
+        .set("--database", "database.url", cli.database.as_ref())
+        .set("--model-dir", "models.dir", cli.model_dir.as_ref());
+    cli.command.flags(&mut flags);
+    let mut sources = Sources::from_process(cli.config.clone());
+    sources.command_defaults = cli.command.command_defaults();
+    sources.flags = flags.into_settings();
+    Ok(Config::load(&sources)?)
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     let context = Context {
-        database: cli.database,
-        model_dir: cli.model_dir,
+        config: load_config(&cli)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,17 +131,17 @@ fn main() -> anyhow::Result<()> {
             Command::Import(command) => commands::import::run(command, &context).await,
             Command::Stats(args) => commands::stats::run(args, &context).await,
             Command::Sample(args) => commands::sample::run(args, &context).await,
-            Command::Serve(args) => commands::serve::run(args, &context).await,
+            Command::Serve(_) => commands::serve::run(&context).await,
             Command::Demo(args) => commands::demo::run(args, &context).await,
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,
+            Command::Config(command) => commands::config::run(command, &context),
         }
     })
 }
-
 /// Logs go to stderr (stdout is for results and `--json`); `RUST_LOG` filters.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

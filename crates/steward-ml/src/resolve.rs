@@ -179,6 +179,12 @@ impl ModelResolver {
         }
     }
 
+    /// Sends `token` with hub downloads (gated or private repositories).
+    pub fn with_token(mut self, token: Option<String>) -> ModelResolver {
+        self.token = token;
+        self
+    }
+
     pub fn model_dir(&self) -> Option<&Path> {
         self.model_dir.as_deref()
     }
@@ -523,10 +529,12 @@ fn file_sha256(path: &Path) -> Result<String> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }
 
 /// A folder counts as the model when it holds the files a known model needs (so a
@@ -749,7 +757,10 @@ mod tests {
         let error = outcome.expect_err("a checksum mismatch fails the fetch");
         assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
         assert!(error.to_string().contains(good), "{error}");
-        assert!(left.is_empty(), "nothing of a bad download is kept: {left:?}");
+        assert!(
+            left.is_empty(),
+            "nothing of a bad download is kept: {left:?}"
+        );
         assert!(manifest.is_none());
     }
 

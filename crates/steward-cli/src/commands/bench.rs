@@ -1,6 +1,8 @@
 //! `steward bench ...`: measured figures on real or generated data. Every bench
 //! takes `--json` and then prints one JSON object on stdout.
 
+use steward_runtime::config::Flags;
+
 use crate::Context;
 
 use super::{bench_embed, bench_generate, bench_import};
@@ -13,6 +15,16 @@ pub enum BenchCommand {
     Embed(bench_embed::BenchEmbedArgs),
     /// LLM prompt-processing and decode speed (tokens/s), with llama.cpp side by side.
     Generate(bench_generate::BenchGenerateArgs),
+}
+
+impl BenchCommand {
+    /// The config keys the bench's flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        match self {
+            BenchCommand::Generate(args) => args.flags(flags),
+            BenchCommand::Import(_) | BenchCommand::Embed(_) => {}
+        }
+    }
 }
 
 pub async fn run(command: BenchCommand, context: &Context) -> anyhow::Result<()> {

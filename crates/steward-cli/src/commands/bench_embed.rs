@@ -12,7 +12,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};
 use steward_ml::embed::{DEFAULT_MODEL, Purpose};
-use steward_ml::resolve::ModelResolver;
 
 use crate::Context;
 
@@ -78,7 +77,7 @@ pub async fn run(args: BenchEmbedArgs, context: &Context) -> anyhow::Result<()> 
         return Ok(());
     }
 
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    let resolver = steward_runtime::build::model_resolver(&context.config);
     let model_dir = resolver
         .resolve(&args.model)
         .await

@@ -11,9 +11,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde::Serialize;
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
-use steward_ml::resolve::ModelResolver;
+use steward_runtime::build;
+use steward_runtime::config::Flags;
 
-use super::generate::DEFAULT_LLM;
 use crate::Context;
 
 /// The prompt text, repeated until it has enough tokens (the Stack Exchange
@@ -46,8 +46,9 @@ pub struct BenchGenerateArgs {
     #[arg(long, default_value_t = 3)]
     repeats: usize,
 
-    #[arg(long, default_value = DEFAULT_LLM)]
-    model: String,
+    /// A GGUF model name or path [config: llm.model].
+    #[arg(long)]
+    model: Option<String>,
 
     /// A Python with `llama_cpp` installed (llama-cpp-python), for the peer column.
     #[arg(long, env = "STEWARD_PEER_PYTHON")]
@@ -79,6 +80,13 @@ struct Report {
     decode_ratio: Option<f64>,
 }
 
+impl BenchGenerateArgs {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        flags.set("--model", "llm.model", self.model.as_ref());
+    }
+}
+
 pub async fn run(args: BenchGenerateArgs, context: &Context) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         let wanted = threads.to_string();
@@ -87,16 +95,17 @@ pub async fn run(args: BenchGenerateArgs, context: &Context) -> anyhow::Result<(
         }
     }
     let threads = candle_core_threads();
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    let model = context.config.llm.model.clone();
+    let resolver = build::model_resolver(&context.config);
     let path = resolver
-        .resolve(&args.model)
+        .resolve(&model)
         .await
-        .with_context(|| format!("finding model `{}`", args.model))?;
+        .with_context(|| format!("finding model `{model}`"))?;
     let load_started = Instant::now();
     // No prefix reuse: every run must process its whole prompt.
     let options = LocalOptions {
         prefix_cache_entries: 0,
-        ..LocalOptions::default()
+        ..build::local_options(&context.config.llm)
     };
     let llm = tokio::task::spawn_blocking(move || LocalLlm::load(&path, &options))
         .await?
@@ -117,7 +126,7 @@ pub async fn run(args: BenchGenerateArgs, context: &Context) -> anyhow::Result<(
     };
     let ratio = |ours: f64, theirs: Option<f64>| theirs.filter(|t| *t > 0.0).map(|t| ours / t);
     let report = Report {
-        model: args.model.clone(),
+        model,
         gguf: llm.path().display().to_string(),
         threads,
         prompt_tokens: prompt.len(),

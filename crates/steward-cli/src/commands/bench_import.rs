@@ -9,6 +9,8 @@ use serde::Serialize;
 use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
 use steward_jobs::JobHandle;
+use steward_runtime::Config;
+use steward_store::{Store, StoreOptions};
 
 use crate::{Context, progress};
 
@@ -57,7 +59,7 @@ struct BenchImportResult {
     meets_targets: bool,
 }
 
-pub async fn run(args: BenchImportArgs, _context: &Context) -> anyhow::Result<()> {
+pub async fn run(args: BenchImportArgs, context: &Context) -> anyhow::Result<()> {
     let work_dir = std::env::temp_dir().join(format!(
         "steward-bench-import-{}-{}",
         std::process::id(),
@@ -65,7 +67,7 @@ pub async fn run(args: BenchImportArgs, _context: &Context) -> anyhow::Result<()
     ));
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
-    let outcome = bench(&args, &work_dir).await;
+    let outcome = bench(&args, &work_dir, &context.config).await;
     let _ = std::fs::remove_dir_all(&work_dir);
     let result = outcome?;
     if args.json {
@@ -105,7 +107,11 @@ pub async fn run(args: BenchImportArgs, _context: &Context) -> anyhow::Result<()
     Ok(())
 }
 
-async fn bench(args: &BenchImportArgs, work_dir: &Path) -> anyhow::Result<BenchImportResult> {
+async fn bench(
+    args: &BenchImportArgs,
+    work_dir: &Path,
+    config: &Config,
+) -> anyhow::Result<BenchImportResult> {
     let (data_dir, generated, generate_seconds) = match &args.data {
         Some(dir) => (dir.clone(), false, 0.0),
         None => {
@@ -128,7 +134,14 @@ async fn bench(args: &BenchImportArgs, work_dir: &Path) -> anyhow::Result<BenchI
     // Measure the import's own peak, not the generator's.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let database = work_dir.join("bench.db");
-    let store = super::import::open_store(&database.display().to_string()).await?;
+    // The configured pool, on the bench's own database.
+    let store_options = StoreOptions {
+        url: database.display().to_string(),
+        ..steward_runtime::build::store_options(config)
+    };
+    let store = Store::open_with(store_options)
+        .await
+        .with_context(|| format!("opening {}", database.display()))?;
     let options = DumpOptions {
         batch_size: args.batch_size,
     };

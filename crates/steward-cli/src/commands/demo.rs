@@ -1,14 +1,19 @@
 //! `steward demo`: a working Steward in one command. Writes a sample community
-//! (unless `--data` names a real dump), imports it and serves the API.
+//! (unless `--data` names a real dump), imports it and serves the API, calling
+//! the `sample`, `import` and `serve` commands with typed arguments.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use steward_ingest::stackexchange::DumpOptions;
+use steward_runtime::config::{Flags, Setting};
 
+use super::import::{ImportCommand, StackExchangeArgs};
+use super::sample::SampleArgs;
 use crate::Context;
 
-/// The database the demo uses when `--database` was left at its default, so a
-/// demo never mixes sample data into a real community's `./steward.db`.
+/// The demo's database unless one is configured, so a demo never mixes sample
+/// data into a real community's `./steward.db`.
 const DEMO_DATABASE: &str = "./steward-demo.db";
 
 #[derive(Debug, clap::Args)]
@@ -29,68 +34,63 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
 
-    /// Address to serve on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    bind: String,
+    /// Address to serve on [config: server.bind].
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
 
-    /// Serve community data only, without loading models.
+    /// Serve community data only, without loading models
+    /// [config: server.load_models = false].
     #[arg(long)]
     no_models: bool,
 }
 
-pub async fn run(args: DemoArgs, context: &Context) -> anyhow::Result<()> {
-    let mut context = context.clone();
-    if context.database == crate::DEFAULT_DATABASE {
-        context.database = DEMO_DATABASE.to_string();
+impl DemoArgs {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        flags.set("--bind", "server.bind", self.bind.as_ref()).set(
+            "--no-models",
+            "server.load_models",
+            self.no_models.then_some(false),
+        );
     }
+}
+
+/// The demo's own defaults; a config file, the environment and flags override them.
+pub fn command_defaults() -> Vec<Setting> {
+    vec![Setting::command_default(
+        "demo",
+        "database.url",
+        DEMO_DATABASE,
+    )]
+}
+
+pub async fn run(args: DemoArgs, context: &Context) -> anyhow::Result<()> {
+    let config = &context.config;
     let dump_dir = match &args.data {
         Some(dir) => dir.clone(),
         None => {
-            let sample_args: super::sample::SampleArgs = parse_args(&[
-                "--out",
-                &args.sample_dir.display().to_string(),
-                "--users",
-                &args.users.to_string(),
-                "--seed",
-                &args.seed.to_string(),
-            ])?;
-            super::sample::run(sample_args, &context).await?;
+            let sample = SampleArgs::new(args.sample_dir.clone(), args.users, args.seed);
+            super::sample::run(sample, context).await?;
             args.sample_dir.clone()
         }
     };
-    eprintln!("Importing {} into {}", dump_dir.display(), context.database);
-    let import_command: super::import::ImportCommand =
-        parse_subcommand(&["stackexchange", &dump_dir.display().to_string()])?;
-    super::import::run(import_command, &context)
+    eprintln!(
+        "Importing {} into {}",
+        dump_dir.display(),
+        config.database.url
+    );
+    let import = ImportCommand::Stackexchange(StackExchangeArgs {
+        dir: dump_dir,
+        strict: false,
+        batch_size: DumpOptions::default().batch_size,
+        json: false,
+    });
+    super::import::run(import, context)
         .await
         .context("importing the demo community")?;
-
-    let mut serve_argv = vec!["--bind", args.bind.as_str()];
-    if args.no_models {
-        serve_argv.push("--no-models");
-    }
-    let serve_args: super::serve::ServeArgs = parse_args(&serve_argv)?;
     eprintln!(
         "Try: curl http://{}/api/v1/stats   (Ctrl-C stops the server)",
-        args.bind
+        config.server.bind
     );
-    super::serve::run(serve_args, &context).await
-}
-
-/// Builds another command's arguments the way its users would type them, so
-/// the demo composes commands without reaching into their fields.
-fn parse_args<T: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> anyhow::Result<T> {
-    let command = T::augment_args(clap::Command::new("steward"));
-    let matches =
-        command.try_get_matches_from(std::iter::once("steward").chain(argv.iter().copied()))?;
-    Ok(T::from_arg_matches(&matches)?)
-}
-
-fn parse_subcommand<T: clap::Subcommand + clap::FromArgMatches>(
-    argv: &[&str],
-) -> anyhow::Result<T> {
-    let command = T::augment_subcommands(clap::Command::new("steward"));
-    let matches =
-        command.try_get_matches_from(std::iter::once("steward").chain(argv.iter().copied()))?;
-    Ok(T::from_arg_matches(&matches)?)
+    super::serve::run(context).await
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use steward_jobs::JobHandle;
+use steward_ml::embed::LoadedEmbedder;
+use steward_ml::embed::Purpose;
 use steward_ml::embed::job::{EmbedJobOptions, embed_community};
-use steward_ml::embed::{DEFAULT_MODEL, Embedder, LoadedEmbedder, Purpose};
 use steward_ml::resolve::ModelResolver;
-use steward_store::Store;
+use steward_runtime::build::{self, LsaFallback};
+use steward_runtime::config::Flags;
 
 use crate::{Context, progress};
 
@@ -27,10 +29,10 @@ pub struct EmbedArgs {
     #[arg(long)]
     all: bool,
 
-    /// A model name (looked up in --model-dir, the cache, then the hub), a model
-    /// folder, or `lsa` (trained on the community).
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    model: String,
+    /// A model name (looked up in models.dir, the cache, then the hub), a model
+    /// folder, or `lsa` (trained on the community) [config: embedding.model].
+    #[arg(long)]
+    model: Option<String>,
 
     /// Embed the texts as search queries (models with a query prefix use it).
     #[arg(long, requires = "input")]
@@ -45,8 +47,15 @@ pub struct EmbedArgs {
     include_comments: bool,
 }
 
+impl EmbedArgs {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        flags.set("--model", "embedding.model", self.model.as_ref());
+    }
+}
+
 pub async fn run(args: EmbedArgs, context: &Context) -> anyhow::Result<()> {
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    let resolver = build::model_resolver(&context.config);
     match &args.input {
         Some(input) => embed_lines(&args, input, &resolver, context).await,
         None => embed_all(&args, &resolver, context).await,
@@ -61,16 +70,8 @@ async fn embed_lines(
 ) -> anyhow::Result<()> {
     // The store is only needed for the LSA fallback; do not create a database
     // file just to embed a few lines.
-    let store = if database_exists(&context.database) {
-        Some(
-            Store::open(&context.database)
-                .await
-                .with_context(|| format!("opening {}", context.database))?,
-        )
-    } else {
-        None
-    };
-    let loaded = load(&args.model, resolver, store.as_ref()).await?;
+    let store = build::open_existing_store(&context.config).await?;
+    let loaded = load(context, resolver, store.as_ref()).await?;
     let embedder = Arc::new(loaded.embedder);
     let purpose = if args.query {
         Purpose::Query
@@ -126,10 +127,8 @@ async fn embed_all(
     resolver: &ModelResolver,
     context: &Context,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&context.database)
-        .await
-        .with_context(|| format!("opening {}", context.database))?;
-    let loaded = load(&args.model, resolver, Some(&store)).await?;
+    let store = build::open_store(&context.config).await?;
+    let loaded = load(context, resolver, Some(&store)).await?;
     let embedder = Arc::new(loaded.embedder);
     let options = EmbedJobOptions {
         batch_size: args.batch_size.max(1),
@@ -166,28 +165,18 @@ async fn embed_all(
 /// Loads the embedder, showing a download or LSA training as it runs, and
 /// prints the warning of a fallback.
 async fn load(
-    model: &str,
+    context: &Context,
     resolver: &ModelResolver,
-    store: Option<&Store>,
+    store: Option<&steward_store::Store>,
 ) -> anyhow::Result<LoadedEmbedder> {
     let job = JobHandle::new();
-    let loaded = progress::run(&job, Embedder::load(model, resolver, store, &job))
-        .await
-        .with_context(|| format!("loading embedder `{model}`"))?;
+    let loaded = progress::run(
+        &job,
+        build::load_embedder(&context.config, resolver, store, LsaFallback::Allowed, &job),
+    )
+    .await?;
     if let Some(warning) = &loaded.warning {
         eprintln!("warning: {warning}");
     }
     Ok(loaded)
-}
-
-/// A PostgreSQL URL always "exists"; a SQLite path only when its file does.
-fn database_exists(database: &str) -> bool {
-    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        return true;
-    }
-    let path = database
-        .strip_prefix("sqlite://")
-        .or_else(|| database.strip_prefix("sqlite:"))
-        .unwrap_or(database);
-    std::path::Path::new(path.split('?').next().unwrap_or(path)).is_file()
 }

@@ -1,18 +1,15 @@
-//! `steward generate`: one chat completion from a local GGUF model, streamed to
-//! stdout as it is decoded, with a one-line timing summary on stderr.
+//! `steward generate`: one chat completion from the configured LLM (`[llm]`),
+//! streamed to stdout as it is decoded, with a one-line timing summary on stderr.
 
 use std::io::Write;
 
 use anyhow::Context as _;
-use steward_ml::audit::{CallContext, Gateway};
-use steward_ml::llm::local::{LocalLlm, LocalOptions};
-use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
-use steward_ml::resolve::ModelResolver;
+use steward_ml::audit::CallContext;
+use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Role};
+use steward_runtime::build;
+use steward_runtime::config::Flags;
 
 use crate::Context;
-
-/// The chat model used when `--model` is not given.
-pub const DEFAULT_LLM: &str = "SmolLM2-135M-Instruct";
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
@@ -24,9 +21,11 @@ pub struct GenerateArgs {
     #[arg(long)]
     system: Option<String>,
 
-    /// A model name (looked up in --model-dir, the cache, then the hub) or a .gguf path.
-    #[arg(long, default_value = DEFAULT_LLM)]
-    model: String,
+    /// A model name (looked up in models.dir, the cache, then the hub) or a .gguf
+    /// path; with llm.provider = "openai_compatible", the server's model name
+    /// [config: llm.model].
+    #[arg(long)]
+    model: Option<String>,
 
     #[arg(long, default_value_t = 256)]
     max_tokens: u32,
@@ -58,23 +57,22 @@ pub struct GenerateArgs {
     role: String,
 }
 
+impl GenerateArgs {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        flags.set("--model", "llm.model", self.model.as_ref());
+    }
+}
+
 pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
-    let store = steward_store::Store::open(&context.database)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database {} for the LLM audit log",
-                context.database
-            )
-        })?;
-    let llm = load_llm(&args.model, context).await?;
+    let config = &context.config;
+    // The store keeps the LLM audit log.
+    let store = build::open_store(config).await?;
+    let llm = build::load_llm(config, &build::model_resolver(config)).await?;
     let model_id = llm.model_id().to_string();
-    // Every LLM call goes through the gateway, so this one is audited too.
-    let gateway = Gateway {
-        llm,
-        store,
-        quotas: Vec::new(),
-    };
+    // Every LLM call goes through the gateway, so this one is audited (and
+    // quota-checked) too.
+    let gateway = build::gateway(config, llm, store)?;
     let call = CallContext {
         feature: "generate".to_string(),
         role: args.role.clone(),
@@ -135,21 +133,6 @@ pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
         completion.finish_reason,
     );
     Ok(())
-}
-
-/// Resolves and loads a local GGUF model (loading is seconds of CPU: off the runtime).
-pub async fn load_llm(model: &str, context: &Context) -> anyhow::Result<Llm> {
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
-    let path = resolver
-        .resolve(model)
-        .await
-        .with_context(|| format!("finding model `{model}`"))?;
-    let local =
-        tokio::task::spawn_blocking(move || LocalLlm::load(&path, &LocalOptions::default()))
-            .await
-            .context("loading the model")?
-            .with_context(|| format!("loading model `{model}`"))?;
-    Ok(Llm::Local(local))
 }
 
 /// Tokens per second; 0 when nothing was timed.

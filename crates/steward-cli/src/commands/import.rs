@@ -8,7 +8,6 @@ use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
 use steward_ingest::report::ImportReport;
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
 use steward_jobs::JobHandle;
-use steward_store::Store;
 
 use crate::{Context, progress};
 
@@ -51,7 +50,7 @@ pub struct JsonlArgs {
 }
 
 pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()> {
-    let store = open_store(&context.database).await?;
+    let store = steward_runtime::build::open_store(&context.config).await?;
     let job = JobHandle::new();
     let (report, strict, json) = match command {
         ImportCommand::Stackexchange(args) => {
@@ -82,13 +81,6 @@ pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()
         );
     }
     Ok(())
-}
-
-/// Opens the store named by `--database`, with a hint when that fails.
-pub(crate) async fn open_store(database: &str) -> anyhow::Result<Store> {
-    Store::open(database).await.with_context(|| {
-        format!("opening the database `{database}`; check --database (or STEWARD_DATABASE_URL): a SQLite file path or a postgres:// URL")
-    })
 }
 
 /// Turns an import error into a message that says what to do next.

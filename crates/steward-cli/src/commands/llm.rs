@@ -1,7 +1,7 @@
 //! `steward llm`: what the LLM audit log says, per feature and model.
 
 use anyhow::Context as _;
-use steward_store::{LlmUsage, Store};
+use steward_store::LlmUsage;
 
 use crate::Context;
 
@@ -25,9 +25,7 @@ pub async fn run(command: LlmCommand, context: &Context) -> anyhow::Result<()> {
 }
 
 async fn usage(args: UsageArgs, context: &Context) -> anyhow::Result<()> {
-    let store = Store::open(&context.database)
-        .await
-        .with_context(|| format!("opening the database {}", context.database))?;
+    let store = steward_runtime::build::open_store(&context.config).await?;
     let usage = store
         .llm_usage()
         .await

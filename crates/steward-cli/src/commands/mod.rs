@@ -1,10 +1,12 @@
-//! One module per subcommand: its clap arguments and a `run` that wires the
-//! library crates and prints the outcome.
+//! One module per subcommand: its clap arguments (and the config keys its
+//! flags set) and a `run` that calls the library crates, built from the
+//! config by `steward_runtime::build`, and prints the outcome.
 
 pub mod bench;
 mod bench_embed;
 mod bench_generate;
 mod bench_import;
+pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod generate;

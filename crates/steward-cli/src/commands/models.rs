@@ -29,7 +29,7 @@ pub struct FetchArgs {
 }
 
 pub async fn run(command: ModelsCommand, context: &Context) -> anyhow::Result<()> {
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
+    let resolver = steward_runtime::build::model_resolver(&context.config);
     match command {
         ModelsCommand::List(args) => list(&resolver, args.json),
         ModelsCommand::Fetch(args) => fetch(&resolver, &args.name).await,
@@ -56,7 +56,11 @@ fn list(resolver: &ModelResolver, json: bool) -> anyhow::Result<()> {
             "known": KNOWN_MODELS.iter().map(|known| serde_json::json!({
                 "name": known.name,
                 "repo": known.repo,
-                "files": known.files,
+                "revision": known.revision,
+                "files": known.files.iter().map(|file| serde_json::json!({
+                    "path": file.path,
+                    "sha256": file.sha256,
+                })).collect::<Vec<_>>(),
                 "local_path": resolver.locate(known.name).map(|path| path.display().to_string()),
             })).collect::<Vec<_>>(),
         });
@@ -65,7 +69,7 @@ fn list(resolver: &ModelResolver, json: bool) -> anyhow::Result<()> {
     }
     match resolver.model_dir() {
         Some(dir) => println!("model dir: {}", dir.display()),
-        None => println!("model dir: (not set: --model-dir or STEWARD_MODEL_DIR)"),
+        None => println!("model dir: (not set: models.dir, --model-dir or STEWARD_MODEL_DIR)"),
     }
     println!("cache:     {}", resolver.cache_dir().display());
     println!("hub:       {}", resolver.endpoint());

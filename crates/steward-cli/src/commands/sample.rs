@@ -32,6 +32,23 @@ pub struct SampleArgs {
     pub json: bool,
 }
 
+impl SampleArgs {
+    /// What `steward sample --out OUT --users USERS --seed SEED` gets, for
+    /// commands that write a sample themselves (`demo`).
+    pub fn new(out: PathBuf, users: u32, seed: u64) -> SampleArgs {
+        let defaults = SampleConfig::new(users, seed);
+        SampleArgs {
+            out,
+            users,
+            seed,
+            questions: defaults.questions,
+            target_posts_mb: None,
+            chinese_share: defaults.chinese_share,
+            json: false,
+        }
+    }
+}
+
 pub async fn run(args: SampleArgs, _context: &Context) -> anyhow::Result<()> {
     let config = SampleConfig {
         users: args.users,

@@ -1,95 +1,135 @@
-//! `steward serve`: opens the store, loads the models, and serves the HTTP API
-//! until Ctrl-C or SIGTERM, finishing requests in flight.
+//! `steward serve`: opens the store, loads the models (both built from the
+//! config by `steward_runtime::build`), and serves the HTTP API until Ctrl-C
+//! or SIGTERM, finishing requests in flight.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use steward_ml::audit::{Gateway, Quota, QuotaScope};
-use steward_ml::embed::{self, Embedder};
-use steward_ml::llm::Llm;
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
-use steward_ml::resolve::ModelResolver;
+use steward_runtime::Config;
+use steward_runtime::config::{Flags, LlmProvider, QuotaSettings, parse_quota};
 use steward_server::{AppState, ServerConfig};
-use steward_store::Store;
 
 use crate::Context;
-use crate::commands::generate::{DEFAULT_LLM, load_llm};
 
+/// Every flag overrides a config key (`steward config show` lists them).
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the address is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    bind: String,
+    /// Address to listen on; port 0 picks a free port (the address is printed)
+    /// [config: server.bind].
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
 
     /// `local` runs a GGUF model in-process; an URL (`http://host:port/v1`) uses
-    /// that OpenAI-compatible server, with the key from STEWARD_LLM_API_KEY or
-    /// OPENAI_API_KEY.
-    #[arg(long, default_value = "local")]
-    llm: String,
+    /// that OpenAI-compatible server, with the key from the first variable of
+    /// llm.api_key_env that is set [config: llm.provider, llm.url].
+    #[arg(long, value_name = "local|URL", value_parser = parse_llm)]
+    llm: Option<LlmChoice>,
 
-    /// Chat model: a name or .gguf path for `local` (default SmolLM2-135M-Instruct),
-    /// the server's model name for an URL (default `default`).
-    #[arg(long)]
+    /// Chat model: a name or .gguf path for `local`, the server's model name for
+    /// an URL [config: llm.model].
+    #[arg(long, value_name = "MODEL")]
     llm_model: Option<String>,
 
-    /// Embedding model for /v1/embeddings (`lsa` for the community's own LSA).
-    #[arg(long, default_value = embed::DEFAULT_MODEL)]
-    embed_model: String,
+    /// Embedding model for /v1/embeddings (`lsa` for the community's own LSA)
+    /// [config: embedding.model].
+    #[arg(long, value_name = "MODEL")]
+    embed_model: Option<String>,
 
-    /// Serve community data only: load no model (model endpoints answer 503).
+    /// Serve community data only: load no model (model endpoints answer 503)
+    /// [config: server.load_models = false].
     #[arg(long)]
     no_models: bool,
 
     /// Token quota, repeatable: `feature:NAME=TOKENS/SECONDS` or
-    /// `role:NAME=TOKENS/SECONDS` (e.g. `role:member=20000/3600`).
+    /// `role:NAME=TOKENS/SECONDS` (e.g. `role:member=20000/3600`); replaces
+    /// the configured list [config: quotas].
     #[arg(long = "quota", value_name = "SCOPE=TOKENS/SECONDS", value_parser = parse_quota)]
-    quotas: Vec<Quota>,
+    quotas: Vec<QuotaSettings>,
 
-    /// Largest request body, bytes.
-    #[arg(long, default_value_t = ServerConfig::default().body_limit_bytes)]
-    body_limit: usize,
+    /// Largest request body, bytes [config: server.body_limit_bytes].
+    #[arg(long, value_name = "BYTES")]
+    body_limit: Option<u64>,
 
-    /// Time limit of an /api request, seconds.
-    #[arg(long, default_value_t = ServerConfig::default().request_timeout.as_secs())]
-    request_timeout: u64,
+    /// Time limit of an /api request, seconds [config: server.request_timeout_secs].
+    #[arg(long, value_name = "SECONDS")]
+    request_timeout: Option<u64>,
 
-    /// Time limit of a /v1 model request until its answer starts, seconds.
-    #[arg(long, default_value_t = ServerConfig::default().llm_timeout.as_secs())]
-    llm_timeout: u64,
+    /// Time limit of a /v1 model request until its answer starts, seconds
+    /// [config: server.llm_timeout_secs].
+    #[arg(long, value_name = "SECONDS")]
+    llm_timeout: Option<u64>,
 }
 
-pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
-    let store = Store::open(&context.database)
-        .await
-        .with_context(|| format!("opening the database {}", context.database))?;
-    let (llm, embedder) = if args.no_models {
-        (None, None)
+/// What `--llm` says: the in-process model, or a server's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LlmChoice {
+    Local,
+    Url(String),
+}
+
+fn parse_llm(text: &str) -> Result<LlmChoice, String> {
+    if text == "local" {
+        Ok(LlmChoice::Local)
+    } else if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(LlmChoice::Url(text.to_string()))
     } else {
-        (
-            load_chat_model(&args, context).await,
-            load_embedder(&args.embed_model, context, &store).await,
-        )
-    };
+        Err(format!("`{text}`: expected `local` or an http(s):// URL"))
+    }
+}
+
+impl ServeArgs {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut Flags) {
+        let (provider, url) = match &self.llm {
+            Some(LlmChoice::Local) => (Some(LlmProvider::Local), None),
+            Some(LlmChoice::Url(url)) => (Some(LlmProvider::OpenaiCompatible), Some(url)),
+            None => (None, None),
+        };
+        flags
+            .set("--bind", "server.bind", self.bind.as_ref())
+            .set("--llm", "llm.provider", provider)
+            .set("--llm", "llm.url", url)
+            .set("--llm-model", "llm.model", self.llm_model.as_ref())
+            .set(
+                "--embed-model",
+                "embedding.model",
+                self.embed_model.as_ref(),
+            )
+            .set(
+                "--no-models",
+                "server.load_models",
+                self.no_models.then_some(false),
+            )
+            .set(
+                "--quota",
+                "quotas",
+                (!self.quotas.is_empty()).then_some(&self.quotas),
+            )
+            .set("--body-limit", "server.body_limit_bytes", self.body_limit)
+            .set(
+                "--request-timeout",
+                "server.request_timeout_secs",
+                self.request_timeout,
+            )
+            .set("--llm-timeout", "server.llm_timeout_secs", self.llm_timeout);
+    }
+}
+
+/// Serves with the parts built from `context.config` until a shutdown signal.
+pub async fn run(context: &Context) -> anyhow::Result<()> {
+    let config = &context.config;
+    let serving = steward_runtime::build::serving(config).await?;
+    let store = serving.store.clone();
     let state = AppState {
-        llm: llm.map(|llm| {
-            Arc::new(Gateway {
-                llm,
-                store: store.clone(),
-                quotas: args.quotas.clone(),
-            })
-        }),
-        embedder: embedder.map(Arc::new),
-        config: ServerConfig {
-            body_limit_bytes: args.body_limit,
-            request_timeout: Duration::from_secs(args.request_timeout),
-            llm_timeout: Duration::from_secs(args.llm_timeout),
-        },
-        store: store.clone(),
+        store: serving.store,
+        llm: serving.gateway.map(Arc::new),
+        embedder: serving.embedder.map(Arc::new),
+        config: server_config(config),
     };
-    let listener = tokio::net::TcpListener::bind(&args.bind)
+    let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
-        .with_context(|| format!("binding {}", args.bind))?;
+        .with_context(|| format!("binding {} (server.bind)", config.server.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
     // The one line on stdout: scripts read the address from it.
     println!("http://{address}");
@@ -102,98 +142,12 @@ pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The chat model, or `None` with a warning saying why: the community
-/// endpoints are worth serving without it.
-async fn load_chat_model(args: &ServeArgs, context: &Context) -> Option<Llm> {
-    let result = if args.llm == "local" {
-        let model = args.llm_model.as_deref().unwrap_or(DEFAULT_LLM);
-        load_llm(model, context).await
-    } else if args.llm.starts_with("http://") || args.llm.starts_with("https://") {
-        remote_llm(&args.llm, args.llm_model.as_deref().unwrap_or("default"))
-    } else {
-        Err(anyhow::anyhow!(
-            "--llm `{}`: expected `local` or an http(s):// URL",
-            args.llm
-        ))
-    };
-    match result {
-        Ok(llm) => {
-            tracing::info!(model = llm.model_id(), "chat model loaded");
-            Some(llm)
-        }
-        Err(error) => {
-            tracing::warn!(
-                "no chat model: {error:#}; /v1/chat/completions answers 503 model_unavailable"
-            );
-            None
-        }
-    }
-}
-
-fn remote_llm(base_url: &str, model: &str) -> anyhow::Result<Llm> {
-    let api_key_env = ["STEWARD_LLM_API_KEY", "OPENAI_API_KEY"]
-        .into_iter()
-        .find(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()))
-        .map(str::to_string);
-    let client = OpenAiClient::new(&OpenAiConfig {
-        base_url: base_url.to_string(),
-        model: model.to_string(),
-        api_key_env,
-        ..OpenAiConfig::default()
-    })
-    .context("setting up the OpenAI-compatible client")?;
-    Ok(Llm::OpenAiCompatible(client))
-}
-
-/// The embedder, or `None` with a warning. A missing model is not replaced by
-/// LSA here (unlike `steward embed`): an API client asking for MiniLM vectors
-/// must not silently get different ones. `--embed-model lsa` asks for LSA.
-async fn load_embedder(name: &str, context: &Context, store: &Store) -> Option<Embedder> {
-    let resolver = ModelResolver::from_env(context.model_dir.clone());
-    let store = name.eq_ignore_ascii_case(embed::LSA_MODEL).then_some(store);
-    match Embedder::load(name, &resolver, store, &steward_jobs::JobHandle::new()).await {
-        Ok(loaded) => {
-            if let Some(warning) = &loaded.warning {
-                tracing::warn!("{warning}");
-            }
-            tracing::info!(model = loaded.embedder.model_id(), "embedder loaded");
-            Some(loaded.embedder)
-        }
-        Err(error) => {
-            tracing::warn!("no embedder: {error}; /v1/embeddings answers 503 model_unavailable");
-            None
-        }
-    }
-}
-
-/// `feature:NAME=TOKENS/SECONDS` or `role:NAME=TOKENS/SECONDS`.
-fn parse_quota(text: &str) -> Result<Quota, String> {
-    let usage =
-        || format!("`{text}`: expected feature:NAME=TOKENS/SECONDS or role:NAME=TOKENS/SECONDS");
-    let (scope, limit) = text.split_once('=').ok_or_else(usage)?;
-    let (tokens, seconds) = limit.split_once('/').ok_or_else(usage)?;
-    let scope = match scope.split_once(':') {
-        Some(("feature", name)) if !name.is_empty() => QuotaScope::Feature(name.to_string()),
-        Some(("role", name)) if !name.is_empty() => QuotaScope::Role(name.to_string()),
-        _ => return Err(usage()),
-    };
-    let max_tokens = tokens
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|tokens| *tokens >= 0);
-    let seconds = seconds
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|seconds| *seconds > 0);
-    match (max_tokens, seconds) {
-        (Some(max_tokens), Some(seconds)) => Ok(Quota {
-            scope,
-            max_tokens,
-            window: Duration::from_secs(seconds),
-        }),
-        _ => Err(usage()),
+/// The server's limits from `[server]`: the server crate reads no config.
+pub fn server_config(config: &Config) -> ServerConfig {
+    ServerConfig {
+        body_limit_bytes: config.server.body_limit_bytes,
+        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+        llm_timeout: Duration::from_secs(config.server.llm_timeout_secs),
     }
 }
 
@@ -230,26 +184,26 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    /// The server's own defaults (its tests use them) are the config's.
     #[test]
-    fn quotas_from_the_command_line() {
-        let check = |text: &str, expected: Option<(QuotaScope, i64, u64)>| {
-            let got = parse_quota(text)
-                .ok()
-                .map(|quota| (quota.scope, quota.max_tokens, quota.window.as_secs()));
-            assert_eq!(got, expected, "{text}");
+    fn server_defaults_agree_with_the_example_file() {
+        assert_eq!(server_config(&Config::defaults()), ServerConfig::default());
+    }
+
+    #[test]
+    fn llm_flag_is_local_or_an_url() {
+        let check = |text: &str, expected: Option<LlmChoice>| {
+            assert_eq!(parse_llm(text).ok(), expected, "{text}");
         };
+        check("local", Some(LlmChoice::Local));
         check(
-            "feature:openai_api=1000/60",
-            Some((QuotaScope::Feature("openai_api".into()), 1000, 60)),
+            "http://127.0.0.1:8000/v1",
+            Some(LlmChoice::Url("http://127.0.0.1:8000/v1".into())),
         );
         check(
-            "role:member=20000/3600",
-            Some((QuotaScope::Role("member".into()), 20000, 3600)),
+            "https://api.example/v1",
+            Some(LlmChoice::Url("https://api.example/v1".into())),
         );
-        check("member=1/1", None);
-        check("team:x=1/1", None);
-        check("role:x=1", None);
-        check("role:x=-1/60", None);
-        check("role:x=10/0", None);
+        check("openai", None);
     }
 }

@@ -2,7 +2,7 @@
 //! community in the database.
 
 use anyhow::Context as _;
-use steward_store::{Stats, Store};
+use steward_store::Stats;
 
 use crate::Context;
 
@@ -14,9 +14,7 @@ pub struct StatsArgs {
 }
 
 pub async fn run(args: StatsArgs, context: &Context) -> anyhow::Result<()> {
-    let store = Store::open(&context.database)
-        .await
-        .with_context(|| format!("opening the database {}", context.database))?;
+    let store = steward_runtime::build::open_store(&context.config).await?;
     let stats = store.stats().await.context("computing statistics")?;
     if args.json {
         println!("{}", serde_json::to_string(&stats_json(&stats))?);

@@ -1,0 +1,11 @@
+//! How a Steward gets put together: the typed [`Config`] (built-in defaults,
+//! `steward.toml`, `STEWARD_*` environment, flags; every value with its origin)
+//! and [`build`], the one place that turns a `Config` into a store, models and
+//! an LLM gateway. Binaries parse argv into config settings and call these.
+
+pub mod build;
+pub mod config;
+mod error;
+
+pub use config::Config;
+pub use error::{Error, Problem, Result};
