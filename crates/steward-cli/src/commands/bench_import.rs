@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde::Serialize;
 use steward_ingest::progress::Job;
-use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
+use steward_sample::{SampleConfig, generate};
 
 use crate::Context;
 
