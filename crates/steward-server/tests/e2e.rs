@@ -19,10 +19,10 @@ use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::Embedder;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{
     ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, Role,
 };
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
 use steward_server::{AppState, ServerConfig};
 use steward_store::Store;
 

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::{self, Embedder};
 use steward_ml::llm::Llm;
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::resolve::ModelResolver;
 use steward_server::{AppState, ServerConfig};
 use steward_store::Store;
