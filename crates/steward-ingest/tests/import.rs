@@ -3,7 +3,7 @@
 //! PostgreSQL (when `TEST_DATABASE_URL` is set), checked against counts taken
 //! from the files independently of the importer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use steward_domain::PostId;
@@ -12,27 +12,8 @@ use steward_ingest::progress::{Job, Progress};
 use steward_ingest::report::ImportReport;
 use steward_ingest::stackexchange::{DUMP_FILES, DumpOptions, import_dump};
 use steward_sample::{SampleConfig, generate};
-use steward_store::{Stats, Store, StoreOptions};
-
-/// The shared data folder, or `None` (with the reason printed) outside CI.
-fn data_dir(dump: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("STEWARD_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let dir = root.join(dump);
-    if dir.join("Posts.xml").is_file() {
-        return Some(dir);
-    }
-    let reason = format!(
-        "{} not found; set STEWARD_DATA_DIR to the shared data folder",
-        dir.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{reason}");
-    }
-    eprintln!("skipping: {reason}");
-    None
-}
+use steward_store::{Stats, Store};
+use steward_testkit::{TestDb, shared_data_dir};
 
 /// Rows in a dump file, counted without the importer: lines holding `<row`.
 fn count_rows(path: &Path) -> u64 {
@@ -133,7 +114,9 @@ fn check_counts_against_files(dir: &Path, report: &ImportReport, stats: &Stats) 
 #[tokio::test]
 async fn real_dumps_import_every_good_row_and_a_second_import_changes_nothing() {
     for dump in ["se-ai-2017", "se-cardano-2021"] {
-        let Some(dir) = data_dir(dump) else { return };
+        let Some(dir) = shared_data_dir(dump) else {
+            return;
+        };
         let temp = tempfile::tempdir().expect("temp dir");
         let store = sqlite_store(temp.path()).await;
         let report = import(&store, &dir).await;
@@ -160,7 +143,7 @@ async fn real_dumps_import_every_good_row_and_a_second_import_changes_nothing() 
 
 #[tokio::test]
 async fn the_ai_dump_keeps_edits_and_tag_wikis() {
-    let Some(dir) = data_dir("se-ai-2017") else {
+    let Some(dir) = shared_data_dir("se-ai-2017") else {
         return;
     };
     let temp = tempfile::tempdir().expect("temp dir");
@@ -225,23 +208,15 @@ async fn the_ai_dump_keeps_edits_and_tag_wikis() {
 
 #[tokio::test]
 async fn postgres_gives_the_same_stats_as_sqlite() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipping: TEST_DATABASE_URL is not set");
-        return;
-    };
     for dump in ["se-ai-2017", "se-cardano-2021"] {
-        let Some(dir) = data_dir(dump) else { return };
+        let Some(db) = TestDb::postgres() else { return };
+        let Some(dir) = shared_data_dir(dump) else {
+            return;
+        };
         let temp = tempfile::tempdir().expect("temp dir");
         let sqlite = sqlite_store(temp.path()).await;
         import(&sqlite, &dir).await;
-        let schema = format!("ingest_{}", uuid_like());
-        let options = StoreOptions {
-            schema: Some(schema),
-            ..StoreOptions::new(url.clone())
-        };
-        let postgres = Store::open_with(options)
-            .await
-            .expect("PostgreSQL store opens");
+        let postgres = db.open().await;
         let report = import(&postgres, &dir).await;
         let stats = postgres.stats().await.expect("stats");
         check_counts_against_files(&dir, &report, &stats);
@@ -253,16 +228,8 @@ async fn postgres_gives_the_same_stats_as_sqlite() {
             "{dump}: re-import on PostgreSQL"
         );
         postgres.close().await;
+        db.cleanup().await;
     }
-}
-
-/// A schema name unique to this test run.
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos())
-        .unwrap_or_default();
-    format!("{}_{nanos}", std::process::id())
 }
 
 /// Copies a dump into `target`, replacing Posts.xml by `posts`.
@@ -277,7 +244,7 @@ fn copy_dump(source: &Path, target: &Path) {
 
 #[tokio::test]
 async fn a_corrupted_dump_imports_every_good_row_and_names_each_bad_line() {
-    let Some(dir) = data_dir("se-ai-2017") else {
+    let Some(dir) = shared_data_dir("se-ai-2017") else {
         return;
     };
     let temp = tempfile::tempdir().expect("temp dir");
@@ -366,7 +333,7 @@ async fn cancelled_import(store: &Store, dir: &Path, file: &'static str) {
 
 #[tokio::test]
 async fn a_cancelled_import_run_again_converges_to_the_full_import() {
-    let Some(dir) = data_dir("se-cardano-2021") else {
+    let Some(dir) = shared_data_dir("se-cardano-2021") else {
         return;
     };
     let full_temp = tempfile::tempdir().expect("temp dir");
