@@ -95,6 +95,32 @@ fn sample_import_and_stats_agree_and_reimport_changes_nothing() {
         Some(rows_in(&dump.join("Users.xml")))
     );
     assert!(stats["events"].as_i64() > Some(0));
+    let named_counts = |key: &str| {
+        stats[key].as_array().is_some_and(|items| {
+            !items.is_empty()
+                && items
+                    .iter()
+                    .all(|item| item["name"].is_string() && item["count"].is_i64())
+        })
+    };
+    assert!(
+        named_counts("events_by_kind") && named_counts("top_tags"),
+        "arrays of {{name, count}}: {stats}"
+    );
+    // One shape for the CLI and `GET /api/v1/stats`: both print the store's Stats.
+    let from_store = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            let store = steward_store::Store::open(&database.display().to_string())
+                .await
+                .expect("the database opens");
+            store.stats().await.expect("stats")
+        });
+    assert_eq!(
+        stats,
+        serde_json::to_value(from_store).expect("JSON"),
+        "stats --json is the store's Stats as they serialize"
+    );
 
     json_stdout(&steward(
         &database,

@@ -108,6 +108,12 @@ async fn health_and_stats() {
         "{stats}"
     );
     assert_eq!(stats["first_post_at"], "2024-01-01T00:00:00Z");
+    assert_eq!(stats["top_tags"][0], json!({"name": "rust", "count": 2}));
+    assert_eq!(
+        stats,
+        serde_json::to_value(state.store.stats().await.expect("stats")).expect("JSON"),
+        "the API prints the store's Stats as they serialize, as `steward stats --json` does"
+    );
 }
 
 #[tokio::test]
