@@ -1,8 +1,10 @@
 //! End-to-end tests through the `steward` binary: what a user types, what they
 //! see on stdout, and the exit status.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+use steward_testkit::require_shared;
 
 fn steward(database: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_steward"))
@@ -26,27 +28,6 @@ fn json_stdout(output: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&output.stdout)
         )
     })
-}
-
-/// The shared Stack Exchange dumps, or `None` (with the reason printed) when
-/// they are absent outside CI.
-fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("STEWARD_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if dir.join("se-ai-2017/Posts.xml").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but the shared data is missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no shared data at {} (set STEWARD_DATA_DIR)",
-        dir.display()
-    );
-    None
 }
 
 fn rows_in(path: &Path) -> i64 {
@@ -114,6 +95,32 @@ fn sample_import_and_stats_agree_and_reimport_changes_nothing() {
         Some(rows_in(&dump.join("Users.xml")))
     );
     assert!(stats["events"].as_i64() > Some(0));
+    let named_counts = |key: &str| {
+        stats[key].as_array().is_some_and(|items| {
+            !items.is_empty()
+                && items
+                    .iter()
+                    .all(|item| item["name"].is_string() && item["count"].is_i64())
+        })
+    };
+    assert!(
+        named_counts("events_by_kind") && named_counts("top_tags"),
+        "arrays of {{name, count}}: {stats}"
+    );
+    // One shape for the CLI and `GET /api/v1/stats`: both print the store's Stats.
+    let from_store = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            let store = steward_store::Store::open(&database.display().to_string())
+                .await
+                .expect("the database opens");
+            store.stats().await.expect("stats")
+        });
+    assert_eq!(
+        stats,
+        serde_json::to_value(from_store).expect("JSON"),
+        "stats --json is the store's Stats as they serialize"
+    );
 
     json_stdout(&steward(
         &database,
@@ -133,11 +140,11 @@ fn sample_import_and_stats_agree_and_reimport_changes_nothing() {
 
 #[test]
 fn strict_import_fails_on_a_bad_row_and_names_its_line() {
-    let Some(data) = shared_data() else { return };
+    let dump_dir = require_shared!(data "se-ai-2017");
     let work = tempfile::tempdir().expect("temp dir");
     let dump = work.path().join("dump");
     std::fs::create_dir(&dump).expect("dump dir");
-    let posts = std::fs::read_to_string(data.join("se-ai-2017/Posts.xml")).expect("Posts.xml");
+    let posts = std::fs::read_to_string(dump_dir.join("Posts.xml")).expect("Posts.xml");
     let mut lines: Vec<&str> = posts.lines().collect();
     // Line 5 of the file becomes garbage; everything else stays.
     lines[4] = "  <row Id=\"oops\" this is not xml";
@@ -167,7 +174,7 @@ fn strict_import_fails_on_a_bad_row_and_names_its_line() {
     let stats = json_stdout(&steward(&database, &["stats", "--json"]));
     assert_eq!(
         stats["posts"].as_i64(),
-        Some(rows_in(&data.join("se-ai-2017/Posts.xml")) - 1),
+        Some(rows_in(&dump_dir.join("Posts.xml")) - 1),
         "every good row is imported"
     );
 }

@@ -12,8 +12,8 @@ use chrono::Utc;
 use steward_domain::{LlmCall, LlmOutcome};
 use steward_ml::Error;
 use steward_ml::audit::{CallContext, Gateway, Quota, QuotaScope};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
 use steward_store::Store;
 
 /// The address of a port that was free a moment ago: nothing answers there.

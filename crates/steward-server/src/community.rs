@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use steward_domain::{PostId, PostKind, UserId};
-use steward_store::{PostOrder, PostQuery, Store};
+use steward_store::{PostOrder, PostQuery, Stats, Store};
 
 use crate::AppState;
-use crate::dto::{
-    AnswerDto, PageDto, PostDto, PostSummary, PostThread, Readiness, StatsDto, UserDto,
-};
+use crate::dto::{AnswerDto, PageDto, PostDto, PostSummary, PostThread, Readiness, UserDto};
 use crate::error::ApiError;
 
 /// Largest page a client may ask for: bounds the work of one request.
@@ -151,8 +149,8 @@ pub async fn user(store: &Store, id: UserId) -> Result<UserDto, ApiError> {
     Ok(UserDto::from(&user))
 }
 
-pub async fn stats(store: &Store) -> Result<StatsDto, ApiError> {
-    Ok(StatsDto::from(&store.stats().await?))
+pub async fn stats(store: &Store) -> Result<Stats, ApiError> {
+    Ok(store.stats().await?)
 }
 
 /// How long readiness waits for the database before saying no: a load

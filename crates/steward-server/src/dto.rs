@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use serde::Serialize;
 use steward_domain::{Post, Timestamp, User};
-use steward_store::{Page, Stats};
+use steward_store::Page;
 
 pub fn time(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -199,72 +199,8 @@ impl From<&User> for UserDto {
     }
 }
 
-/// `(name, count)` pairs as objects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NamedCount {
-    pub name: String,
-    pub count: i64,
-}
-
-fn named_counts(pairs: &[(String, i64)]) -> Vec<NamedCount> {
-    pairs
-        .iter()
-        .map(|(name, count)| NamedCount {
-            name: name.clone(),
-            count: *count,
-        })
-        .collect()
-}
-
-/// `GET /api/v1/stats`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatsDto {
-    pub posts: i64,
-    pub questions: i64,
-    pub answers: i64,
-    pub articles: i64,
-    pub wikis: i64,
-    pub comments: i64,
-    pub users: i64,
-    pub tags: i64,
-    pub post_links: i64,
-    pub duplicate_links: i64,
-    pub badges: i64,
-    pub events: i64,
-    pub events_by_kind: Vec<NamedCount>,
-    pub anonymous_votes: i64,
-    pub answered_questions: i64,
-    pub accepted_questions: i64,
-    pub first_post_at: Option<String>,
-    pub last_post_at: Option<String>,
-    pub top_tags: Vec<NamedCount>,
-}
-
-impl From<&Stats> for StatsDto {
-    fn from(stats: &Stats) -> StatsDto {
-        StatsDto {
-            posts: stats.posts,
-            questions: stats.questions,
-            answers: stats.answers,
-            articles: stats.articles,
-            wikis: stats.wikis,
-            comments: stats.comments,
-            users: stats.users,
-            tags: stats.tags,
-            post_links: stats.post_links,
-            duplicate_links: stats.duplicate_links,
-            badges: stats.badges,
-            events: stats.events,
-            events_by_kind: named_counts(&stats.events_by_kind),
-            anonymous_votes: stats.anonymous_votes,
-            answered_questions: stats.answered_questions,
-            accepted_questions: stats.accepted_questions,
-            first_post_at: optional_time(stats.first_post_at),
-            last_post_at: optional_time(stats.last_post_at),
-            top_tags: named_counts(&stats.top_tags),
-        }
-    }
-}
+// `GET /api/v1/stats` is `steward_store::Stats` itself: its JSON form is the
+// one shape the CLI's `stats --json` prints too.
 
 /// `POST /api/v1/events`: how many events were new and how many were already
 /// stored under the same key (resent, or repeated within the batch).

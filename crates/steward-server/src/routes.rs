@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use steward_domain::{PostId, UserId};
 use steward_ml::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ModelList};
+use steward_store::Stats;
 
 use crate::community::{self, PostsParams};
-use crate::dto::{
-    EventsAccepted, Health, PageDto, PostSummary, PostThread, Readiness, StatsDto, UserDto,
-};
+use crate::dto::{EventsAccepted, Health, PageDto, PostSummary, PostThread, Readiness, UserDto};
 use crate::error::{ApiError, OpenAiError};
 use crate::{AppState, events, openai_api};
 
@@ -30,7 +29,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Readiness>
     community::readiness(&state).await.map(Json)
 }
 
-pub(crate) async fn stats(State(state): State<AppState>) -> ApiResult<StatsDto> {
+pub(crate) async fn stats(State(state): State<AppState>) -> ApiResult<Stats> {
     community::stats(&state.store).await.map(Json)
 }
 

@@ -2,12 +2,11 @@
 //! store holding a small hand-made community: what a client sees, errors
 //! included.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use steward_server::{AppState, ServerConfig, router};
+use steward_testkit::fixtures::community_store;
 use tower::ServiceExt;
 
 async fn call(
@@ -80,7 +79,7 @@ fn ids(page: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn health_and_stats() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
 
     assert_eq!(
@@ -109,11 +108,17 @@ async fn health_and_stats() {
         "{stats}"
     );
     assert_eq!(stats["first_post_at"], "2024-01-01T00:00:00Z");
+    assert_eq!(stats["top_tags"][0], json!({"name": "rust", "count": 2}));
+    assert_eq!(
+        stats,
+        serde_json::to_value(state.store.stats().await.expect("stats")).expect("JSON"),
+        "the API prints the store's Stats as they serialize, as `steward stats --json` does"
+    );
 }
 
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_gone() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store.clone());
     store.close().await;
     assert_error(
@@ -127,7 +132,7 @@ async fn readiness_fails_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn post_listings_filter_sort_and_page() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     let check = async |query: &str, expected_ids: &[i64], expected_total: i64| {
         let (status, page) = get(&state, &format!("/api/v1/posts?{query}")).await;
@@ -158,7 +163,7 @@ async fn post_listings_filter_sort_and_page() {
 
 #[tokio::test]
 async fn bad_listing_parameters_are_named() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     for (query, parameter) in [
         ("page=0", "page"),
@@ -180,7 +185,7 @@ async fn bad_listing_parameters_are_named() {
 
 #[tokio::test]
 async fn a_post_comes_with_its_answers_and_comments() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     let (status, thread) = get(&state, "/api/v1/posts/10").await;
     assert_eq!(status, StatusCode::OK, "{thread}");
@@ -221,7 +226,7 @@ async fn a_post_comes_with_its_answers_and_comments() {
 
 #[tokio::test]
 async fn users_by_id() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     let (status, user) = get(&state, "/api/v1/users/1").await;
     assert_eq!(status, StatusCode::OK);
@@ -240,7 +245,7 @@ async fn users_by_id() {
 
 #[tokio::test]
 async fn events_are_stored_once_per_key() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store.clone());
     let view =
         json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "key": "web:1"});
@@ -264,7 +269,7 @@ async fn events_are_stored_once_per_key() {
 
 #[tokio::test]
 async fn a_bad_event_rejects_the_whole_batch() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store.clone());
     let good = json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}});
     let cases = [
@@ -318,7 +323,7 @@ async fn a_bad_event_rejects_the_whole_batch() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let mut state = AppState::new(store.clone());
     state.config = ServerConfig {
         body_limit_bytes: 1024,
@@ -339,7 +344,7 @@ async fn oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     assert_error(
         &get(&state, "/api/v1/nothing").await,
@@ -358,7 +363,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
 
 #[tokio::test]
 async fn model_endpoints_without_models() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     assert_eq!(
         get(&state, "/v1/models").await,

@@ -7,10 +7,7 @@
 //! the repository). Without them the tests say so and pass, except on CI
 //! (`CI=true`), where they must run.
 
-mod common;
-
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,12 +16,13 @@ use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::Embedder;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{
     ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, Role,
 };
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
 use steward_server::{AppState, ServerConfig};
 use steward_store::Store;
+use steward_testkit::{TestDb, fixtures, shared_model_dir};
 
 const CHAT_MODEL: &str = "SmolLM2-135M-Instruct";
 const EMBED_MODEL: &str = "all-MiniLM-L6-v2";
@@ -40,24 +38,8 @@ fn models() -> Option<&'static Models> {
     MODELS
         .get_or_init(|| {
             limit_threads();
-            let dir = std::env::var_os("STEWARD_MODEL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models")
-                });
-            let (chat_dir, embed_dir) = (dir.join(CHAT_MODEL), dir.join(EMBED_MODEL));
-            if !chat_dir.is_dir() || !embed_dir.is_dir() {
-                let reason = format!(
-                    "{} or {} not found",
-                    chat_dir.display(),
-                    embed_dir.display()
-                );
-                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                    panic!("{reason}: CI must run the end-to-end tests");
-                }
-                eprintln!("skipping end-to-end test: {reason}");
-                return None;
-            }
+            let chat_dir = shared_model_dir(CHAT_MODEL)?;
+            let embed_dir = shared_model_dir(EMBED_MODEL)?;
             let llm = LocalLlm::load(&chat_dir, &LocalOptions::default()).expect("SmolLM2 loads");
             let options = BertOptions::from_model_dir(&embed_dir).expect("MiniLM options");
             let bert = BertEmbedder::load(&embed_dir, options).expect("MiniLM loads");
@@ -88,11 +70,11 @@ struct Running {
     store: Store,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<steward_server::Result<()>>,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
-    let (dir, store) = common::store().await;
+    let (db, store) = fixtures::community_store().await;
     let state = AppState {
         store: store.clone(),
         llm: Some(Arc::new(Gateway {
@@ -116,7 +98,7 @@ async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
         store,
         shutdown: Some(shutdown),
         server,
-        _dir: dir,
+        _db: db,
     }
 }
 
@@ -340,7 +322,7 @@ async fn a_quota_refuses_with_429_and_an_audit_row_without_calling_the_model() {
         }
         other => panic!("expected a 429, got {other:?}"),
     }
-    let since = common::at("2000-01-01T00:00:00Z");
+    let since = fixtures::time("2000-01-01T00:00:00Z");
     let calls = server
         .store
         .llm_calls_since(since, 100)

@@ -28,6 +28,7 @@ mod ml;
 mod read;
 mod rows;
 mod sql;
+mod stats;
 mod write;
 
 pub use artifacts::{ArtifactLocation, ArtifactVersion, INLINE_ARTIFACT_BYTES, NewArtifact};
@@ -125,8 +126,9 @@ impl WriteBatch {
     }
 }
 
-/// Counts and summary figures of the whole community (`steward stats`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Counts and summary figures of the whole community. Its JSON form (see
+/// `stats.rs`) is the one `steward stats --json` and `GET /api/v1/stats` print.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Questions, answers, articles and wiki pages; comments are counted apart.
     pub posts: i64,

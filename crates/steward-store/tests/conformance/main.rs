@@ -1,7 +1,7 @@
 //! Store conformance suite: every test runs against SQLite (a file in a temporary
-//! directory) and, when `TEST_DATABASE_URL` is set, against PostgreSQL in a
-//! fresh schema of its own that is dropped afterwards. The change feed, jobs
-//! and the artifact registry have their own modules.
+//! directory) and, when `TEST_DATABASE_URL` is set (always under `CI=true`),
+//! against PostgreSQL in a fresh schema of its own that is dropped afterwards.
+//! The change feed, jobs and the artifact registry have their own modules.
 
 mod artifacts;
 mod feed;
@@ -10,161 +10,35 @@ mod jobs;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use proptest::prelude::*;
 use steward_domain::{
-    Badge, BadgeClass, BadgeId, Event, EventKind, EventTarget, LlmCall, LlmOutcome, Post, PostId,
-    PostKind, PostLink, PostLinkKind, Tag, Timestamp, User, UserId, VoteCount,
+    Badge, BadgeClass, BadgeId, EventKind, EventTarget, LlmCall, LlmOutcome, Post, PostId,
+    PostKind, PostLink, PostLinkKind, Tag, User, UserId, VoteCount,
 };
 use steward_store::{
-    Dialect, Error, LlmUsage, PostOrder, PostQuery, Store, StoreOptions, StoredEmbedding,
-    UsageFilter, WriteBatch,
+    Dialect, Error, LlmUsage, PostOrder, PostQuery, Store, StoredEmbedding, UsageFilter, WriteBatch,
 };
+use steward_testkit::TestDb;
+use steward_testkit::fixtures::{at, event, post, question, tag, user};
 
-/// Where one run of a test keeps its database; `open` may be called repeatedly.
-struct TestDb {
-    options: StoreOptions,
-    _directory: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    /// A method, not a field access: `async move` blocks capture fields
-    /// separately, and the temporary directory must live as long as the test.
-    fn options(&self) -> StoreOptions {
-        self.options.clone()
-    }
-
-    async fn open(&self) -> Store {
-        Store::open_with(self.options.clone())
-            .await
-            .expect("the test database opens")
-    }
-}
-
-fn unique_schema_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .subsec_nanos();
-    format!(
-        "steward_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Runs `test` on SQLite, then on PostgreSQL if `TEST_DATABASE_URL` is set.
+/// Runs `test` on SQLite, then on PostgreSQL if `TEST_DATABASE_URL` is set
+/// (under `CI=true` it must be: the PostgreSQL half fails rather than skips).
+/// The PostgreSQL schema is dropped afterwards, whether the test passed or not.
 async fn on_every_backend<F, Fut>(test: F)
 where
     F: Fn(TestDb) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let path = directory.path().join("steward.db");
-    test(TestDb {
-        options: StoreOptions::new(path.display().to_string()),
-        _directory: Some(directory),
-    })
-    .await;
-
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+    test(TestDb::sqlite()).await;
+    let Some(db) = TestDb::postgres() else {
         return;
     };
-    let schema = unique_schema_name();
-    let mut options = StoreOptions::new(url.clone());
-    options.schema = Some(schema.clone());
-    options.max_connections = 4;
-    let outcome = AssertUnwindSafe(test(TestDb {
-        options,
-        _directory: None,
-    }))
-    .catch_unwind()
-    .await;
-    sqlx::any::install_default_drivers();
-    let drop_schema = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("PostgreSQL is reachable for cleanup");
-    sqlx::query(sqlx::AssertSqlSafe(drop_schema))
-        .execute(&mut connection)
-        .await
-        .expect("the test schema drops");
+    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
+    db.cleanup().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
-    }
-}
-
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).expect("a valid test time")
-}
-
-fn user(id: i64) -> User {
-    User {
-        id: UserId(id),
-        display_name: format!("user {id}"),
-        reputation: id * 10,
-        created_at: at(1_600_000_000_000 + id),
-        last_access_at: None,
-        location: None,
-        about: None,
-        website: None,
-    }
-}
-
-fn post(id: i64, kind: PostKind, parent: Option<i64>, created_millis: i64) -> Post {
-    Post {
-        id: PostId(id),
-        kind,
-        parent_id: parent.map(PostId),
-        accepted_answer_id: None,
-        owner_id: Some(UserId(1)),
-        title: (kind == PostKind::Question).then(|| format!("question {id}")),
-        body_html: format!("<p>body of {id}</p>"),
-        body_text: format!("body of {id}"),
-        code_blocks: Vec::new(),
-        tags: Vec::new(),
-        score: 0,
-        view_count: 0,
-        answer_count: 0,
-        comment_count: 0,
-        favorite_count: 0,
-        created_at: at(created_millis),
-        last_activity_at: None,
-        closed_at: None,
-        license: None,
-        language: None,
-    }
-}
-
-fn question(id: i64, tags: &[&str], created_millis: i64) -> Post {
-    Post {
-        tags: tags.iter().map(|tag| tag.to_string()).collect(),
-        ..post(id, PostKind::Question, None, created_millis)
-    }
-}
-
-fn event(key: &str, user_id: i64, kind: EventKind, target: EventTarget) -> Event {
-    Event {
-        key: key.to_string(),
-        user_id: UserId(user_id),
-        kind,
-        target,
-        at: at(1_700_000_000_123),
-        weight: kind.default_weight(),
-    }
-}
-
-fn tag(name: &str) -> Tag {
-    Tag {
-        name: name.to_string(),
-        count: 1,
-        excerpt: None,
-        wiki: None,
-        synonyms: Vec::new(),
     }
 }
 
