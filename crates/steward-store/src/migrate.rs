@@ -21,11 +21,12 @@ struct Migration {
 
 /// Times are BIGINT milliseconds since the Unix epoch (UTC); booleans are
 /// SMALLINT 0/1 (sqlx's `Any` cannot decode SQLite booleans); lists are JSON text.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "community",
-    statements: &[
-        "CREATE TABLE users (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "community",
+        statements: &[
+            "CREATE TABLE users (
             id {id},
             display_name TEXT NOT NULL,
             reputation BIGINT NOT NULL,
@@ -35,7 +36,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             about TEXT,
             website TEXT
         )",
-        "CREATE TABLE posts (
+            "CREATE TABLE posts (
             id {id},
             kind TEXT NOT NULL,
             parent_id BIGINT,
@@ -57,32 +58,32 @@ const MIGRATIONS: &[Migration] = &[Migration {
             license TEXT,
             language TEXT
         )",
-        "CREATE INDEX posts_by_parent ON posts (parent_id)",
-        "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
-        // The tags of each post, one row per distinct tag, for tag filters and
-        // tag counts; `posts.tags` keeps the source's list as written.
-        "CREATE TABLE post_tags (
+            "CREATE INDEX posts_by_parent ON posts (parent_id)",
+            "CREATE INDEX posts_by_kind_and_time ON posts (kind, created_at)",
+            // The tags of each post, one row per distinct tag, for tag filters and
+            // tag counts; `posts.tags` keeps the source's list as written.
+            "CREATE TABLE post_tags (
             post_id BIGINT NOT NULL,
             tag TEXT NOT NULL CHECK (tag <> ''),
             position BIGINT NOT NULL,
             PRIMARY KEY (post_id, tag)
         ){without_rowid}",
-        "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
-        "CREATE TABLE tags (
+            "CREATE INDEX post_tags_by_tag ON post_tags (tag, post_id)",
+            "CREATE TABLE tags (
             name TEXT PRIMARY KEY CHECK (name <> ''),
             count BIGINT NOT NULL,
             excerpt TEXT,
             wiki TEXT,
             synonyms TEXT NOT NULL
         )",
-        "CREATE TABLE post_links (
+            "CREATE TABLE post_links (
             id {id},
             post_id BIGINT NOT NULL,
             related_post_id BIGINT NOT NULL,
             kind TEXT NOT NULL,
             created_at BIGINT NOT NULL
         )",
-        "CREATE TABLE badges (
+            "CREATE TABLE badges (
             id {id},
             user_id BIGINT NOT NULL,
             name TEXT NOT NULL,
@@ -90,9 +91,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
             tag_based SMALLINT NOT NULL,
             awarded_at BIGINT NOT NULL
         )",
-        // `id` gives events a stable insertion order for cursors; `key` is the
-        // idempotency key that makes re-imports and client retries harmless.
-        "CREATE TABLE events (
+            // `id` gives events a stable insertion order for cursors; `key` is the
+            // idempotency key that makes re-imports and client retries harmless.
+            "CREATE TABLE events (
             id {serial},
             key TEXT NOT NULL UNIQUE,
             user_id BIGINT NOT NULL,
@@ -103,19 +104,19 @@ const MIGRATIONS: &[Migration] = &[Migration {
             at BIGINT NOT NULL,
             weight DOUBLE PRECISION NOT NULL
         )",
-        "CREATE INDEX events_by_user ON events (user_id)",
-        "CREATE INDEX events_by_target ON events (target_kind, target_id)",
-        "CREATE TABLE vote_counts (
+            "CREATE INDEX events_by_user ON events (user_id)",
+            "CREATE INDEX events_by_target ON events (target_kind, target_id)",
+            "CREATE TABLE vote_counts (
             post_id BIGINT NOT NULL,
             vote_type BIGINT NOT NULL,
             count BIGINT NOT NULL,
             PRIMARY KEY (post_id, vote_type)
         )",
-        "CREATE TABLE checkpoints (
+            "CREATE TABLE checkpoints (
             key TEXT PRIMARY KEY,
             position BIGINT NOT NULL
         )",
-        "CREATE TABLE embeddings (
+            "CREATE TABLE embeddings (
             model TEXT NOT NULL,
             post_id BIGINT NOT NULL,
             content_hash BIGINT NOT NULL,
@@ -123,12 +124,12 @@ const MIGRATIONS: &[Migration] = &[Migration {
             vector {blob} NOT NULL,
             PRIMARY KEY (model, post_id)
         )",
-        "CREATE TABLE artifacts (
+            "CREATE TABLE artifacts (
             name TEXT PRIMARY KEY,
             bytes {blob} NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE llm_calls (
+            "CREATE TABLE llm_calls (
             request_id TEXT PRIMARY KEY,
             feature TEXT NOT NULL,
             role TEXT NOT NULL,
@@ -140,9 +141,40 @@ const MIGRATIONS: &[Migration] = &[Migration {
             object_ids TEXT NOT NULL,
             at BIGINT NOT NULL
         )",
-        "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
-    ],
-}];
+            "CREATE INDEX llm_calls_by_time ON llm_calls (at)",
+        ],
+    },
+    // TEMPORARY (spine-auth branch only): stands in for the store helper's
+    // version 2 ("spine") so that version 3 can be applied and tested here. The
+    // real version 2 replaces it at merge.
+    Migration {
+        version: 2,
+        name: "spine",
+        statements: &[],
+    },
+    Migration {
+        version: 3,
+        name: "api_keys",
+        statements: &[
+            // `hash` is HMAC-SHA-256(server secret, the key's secret part): the key
+            // itself is never stored. `scopes` is a JSON list of permission names.
+            "CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            hash {blob} NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            revoked_at BIGINT,
+            last_used_at BIGINT
+        )",
+            // Which key an LLM call was made with, beside its role; NULL for calls
+            // Steward makes itself and for calls recorded before keys existed.
+            "ALTER TABLE llm_calls ADD COLUMN key_id TEXT",
+        ],
+    },
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest_version() -> i64 {
