@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
+use steward_auth::{Authenticator, Role, ServerSecret, create_key};
 use steward_domain::{Post, PostId, PostKind, Tag, User, UserId};
+use steward_server::AppState;
 use steward_store::{Store, WriteBatch};
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -183,4 +185,25 @@ pub async fn store() -> (tempfile::TempDir, Store) {
         .expect("store opens");
     store.write(&community()).await.expect("community written");
     (dir, store)
+}
+
+/// The server secret of test servers.
+pub fn secret() -> ServerSecret {
+    ServerSecret::new("the test server secret, 32 characters or more").expect("long enough")
+}
+
+/// A key of `role` in `store`, made under [`secret`].
+pub async fn key(store: &Store, role: Role) -> String {
+    let (key, _) = create_key(store, &secret(), "test", role, &[], None)
+        .await
+        .expect("key made");
+    key
+}
+
+/// A state over `store` that accepts keys made under [`secret`], and a key
+/// of `role`.
+pub async fn keyed_state(store: &Store, role: Role) -> (AppState, String) {
+    let state = AppState::new(store.clone())
+        .with_authenticator(Authenticator::new(store.clone(), secret()));
+    (state, key(store, role).await)
 }
