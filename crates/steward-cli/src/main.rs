@@ -23,6 +23,16 @@ struct Cli {
     #[arg(long, global = true, env = "STEWARD_MODEL_DIR")]
     model_dir: Option<std::path::PathBuf>,
 
+    /// Server secret API keys are hashed with (32+ characters). Default: for a
+    /// SQLite file, one kept beside it (`<db>.auth-secret`); required for PostgreSQL.
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_AUTH_SECRET",
+        hide_env_values = true
+    )]
+    auth_secret: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +57,9 @@ enum Command {
     /// List or fetch models.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
+    /// API keys: create, list, revoke.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// LLM audit: usage totals.
     #[command(subcommand)]
     Llm(commands::llm::LlmCommand),
@@ -60,6 +73,8 @@ enum Command {
 pub struct Context {
     pub database: String,
     pub model_dir: Option<std::path::PathBuf>,
+    /// `--auth-secret` / `STEWARD_AUTH_SECRET`, as given.
+    pub auth_secret: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +83,7 @@ fn main() -> anyhow::Result<()> {
     let context = Context {
         database: cli.database,
         model_dir: cli.model_dir,
+        auth_secret: cli.auth_secret,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
+            Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,
         }

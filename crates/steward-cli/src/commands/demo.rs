@@ -70,11 +70,37 @@ pub async fn run(args: DemoArgs, context: &Context) -> anyhow::Result<()> {
         serve_argv.push("--no-models");
     }
     let serve_args: super::serve::ServeArgs = parse_args(&serve_argv)?;
+    let admin_key = create_admin_key(&context).await?;
     eprintln!(
-        "Try: curl http://{}/api/v1/stats   (Ctrl-C stops the server)",
-        args.bind
+        "Admin API key (shown once): {admin_key}\n\
+         Try: curl http://{bind}/api/v1/stats\n     \
+         curl -H 'Authorization: Bearer {admin_key}' http://{bind}/api/v1/keys\n\
+         (Ctrl-C stops the server)",
+        bind = args.bind
     );
     super::serve::run(serve_args, &context).await
+}
+
+/// A fresh admin key for the demo's database, so that every endpoint can be
+/// tried at once.
+async fn create_admin_key(context: &Context) -> anyhow::Result<String> {
+    let store = steward_store::Store::open(&context.database)
+        .await
+        .with_context(|| format!("opening the database {}", context.database))?;
+    let secret = steward_auth::auth_secret(context.auth_secret.as_deref(), &context.database)
+        .context("finding the server secret that API keys are hashed with")?;
+    let (key, _) = steward_auth::create_key(
+        &store,
+        &secret,
+        "demo admin",
+        steward_auth::Role::Admin,
+        &[],
+        None,
+    )
+    .await
+    .context("creating the demo's admin key")?;
+    store.close().await;
+    Ok(key)
 }
 
 /// Builds another command's arguments the way its users would type them, so

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use steward_auth::{Authenticator, auth_secret};
 use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::{self, Embedder};
 use steward_ml::llm::Llm;
@@ -46,6 +47,11 @@ pub struct ServeArgs {
     #[arg(long = "quota", value_name = "SCOPE=TOKENS/SECONDS", value_parser = parse_quota)]
     quotas: Vec<Quota>,
 
+    /// Require an API key for reads too (stats, posts, users, models). By
+    /// default anyone may read; writes and model calls always need a key.
+    #[arg(long)]
+    private: bool,
+
     /// Largest request body, bytes.
     #[arg(long, default_value_t = ServerConfig::default().body_limit_bytes)]
     body_limit: usize,
@@ -60,6 +66,10 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
+    // First: without it no key can be checked, and it is a setup mistake to
+    // report before anything slow happens.
+    let secret = auth_secret(context.auth_secret.as_deref(), &context.database)
+        .context("finding the server secret that API keys are hashed with")?;
     let store = Store::open(&context.database)
         .await
         .with_context(|| format!("opening the database {}", context.database))?;
@@ -71,6 +81,7 @@ pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
             load_embedder(&args.embed_model, context, &store).await,
         )
     };
+    let authenticator = Authenticator::new(store.clone(), secret);
     let state = AppState {
         llm: llm.map(|llm| {
             Arc::new(Gateway {
@@ -84,9 +95,11 @@ pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
             body_limit_bytes: args.body_limit,
             request_timeout: Duration::from_secs(args.request_timeout),
             llm_timeout: Duration::from_secs(args.llm_timeout),
+            public_read: !args.private,
         },
-        store: store.clone(),
-    };
+        ..AppState::new(store.clone())
+    }
+    .with_authenticator(authenticator);
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -94,12 +107,43 @@ pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
     // The one line on stdout: scripts read the address from it.
     println!("http://{address}");
     tracing::info!(%address, "serving; Ctrl-C or SIGTERM stops after requests in flight");
+    if !has_usable_key(&store).await? {
+        eprintln!("{}", no_key_hint(context, !args.private));
+    }
     steward_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Whether any key is neither revoked nor expired.
+async fn has_usable_key(store: &Store) -> anyhow::Result<bool> {
+    let now = chrono::Utc::now();
+    let keys = store.api_keys().await.context("listing API keys")?;
+    Ok(keys.iter().any(|key| {
+        key.revoked_at.is_none() && key.expires_at.is_none_or(|expires_at| expires_at > now)
+    }))
+}
+
+/// What a first-time user needs to know when no key can be used yet.
+fn no_key_hint(context: &Context, public_read: bool) -> String {
+    let database = if context.database == crate::DEFAULT_DATABASE {
+        String::new()
+    } else {
+        format!(" --database {}", context.database)
+    };
+    let open = if public_read {
+        "anyone may read (stats, posts, users, models); posting events and calling models"
+    } else {
+        "every endpoint but health"
+    };
+    format!(
+        "No API key exists yet: {open} needs one. Create one with\n  \
+         steward{database} keys create --role admin\n\
+         and send it as `Authorization: Bearer KEY`."
+    )
 }
 
 /// The chat model, or `None` with a warning saying why: the community
