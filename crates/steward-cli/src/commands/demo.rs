@@ -84,11 +84,10 @@ pub async fn run(args: DemoArgs, context: &Context) -> anyhow::Result<()> {
 /// A fresh admin key for the demo's database, so that every endpoint can be
 /// tried at once.
 async fn create_admin_key(context: &Context) -> anyhow::Result<String> {
+    let secret = super::keys::server_secret(context)?;
     let store = steward_store::Store::open(&context.database)
         .await
         .with_context(|| format!("opening the database {}", context.database))?;
-    let secret = steward_auth::auth_secret(context.auth_secret.as_deref(), &context.database)
-        .context("finding the server secret that API keys are hashed with")?;
     let (key, _) = steward_auth::create_key(
         &store,
         &secret,

@@ -79,13 +79,21 @@ pub async fn run(command: KeysCommand, context: &Context) -> anyhow::Result<()> 
         KeysCommand::Create(args) => {
             // Before the store is opened (and perhaps migrated): a missing
             // secret is the operator's first thing to fix.
-            let secret = auth_secret(context.auth_secret.as_deref(), &context.database)
-                .context("finding the server secret that API keys are hashed with")?;
+            let secret = server_secret(context)?;
             create(args, &secret, &open(context).await?).await
         }
         KeysCommand::List(args) => list(args, &open(context).await?).await,
         KeysCommand::Revoke(args) => revoke(args, &open(context).await?).await,
     }
+}
+
+/// The secret API keys are hashed with: `--auth-secret` / `STEWARD_AUTH_SECRET`,
+/// else the file beside a SQLite database. The one place commands get it.
+pub(crate) fn server_secret(context: &Context) -> anyhow::Result<ServerSecret> {
+    auth_secret(context.auth_secret.as_deref(), &context.database).context(
+        "finding the server secret that API keys are hashed with \
+         (for now given with --auth-secret or STEWARD_AUTH_SECRET)",
+    )
 }
 
 async fn open(context: &Context) -> anyhow::Result<Store> {

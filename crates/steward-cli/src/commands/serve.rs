@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use steward_auth::{Authenticator, auth_secret};
+use steward_auth::Authenticator;
 use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::{self, Embedder};
 use steward_ml::llm::Llm;
@@ -68,8 +68,7 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs, context: &Context) -> anyhow::Result<()> {
     // First: without it no key can be checked, and it is a setup mistake to
     // report before anything slow happens.
-    let secret = auth_secret(context.auth_secret.as_deref(), &context.database)
-        .context("finding the server secret that API keys are hashed with")?;
+    let secret = super::keys::server_secret(context)?;
     let store = Store::open(&context.database)
         .await
         .with_context(|| format!("opening the database {}", context.database))?;
