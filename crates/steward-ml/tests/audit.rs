@@ -152,7 +152,11 @@ async fn check(quotas: Vec<Quota>, history: Vec<LlmCall>, max_tokens: u32, expec
         "{description}"
     );
     assert_eq!(
-        (row.feature.as_str(), row.role.as_str(), row.key_id.as_deref()),
+        (
+            row.feature.as_str(),
+            row.role.as_str(),
+            row.key_id.as_deref()
+        ),
         ("generate", "member", Some("k1"))
     );
     assert_eq!(row.object_ids, ["post:10"]);
