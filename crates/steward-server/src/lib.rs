@@ -2,8 +2,10 @@
 //! live events under `/api/v1`, and OpenAI-compatible endpoints under `/v1`
 //! served from Steward's own models. `docs/api.md` documents every route.
 //!
-//! Handlers parse, call and map; the work lives in [`community`], [`events`]
-//! and [`openai_api`], and in the library crates they call.
+//! Handlers parse, call and map; the work lives in [`community`], [`events`],
+//! [`openai_api`] and [`keys`], and in the library crates they call. Every
+//! route sits behind the principal guard, which checks the caller's API key
+//! against the permission the route declares ([`route_specs`]).
 
 pub mod community;
 pub mod dto;
