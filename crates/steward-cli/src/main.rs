@@ -59,6 +59,9 @@ enum Command {
     /// List or fetch models.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
+    /// API keys: create, list, revoke.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// LLM audit: usage totals.
     #[command(subcommand)]
     Llm(commands::llm::LlmCommand),
@@ -83,6 +86,7 @@ impl Command {
             | Command::Stats(_)
             | Command::Sample(_)
             | Command::Models(_)
+            | Command::Keys(_)
             | Command::Llm(_)
             | Command::Config(_) => {}
         }
@@ -136,6 +140,7 @@ fn main() -> anyhow::Result<()> {
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
+            Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,
             Command::Config(command) => commands::config::run(command, &context),

@@ -234,3 +234,121 @@ fn an_import_into_a_log_prints_plain_progress_lines_on_stderr() {
         "no terminal control characters in a log: {stderr}"
     );
 }
+
+/// A `steward serve` child process, killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(database: &Path) -> Server {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("--database")
+        .arg(database)
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-models"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("steward serve starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the address line");
+    let base_url = line.trim().to_string();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url:?}");
+    Server { child, base_url }
+}
+
+#[tokio::test]
+async fn a_key_from_the_cli_works_over_http_until_revoked() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let database = work.path().join("community.db");
+    let created = json_stdout(&steward(
+        &database,
+        &[
+            "keys", "create", "--role", "member", "--name", "cli test", "--json",
+        ],
+    ));
+    let key = created["key"].as_str().expect("the key, once").to_string();
+    let id = created["id"].as_str().expect("its id").to_string();
+    assert_eq!(created["role"], "member");
+    assert_eq!(created["expires_at"], serde_json::Value::Null);
+    assert!(key.starts_with(&format!("stw_{id}_")), "{key}");
+    assert!(
+        work.path().join("community.db.auth-secret").is_file(),
+        "the server secret is kept beside the database"
+    );
+
+    let listed = json_stdout(&steward(&database, &["keys", "list", "--json"]));
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+    assert_eq!(listed["items"][0]["state"], "active");
+    let listed_text = listed.to_string();
+    assert!(
+        !listed_text.contains(&key[key.len() - 64..]) && !listed_text.contains("hash"),
+        "no secret in the list: {listed_text}"
+    );
+
+    let server = serve(&database);
+    // reqwest is built without a default TLS provider (see the root Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let event = serde_json::json!({"kind": "follow", "user_id": 1, "target": {"type": "tag", "id": "rust"}});
+    let post_event = |authorization: Option<String>| {
+        let mut request = client
+            .post(format!("{}/api/v1/events", server.base_url))
+            .json(&event);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    let bearer = format!("Bearer {key}");
+    let accepted = post_event(Some(bearer.clone())).await.expect("request");
+    assert_eq!(accepted.status(), 200);
+    let anonymous = post_event(None).await.expect("request");
+    assert_eq!(anonymous.status(), 401);
+    let stats = client
+        .get(format!("{}/api/v1/stats", server.base_url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stats.status(), 200, "reads are public by default");
+
+    let revoked = steward(&database, &["keys", "revoke", &id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    // Refused within the server's key cache lifetime, plus slack.
+    let deadline = std::time::Instant::now()
+        + steward_auth::DEFAULT_CACHE_TTL
+        + std::time::Duration::from_secs(5);
+    loop {
+        let answer = post_event(Some(bearer.clone())).await.expect("request");
+        if answer.status() == 401 {
+            let body: serde_json::Value = answer.json().await.expect("JSON error");
+            assert_eq!(body["error"]["reason"], "revoked_key", "{body}");
+            break;
+        }
+        assert_eq!(answer.status(), 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key was still accepted after the cache window"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let listed = json_stdout(&steward(&database, &["keys", "list", "--json"]));
+    assert_eq!(listed["items"][0]["state"], "revoked");
+    assert!(listed["items"][0]["last_used_at"].is_string(), "{listed}");
+}

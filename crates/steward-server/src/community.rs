@@ -8,7 +8,10 @@ use steward_domain::{PostId, PostKind, UserId};
 use steward_store::{PostOrder, PostQuery, Stats, Store};
 
 use crate::AppState;
-use crate::dto::{AnswerDto, PageDto, PostDto, PostSummary, PostThread, Readiness, UserDto};
+use crate::dto::{
+    AnswerDto, LlmUsageDto, LlmUsageList, PageDto, PostDto, PostSummary, PostThread, Readiness,
+    UserDto,
+};
 use crate::error::ApiError;
 
 /// Largest page a client may ask for: bounds the work of one request.
@@ -147,6 +150,14 @@ pub async fn user(store: &Store, id: UserId) -> Result<UserDto, ApiError> {
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))?;
     Ok(UserDto::from(&user))
+}
+
+/// LLM usage totals per feature and model, from the audit log.
+pub async fn llm_usage(store: &Store) -> Result<LlmUsageList, ApiError> {
+    let usage = store.llm_usage().await?;
+    Ok(LlmUsageList {
+        items: usage.iter().map(LlmUsageDto::from).collect(),
+    })
 }
 
 pub async fn stats(store: &Store) -> Result<Stats, ApiError> {

@@ -7,10 +7,13 @@
 //! the repository). Without them the tests say so and pass, except on CI
 //! (`CI=true`), where they must run.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use steward_auth::{Authenticator, create_key};
 use steward_domain::LlmOutcome;
 use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::Embedder;
@@ -21,7 +24,7 @@ use steward_ml::llm::{
     ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, Role,
 };
 use steward_server::{AppState, ServerConfig};
-use steward_store::Store;
+use steward_store::{ApiKeyRecord, Store};
 use steward_testkit::{TestDb, fixtures, shared_model_dir};
 
 const CHAT_MODEL: &str = "SmolLM2-135M-Instruct";
@@ -64,6 +67,48 @@ fn limit_threads() {
     }
 }
 
+/// Where the clients of these tests find their API key: Steward's own
+/// OpenAI client reads its key from an environment variable.
+const KEY_ENV: &str = "STEWARD_E2E_TEST_API_KEY";
+
+/// One service key, made once and stored in every test's store, its value
+/// in [`KEY_ENV`].
+fn service_key() -> &'static (String, ApiKeyRecord) {
+    static KEY: OnceLock<(String, ApiKeyRecord)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let made = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let store = Store::open(":memory:").await.expect("store opens");
+                create_key(
+                    &store,
+                    &common::secret(),
+                    "e2e",
+                    steward_auth::Role::Service,
+                    &[],
+                    None,
+                )
+                .await
+                .expect("key made")
+            })
+        })
+        .join()
+        .expect("key thread");
+        set_key_env(&made.0);
+        made
+    })
+}
+
+#[allow(unsafe_code)]
+fn set_key_env(key: &str) {
+    // SAFETY: runs once inside the OnceLock initialiser, before any client of
+    // these tests reads the variable; nothing else reads it.
+    unsafe { std::env::set_var(KEY_ENV, key) };
+}
+
 /// A server running on a free port, with its store.
 struct Running {
     address: SocketAddr,
@@ -74,9 +119,12 @@ struct Running {
 }
 
 async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
-    let (db, store) = fixtures::community_store().await;
+    let (db, store) = common::store().await;
+    store
+        .insert_api_key(&service_key().1)
+        .await
+        .expect("the test key is stored");
     let state = AppState {
-        store: store.clone(),
         llm: Some(Arc::new(Gateway {
             llm: Llm::Local(models.llm.clone()),
             store: store.clone(),
@@ -84,7 +132,9 @@ async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
         })),
         embedder: Some(models.embedder.clone()),
         config: ServerConfig::default(),
-    };
+        ..AppState::new(store.clone())
+    }
+    .with_authenticator(Authenticator::new(store.clone(), common::secret()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("port 0 binds");
@@ -107,7 +157,7 @@ fn client(address: SocketAddr, max_retries: u32) -> OpenAiClient {
         base_url: format!("http://{address}/v1"),
         model: CHAT_MODEL.to_string(),
         embedding_model: Some(EMBED_MODEL.to_string()),
-        api_key_env: None,
+        api_key_env: Some(KEY_ENV.to_string()),
         timeout_secs: 120,
         max_retries,
     })
@@ -222,6 +272,7 @@ async fn the_stream_is_server_sent_events_ending_in_done() {
     });
     let response = reqwest::Client::new()
         .post(format!("http://{}/v1/chat/completions", server.address))
+        .bearer_auth(&service_key().0)
         .json(&body)
         .send()
         .await
@@ -336,6 +387,7 @@ async fn a_quota_refuses_with_429_and_an_audit_row_without_calling_the_model() {
             (call.feature.as_str(), call.role.as_str()),
             ("openai_api", "service")
         );
+        assert_eq!(call.key_id.as_deref(), Some(service_key().1.id.as_str()));
     }
 
     // A request that fits is served, and counts against the quota.

@@ -18,7 +18,8 @@ use steward_domain::{
     PostKind, PostLink, PostLinkKind, Tag, User, UserId, VoteCount,
 };
 use steward_store::{
-    Dialect, Error, LlmUsage, PostOrder, PostQuery, Store, StoredEmbedding, UsageFilter, WriteBatch,
+    ApiKeyRecord, Dialect, Error, LlmUsage, PostOrder, PostQuery, Store, StoredEmbedding,
+    UsageFilter, WriteBatch,
 };
 use steward_testkit::TestDb;
 use steward_testkit::fixtures::{at, event, post, question, tag, user};
@@ -903,6 +904,7 @@ async fn llm_usage_and_token_filters() {
             request_id: request_id.to_string(),
             feature: feature.to_string(),
             role: role.to_string(),
+            key_id: None,
             model: "SmolLM2".to_string(),
             prompt_tokens: tokens.0,
             completion_tokens: tokens.1,
@@ -1108,4 +1110,161 @@ proptest! {
             .expect("a test runtime");
         runtime.block_on(check_against_the_model(writes));
     }
+}
+
+// ---- API keys ----
+
+fn api_key(id: &str, role: &str, created_millis: i64) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.to_string(),
+        name: format!("key {id}"),
+        role: role.to_string(),
+        scopes: Vec::new(),
+        hash: vec![0, 1, 2, 254, 255],
+        created_at: at(created_millis),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+#[tokio::test]
+async fn api_keys_round_trip_and_list_oldest_first() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        assert_eq!(store.api_keys().await.expect("list"), Vec::new());
+        let scoped = ApiKeyRecord {
+            scopes: vec!["write_events".to_string(), "use_llm".to_string()],
+            expires_at: Some(at(9_000_000_000_123)),
+            name: "ingest bot — 中文".to_string(),
+            ..api_key("bbbbbbbbbbbb", "service", 2_000)
+        };
+        let plain = api_key("aaaaaaaaaaaa", "admin", 3_000);
+        store.insert_api_key(&scoped).await.expect("insert");
+        store.insert_api_key(&plain).await.expect("insert");
+        assert_eq!(
+            store.api_key("bbbbbbbbbbbb").await.expect("read"),
+            Some(scoped.clone())
+        );
+        assert_eq!(store.api_key("nope").await.expect("read"), None);
+        assert_eq!(
+            store.api_keys().await.expect("list"),
+            vec![scoped.clone(), plain.clone()]
+        );
+        let duplicate = store.insert_api_key(&plain).await;
+        assert!(
+            matches!(duplicate, Err(Error::Database { .. })),
+            "{duplicate:?}"
+        );
+        let with_nul = ApiKeyRecord {
+            name: "a\0b".to_string(),
+            ..api_key("cccccccccccc", "member", 1)
+        };
+        assert!(matches!(
+            store.insert_api_key(&with_nul).await,
+            Err(Error::InvalidValue { .. })
+        ));
+        assert!(
+            !format!("{plain:?}").contains("254"),
+            "Debug leaves the hash out"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_a_key_counts_once_and_keeps_the_first_time() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        store
+            .insert_api_key(&api_key("aaaaaaaaaaaa", "member", 1_000))
+            .await
+            .expect("insert");
+        let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+        assert!(store.revoke_api_key("aaaaaaaaaaaa").await.expect("revoke"));
+        let revoked_at = store
+            .api_key("aaaaaaaaaaaa")
+            .await
+            .expect("read")
+            .and_then(|key| key.revoked_at)
+            .expect("revoked");
+        assert!(revoked_at > before, "{revoked_at}");
+        assert!(!store.revoke_api_key("aaaaaaaaaaaa").await.expect("again"));
+        assert!(!store.revoke_api_key("unknown").await.expect("unknown"));
+        let again = store.api_key("aaaaaaaaaaaa").await.expect("read");
+        assert_eq!(again.and_then(|key| key.revoked_at), Some(revoked_at));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn touching_a_key_never_moves_its_last_use_back() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        store
+            .insert_api_key(&api_key("aaaaaaaaaaaa", "member", 1_000))
+            .await
+            .expect("insert");
+        let last_used = async || {
+            store
+                .api_key("aaaaaaaaaaaa")
+                .await
+                .expect("read")
+                .expect("exists")
+                .last_used_at
+        };
+        store
+            .touch_api_key("aaaaaaaaaaaa", at(5_000))
+            .await
+            .expect("touch");
+        assert_eq!(last_used().await, Some(at(5_000)));
+        store
+            .touch_api_key("aaaaaaaaaaaa", at(4_000))
+            .await
+            .expect("touch");
+        assert_eq!(
+            last_used().await,
+            Some(at(5_000)),
+            "an older time is ignored"
+        );
+        store
+            .touch_api_key("aaaaaaaaaaaa", at(6_000))
+            .await
+            .expect("touch");
+        assert_eq!(last_used().await, Some(at(6_000)));
+        store
+            .touch_api_key("unknown", at(6_000))
+            .await
+            .expect("touching an unknown key does nothing");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn llm_calls_remember_the_key_they_were_made_with() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        let call = |request_id: &str, key_id: Option<&str>, millis: i64| LlmCall {
+            request_id: request_id.to_string(),
+            feature: "openai_api".to_string(),
+            role: "member".to_string(),
+            key_id: key_id.map(str::to_string),
+            model: "SmolLM2".to_string(),
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            latency_ms: 3,
+            outcome: LlmOutcome::Ok,
+            object_ids: Vec::new(),
+            at: at(millis),
+        };
+        let calls = vec![
+            call("r1", Some("aaaaaaaaaaaa"), 1_000),
+            call("r2", None, 2_000),
+        ];
+        for recorded in &calls {
+            store.record_llm_call(recorded).await.expect("record");
+        }
+        assert_eq!(store.llm_calls_since(at(0), 10).await.expect("log"), calls);
+    })
+    .await;
 }
