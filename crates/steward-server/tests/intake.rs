@@ -2,6 +2,8 @@
 //! JSONL file into a real SQLite store are accepted, normalised and rejected
 //! alike, with the same field and the same message.
 
+mod common;
+
 use std::path::Path;
 
 use axum::body::Body;
@@ -360,11 +362,13 @@ async fn a_rust_tag_follow_from_jsonl_and_a_rust_follow_from_the_api_are_one_tag
     .await;
     assert_eq!(report.total_skipped, 0, "{report}");
     let body = json!({"kind": "follow", "user_id": 2, "target": {"type": "tag", "id": "rust"}, "key": "from-api"});
+    let (state, key) = common::keyed_state(&store, steward_auth::Role::Member).await;
     let request = Request::post("/api/v1/events")
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
         .body(Body::from(body.to_string()))
         .expect("valid request");
-    let response = router(AppState::new(store.clone()))
+    let response = router(state)
         .oneshot(request)
         .await
         .expect("infallible");
