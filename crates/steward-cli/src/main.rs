@@ -56,9 +56,12 @@ enum Command {
     Embed(commands::embed::EmbedArgs),
     /// Generate text with the configured LLM, streaming to stdout.
     Generate(commands::generate::GenerateArgs),
-    /// List or fetch models.
+    /// List or fetch models; train the community's LSA model.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
+    /// Trained models and indices: list, show, promote, roll back.
+    #[command(subcommand)]
+    Artifacts(commands::artifacts::ArtifactsCommand),
     /// LLM audit: usage totals.
     #[command(subcommand)]
     Llm(commands::llm::LlmCommand),
@@ -83,6 +86,7 @@ impl Command {
             | Command::Stats(_)
             | Command::Sample(_)
             | Command::Models(_)
+            | Command::Artifacts(_)
             | Command::Llm(_)
             | Command::Config(_) => {}
         }
@@ -136,6 +140,7 @@ fn main() -> anyhow::Result<()> {
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
+            Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,
             Command::Config(command) => commands::config::run(command, &context),
