@@ -62,6 +62,9 @@ enum Command {
     /// Trained models and indices: list, show, promote, roll back.
     #[command(subcommand)]
     Artifacts(commands::artifacts::ArtifactsCommand),
+    /// API keys: create, list, revoke.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// LLM audit: usage totals.
     #[command(subcommand)]
     Llm(commands::llm::LlmCommand),
@@ -87,6 +90,7 @@ impl Command {
             | Command::Sample(_)
             | Command::Models(_)
             | Command::Artifacts(_)
+            | Command::Keys(_)
             | Command::Llm(_)
             | Command::Config(_) => {}
         }
@@ -141,6 +145,7 @@ fn main() -> anyhow::Result<()> {
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
+            Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,
             Command::Config(command) => commands::config::run(command, &context),

@@ -4,7 +4,7 @@
 //! `models train-lsa` makes a second version, `artifacts rollback` serves the
 //! first again; and the registry's errors say what to do next.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Questions and answers taken from the real dump: enough for LSA, and quick
@@ -53,31 +53,10 @@ fn failure(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The shared Stack Exchange dumps, or `None` (with the reason printed) when
-/// they are absent outside CI.
-fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("STEWARD_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if dir.join("se-ai-2017/Posts.xml").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but the shared data is missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no shared data at {} (set STEWARD_DATA_DIR)",
-        dir.display()
-    );
-    None
-}
-
-/// Writes the first [`SLICE_ROWS`] posts of the real dump into `dump/Posts.xml`,
-/// the title of the first question changed by `edit`.
+/// Writes the first [`SLICE_ROWS`] posts of the real dump in `source` into
+/// `dump/Posts.xml`, the title of the first question changed by `edit`.
 fn write_slice(source: &Path, dump: &Path, edit: impl Fn(&str) -> String) {
-    let posts = std::fs::read_to_string(source.join("se-ai-2017/Posts.xml")).expect("Posts.xml");
+    let posts = std::fs::read_to_string(source.join("Posts.xml")).expect("Posts.xml");
     let mut lines = vec!["<?xml version=\"1.0\" encoding=\"utf-8\"?>".to_string()];
     lines.push("<posts>".to_string());
     lines.extend(
@@ -132,7 +111,7 @@ fn lsa_listing(dir: &Path) -> (serde_json::Value, serde_json::Value) {
 
 #[test]
 fn lsa_is_versioned_in_the_registry_and_embedding_follows_the_feed() {
-    let Some(data) = shared_data() else { return };
+    let data = steward_testkit::require_shared!(data "se-ai-2017");
     let work = tempfile::tempdir().expect("temp dir");
     let dir = work.path();
     let dump = dir.join("dump");

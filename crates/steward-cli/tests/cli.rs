@@ -1,8 +1,10 @@
 //! End-to-end tests through the `steward` binary: what a user types, what they
 //! see on stdout, and the exit status.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+use steward_testkit::require_shared;
 
 fn steward(database: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_steward"))
@@ -26,27 +28,6 @@ fn json_stdout(output: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&output.stdout)
         )
     })
-}
-
-/// The shared Stack Exchange dumps, or `None` (with the reason printed) when
-/// they are absent outside CI.
-fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("STEWARD_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if dir.join("se-ai-2017/Posts.xml").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but the shared data is missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no shared data at {} (set STEWARD_DATA_DIR)",
-        dir.display()
-    );
-    None
 }
 
 fn rows_in(path: &Path) -> i64 {
@@ -114,6 +95,32 @@ fn sample_import_and_stats_agree_and_reimport_changes_nothing() {
         Some(rows_in(&dump.join("Users.xml")))
     );
     assert!(stats["events"].as_i64() > Some(0));
+    let named_counts = |key: &str| {
+        stats[key].as_array().is_some_and(|items| {
+            !items.is_empty()
+                && items
+                    .iter()
+                    .all(|item| item["name"].is_string() && item["count"].is_i64())
+        })
+    };
+    assert!(
+        named_counts("events_by_kind") && named_counts("top_tags"),
+        "arrays of {{name, count}}: {stats}"
+    );
+    // One shape for the CLI and `GET /api/v1/stats`: both print the store's Stats.
+    let from_store = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            let store = steward_store::Store::open(&database.display().to_string())
+                .await
+                .expect("the database opens");
+            store.stats().await.expect("stats")
+        });
+    assert_eq!(
+        stats,
+        serde_json::to_value(from_store).expect("JSON"),
+        "stats --json is the store's Stats as they serialize"
+    );
 
     json_stdout(&steward(
         &database,
@@ -133,11 +140,11 @@ fn sample_import_and_stats_agree_and_reimport_changes_nothing() {
 
 #[test]
 fn strict_import_fails_on_a_bad_row_and_names_its_line() {
-    let Some(data) = shared_data() else { return };
+    let dump_dir = require_shared!(data "se-ai-2017");
     let work = tempfile::tempdir().expect("temp dir");
     let dump = work.path().join("dump");
     std::fs::create_dir(&dump).expect("dump dir");
-    let posts = std::fs::read_to_string(data.join("se-ai-2017/Posts.xml")).expect("Posts.xml");
+    let posts = std::fs::read_to_string(dump_dir.join("Posts.xml")).expect("Posts.xml");
     let mut lines: Vec<&str> = posts.lines().collect();
     // Line 5 of the file becomes garbage; everything else stays.
     lines[4] = "  <row Id=\"oops\" this is not xml";
@@ -167,7 +174,7 @@ fn strict_import_fails_on_a_bad_row_and_names_its_line() {
     let stats = json_stdout(&steward(&database, &["stats", "--json"]));
     assert_eq!(
         stats["posts"].as_i64(),
-        Some(rows_in(&data.join("se-ai-2017/Posts.xml")) - 1),
+        Some(rows_in(&dump_dir.join("Posts.xml")) - 1),
         "every good row is imported"
     );
 }
@@ -226,4 +233,122 @@ fn an_import_into_a_log_prints_plain_progress_lines_on_stderr() {
         !stderr.contains('\r') && !stderr.contains('\u{1b}'),
         "no terminal control characters in a log: {stderr}"
     );
+}
+
+/// A `steward serve` child process, killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(database: &Path) -> Server {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("--database")
+        .arg(database)
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-models"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("steward serve starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the address line");
+    let base_url = line.trim().to_string();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url:?}");
+    Server { child, base_url }
+}
+
+#[tokio::test]
+async fn a_key_from_the_cli_works_over_http_until_revoked() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let database = work.path().join("community.db");
+    let created = json_stdout(&steward(
+        &database,
+        &[
+            "keys", "create", "--role", "member", "--name", "cli test", "--json",
+        ],
+    ));
+    let key = created["key"].as_str().expect("the key, once").to_string();
+    let id = created["id"].as_str().expect("its id").to_string();
+    assert_eq!(created["role"], "member");
+    assert_eq!(created["expires_at"], serde_json::Value::Null);
+    assert!(key.starts_with(&format!("stw_{id}_")), "{key}");
+    assert!(
+        work.path().join("community.db.auth-secret").is_file(),
+        "the server secret is kept beside the database"
+    );
+
+    let listed = json_stdout(&steward(&database, &["keys", "list", "--json"]));
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+    assert_eq!(listed["items"][0]["state"], "active");
+    let listed_text = listed.to_string();
+    assert!(
+        !listed_text.contains(&key[key.len() - 64..]) && !listed_text.contains("hash"),
+        "no secret in the list: {listed_text}"
+    );
+
+    let server = serve(&database);
+    // reqwest is built without a default TLS provider (see the root Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let event = serde_json::json!({"kind": "follow", "user_id": 1, "target": {"type": "tag", "id": "rust"}});
+    let post_event = |authorization: Option<String>| {
+        let mut request = client
+            .post(format!("{}/api/v1/events", server.base_url))
+            .json(&event);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    let bearer = format!("Bearer {key}");
+    let accepted = post_event(Some(bearer.clone())).await.expect("request");
+    assert_eq!(accepted.status(), 200);
+    let anonymous = post_event(None).await.expect("request");
+    assert_eq!(anonymous.status(), 401);
+    let stats = client
+        .get(format!("{}/api/v1/stats", server.base_url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stats.status(), 200, "reads are public by default");
+
+    let revoked = steward(&database, &["keys", "revoke", &id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    // Refused within the server's key cache lifetime, plus slack.
+    let deadline = std::time::Instant::now()
+        + steward_auth::DEFAULT_CACHE_TTL
+        + std::time::Duration::from_secs(5);
+    loop {
+        let answer = post_event(Some(bearer.clone())).await.expect("request");
+        if answer.status() == 401 {
+            let body: serde_json::Value = answer.json().await.expect("JSON error");
+            assert_eq!(body["error"]["reason"], "revoked_key", "{body}");
+            break;
+        }
+        assert_eq!(answer.status(), 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key was still accepted after the cache window"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let listed = json_stdout(&steward(&database, &["keys", "list", "--json"]));
+    assert_eq!(listed["items"][0]["state"], "revoked");
+    assert!(listed["items"][0]["last_used_at"].is_string(), "{listed}");
 }

@@ -151,6 +151,9 @@ pub struct LlmCall {
     pub feature: String,
     /// Who asked for it: `admin`, `moderator`, `member`, `service`.
     pub role: String,
+    /// The API key the call was made with; `None` for calls Steward makes on
+    /// its own behalf (the CLI, jobs).
+    pub key_id: Option<String>,
     /// Model id, e.g. `SmolLM2-135M-Instruct` or `openai:gpt-4o-mini`.
     pub model: String,
     pub prompt_tokens: i64,

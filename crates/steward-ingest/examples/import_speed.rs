@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
+use steward_sample::{SampleConfig, generate};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

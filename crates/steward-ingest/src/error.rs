@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Why an import or a sample generation stopped.
+/// Why an import stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed (missing directory, permissions, disk full).
@@ -27,9 +27,6 @@ pub enum Error {
     /// before is kept and a re-run converges to the complete import.
     #[error("import cancelled after {rows_done} rows; run it again to finish")]
     Cancelled { rows_done: u64 },
-    /// A configuration value that cannot work (zero users, a share above 1).
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
     /// The background reader thread died (a bug: it should never panic).
     #[error("reader thread for {0} stopped unexpectedly")]
     ReaderStopped(String),

@@ -1,4 +1,4 @@
-//! Importers (Stack Exchange dumps, JSONL) and the sample community generator.
+//! Importers: Stack Exchange dumps and JSONL files into the store.
 //!
 //! Importers stream their input in bounded memory, write it to the store in
 //! batches (one transaction each) and treat bad records as data: every skipped
@@ -15,7 +15,6 @@ pub mod intake;
 pub mod jsonl;
 pub mod report;
 mod rows;
-pub mod sample;
 pub mod stackexchange;
 mod values;
 

@@ -91,8 +91,12 @@ impl Quota {
 pub struct CallContext {
     /// `generate`, `answer_draft`, `digest`, `openai_api`, ...
     pub feature: String,
-    /// `admin`, `moderator`, `member`, `service`.
+    /// `admin`, `moderator`, `analyst`, `member`, `service`: the role of the
+    /// authenticated caller (or of the operator, for the CLI), never a role
+    /// the client claims.
     pub role: String,
+    /// The API key the call is made with; `None` for Steward's own calls.
+    pub key_id: Option<String>,
     /// Community objects the call is about (`post:12`, `tag:rust`).
     pub object_ids: Vec<String>,
 }
@@ -175,6 +179,7 @@ impl Gateway {
             request_id: uuid::Uuid::new_v4().to_string(),
             feature: context.feature.clone(),
             role: context.role.clone(),
+            key_id: context.key_id.clone(),
             model: self.llm.model_id().to_string(),
             prompt_tokens: completion.map_or(0, |completion| i64::from(completion.prompt_tokens)),
             completion_tokens: completion
@@ -226,6 +231,7 @@ mod tests {
         let context = CallContext {
             feature: "generate".into(),
             role: "member".into(),
+            key_id: None,
             object_ids: Vec::new(),
         };
         let check = |scope: QuotaScope, expected: bool| {

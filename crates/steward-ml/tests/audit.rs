@@ -12,8 +12,8 @@ use chrono::Utc;
 use steward_domain::{LlmCall, LlmOutcome};
 use steward_ml::Error;
 use steward_ml::audit::{CallContext, Gateway, Quota, QuotaScope};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
 use steward_store::Store;
 
 /// The address of a port that was free a moment ago: nothing answers there.
@@ -52,6 +52,7 @@ fn past_call(feature: &str, role: &str, tokens: i64, seconds_ago: i64) -> LlmCal
         request_id: uuid::Uuid::new_v4().to_string(),
         feature: feature.into(),
         role: role.into(),
+        key_id: None,
         model: "openai:unreachable".into(),
         prompt_tokens: tokens / 2,
         completion_tokens: tokens - tokens / 2,
@@ -105,6 +106,7 @@ async fn check(quotas: Vec<Quota>, history: Vec<LlmCall>, max_tokens: u32, expec
     let context = CallContext {
         feature: "generate".into(),
         role: "member".into(),
+        key_id: Some("k1".into()),
         object_ids: vec!["post:10".into()],
     };
     let request = ChatRequest {
@@ -150,8 +152,12 @@ async fn check(quotas: Vec<Quota>, history: Vec<LlmCall>, max_tokens: u32, expec
         "{description}"
     );
     assert_eq!(
-        (row.feature.as_str(), row.role.as_str()),
-        ("generate", "member")
+        (
+            row.feature.as_str(),
+            row.role.as_str(),
+            row.key_id.as_deref()
+        ),
+        ("generate", "member", Some("k1"))
     );
     assert_eq!(row.object_ids, ["post:10"]);
     assert_eq!(row.model, "openai:unreachable");
@@ -242,6 +248,7 @@ async fn a_refusal_names_the_quota() {
     let context = CallContext {
         feature: "generate".into(),
         role: "member".into(),
+        key_id: None,
         object_ids: Vec::new(),
     };
     let request = ChatRequest {

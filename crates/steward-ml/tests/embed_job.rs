@@ -9,7 +9,6 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -25,7 +24,8 @@ use steward_ml::embed::{
     Embedder, LEGACY_LSA_ARTIFACT, LSA_ARTIFACT, LSA_ARTIFACT_KIND, load_or_train_lsa, train_lsa,
 };
 use steward_ml::resolve::ModelResolver;
-use steward_store::{NewArtifact, Store, StoreOptions, StoredEmbedding, WriteBatch};
+use steward_store::{NewArtifact, Store, StoredEmbedding, WriteBatch};
+use steward_testkit::TestDb;
 
 const TEXTS: &[(&str, &str)] = &[
     (
@@ -128,46 +128,25 @@ async fn write_community(store: &Store) {
 }
 
 /// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL schema
-/// (dropped afterwards) when `TEST_DATABASE_URL` is set.
+/// (dropped afterwards, passed or not) when `TEST_DATABASE_URL` is set.
 async fn on_every_backend<F, Fut>(test: F)
 where
     F: Fn(Store) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("steward.db").display().to_string())
-        .await
-        .expect("SQLite store opens");
-    test(store.clone()).await;
-    store.close().await;
-
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+    let sqlite = TestDb::sqlite();
+    test(sqlite.open().await).await;
+    let Some(db) = TestDb::postgres() else {
         return;
     };
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let schema = format!(
-        "steward_ml_test_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut options = StoreOptions::new(url.clone());
-    options.schema = Some(schema.clone());
-    options.max_connections = 4;
-    let store = Store::open_with(options)
-        .await
-        .expect("PostgreSQL store opens");
-    let outcome = AssertUnwindSafe(test(store.clone())).catch_unwind().await;
-    store.close().await;
-    sqlx::any::install_default_drivers();
-    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("PostgreSQL is reachable for cleanup");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-    )))
-    .execute(&mut connection)
-    .await
-    .expect("the test schema drops");
+    let outcome = AssertUnwindSafe(async {
+        let store = db.open().await;
+        test(store.clone()).await;
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    db.cleanup().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }

@@ -4,10 +4,10 @@
 //! found near each other.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use steward_jobs::JobHandle;
 use steward_ml::embed::lsa::{LsaConfig, LsaEmbedder};
+use steward_testkit::require_shared;
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -94,24 +94,6 @@ fn vectors_are_unit_length_or_zero_when_no_term_is_known() {
     );
 }
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("STEWARD_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-        .join("se-ai-2017");
-    if dir.join("Posts.xml").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing and CI=true", dir.display());
-    }
-    eprintln!(
-        "skipped: no data at {} (set STEWARD_DATA_DIR)",
-        dir.display()
-    );
-    None
-}
-
 fn attribute(line: &str, name: &str) -> Option<String> {
     let key = format!(" {name}=\"");
     let start = line.find(&key)? + key.len();
@@ -143,7 +125,7 @@ fn attribute(line: &str, name: &str) -> Option<String> {
 
 #[test]
 fn linked_questions_of_a_real_community_are_found_near_each_other() {
-    let Some(dir) = data_dir() else { return };
+    let dir = require_shared!(data "se-ai-2017");
     let posts = std::fs::read_to_string(dir.join("Posts.xml")).expect("Posts.xml");
     let mut questions: Vec<(i64, String)> = Vec::new();
     let mut texts: Vec<String> = Vec::new();

@@ -7,24 +7,7 @@ use std::path::PathBuf;
 
 use steward_ml::embed::Purpose;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};
-
-fn model_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("STEWARD_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models"))
-        .join("all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing and CI=true", dir.display());
-    }
-    eprintln!(
-        "skipped: no model at {} (set STEWARD_MODEL_DIR)",
-        dir.display()
-    );
-    None
-}
+use steward_testkit::require_shared;
 
 /// candle's CPU pool spin-waits; tests run in parallel, so each gets one thread.
 fn one_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
@@ -75,7 +58,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn minilm_matches_sentence_transformers_on_every_reference_sentence() {
-    let Some(dir) = model_dir() else { return };
+    let dir = require_shared!(model "all-MiniLM-L6-v2");
     let reference = reference();
     assert!(reference.len() >= 50, "the acceptance bar is 50 sentences");
     let embedder = BertEmbedder::load(&dir, BertOptions::from_model_dir(&dir).expect("options"))
@@ -127,7 +110,7 @@ fn minilm_matches_sentence_transformers_on_every_reference_sentence() {
 
 #[test]
 fn embedding_is_deterministic_and_unit_length() {
-    let Some(dir) = model_dir() else { return };
+    let dir = require_shared!(model "all-MiniLM-L6-v2");
     let embedder = BertEmbedder::load(&dir, BertOptions::from_model_dir(&dir).expect("options"))
         .expect("model loads");
     let texts = [
@@ -150,7 +133,7 @@ fn embedding_is_deterministic_and_unit_length() {
 
 #[test]
 fn long_texts_are_chunked_so_their_end_still_counts() {
-    let Some(dir) = model_dir() else { return };
+    let dir = require_shared!(model "all-MiniLM-L6-v2");
     let embedder = BertEmbedder::load(&dir, BertOptions::from_model_dir(&dir).expect("options"))
         .expect("model loads");
     let filler = "The quarterly report covers revenue, hiring and office moves. ".repeat(40);

@@ -5,12 +5,12 @@
 //! The model comes from `STEWARD_MODEL_DIR` (default `../shared/models` next to
 //! the repository). Without it the tests say so and pass, except on CI (`CI=true`).
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use steward_ml::Error;
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
 use steward_ml::llm::{ChatMessage, ChatRequest, FinishReason, GenerationParams, Llm, Role};
+use steward_testkit::shared_model_dir;
 
 const MODEL: &str = "SmolLM2-135M-Instruct";
 
@@ -20,20 +20,7 @@ fn model() -> Option<&'static LocalLlm> {
     MODEL_ONCE
         .get_or_init(|| {
             limit_threads();
-            let dir = std::env::var_os("STEWARD_MODEL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models")
-                })
-                .join(MODEL);
-            if !dir.is_dir() {
-                let reason = format!("{} not found", dir.display());
-                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                    panic!("{reason}: CI must run the LLM tests");
-                }
-                eprintln!("skipping LLM test: {reason}");
-                return None;
-            }
+            let dir = shared_model_dir(MODEL)?;
             Some(LocalLlm::load(&dir, &LocalOptions::default()).expect("SmolLM2 loads"))
         })
         .as_ref()

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use steward_ml::Error;
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
 
 async fn client_of_nobody(max_retries: u32) -> OpenAiClient {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

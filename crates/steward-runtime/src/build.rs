@@ -9,7 +9,7 @@ use steward_ml::audit::{Gateway, Quota};
 use steward_ml::embed::{self, Embedder, LoadedEmbedder};
 use steward_ml::llm::Llm;
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::resolve::ModelResolver;
 use steward_store::{Store, StoreOptions};
 

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use steward_domain::{PostId, PostKind, UserId};
-use steward_store::{PostOrder, PostQuery, Store};
+use steward_store::{PostOrder, PostQuery, Stats, Store};
 
 use crate::AppState;
 use crate::dto::{
-    AnswerDto, PageDto, PostDto, PostSummary, PostThread, Readiness, StatsDto, UserDto,
+    AnswerDto, LlmUsageDto, LlmUsageList, PageDto, PostDto, PostSummary, PostThread, Readiness,
+    UserDto,
 };
 use crate::error::ApiError;
 
@@ -151,8 +152,16 @@ pub async fn user(store: &Store, id: UserId) -> Result<UserDto, ApiError> {
     Ok(UserDto::from(&user))
 }
 
-pub async fn stats(store: &Store) -> Result<StatsDto, ApiError> {
-    Ok(StatsDto::from(&store.stats().await?))
+/// LLM usage totals per feature and model, from the audit log.
+pub async fn llm_usage(store: &Store) -> Result<LlmUsageList, ApiError> {
+    let usage = store.llm_usage().await?;
+    Ok(LlmUsageList {
+        items: usage.iter().map(LlmUsageDto::from).collect(),
+    })
+}
+
+pub async fn stats(store: &Store) -> Result<Stats, ApiError> {
+    Ok(store.stats().await?)
 }
 
 /// How long readiness waits for the database before saying no: a load

@@ -3,9 +3,9 @@
 //! RFC 3339 strings in UTC (`2024-05-01T12:00:00Z`).
 
 use chrono::SecondsFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use steward_domain::{Post, Timestamp, User};
-use steward_store::{Page, Stats};
+use steward_store::{ApiKeyRecord, LlmUsage, Page};
 
 pub fn time(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -199,72 +199,8 @@ impl From<&User> for UserDto {
     }
 }
 
-/// `(name, count)` pairs as objects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NamedCount {
-    pub name: String,
-    pub count: i64,
-}
-
-fn named_counts(pairs: &[(String, i64)]) -> Vec<NamedCount> {
-    pairs
-        .iter()
-        .map(|(name, count)| NamedCount {
-            name: name.clone(),
-            count: *count,
-        })
-        .collect()
-}
-
-/// `GET /api/v1/stats`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatsDto {
-    pub posts: i64,
-    pub questions: i64,
-    pub answers: i64,
-    pub articles: i64,
-    pub wikis: i64,
-    pub comments: i64,
-    pub users: i64,
-    pub tags: i64,
-    pub post_links: i64,
-    pub duplicate_links: i64,
-    pub badges: i64,
-    pub events: i64,
-    pub events_by_kind: Vec<NamedCount>,
-    pub anonymous_votes: i64,
-    pub answered_questions: i64,
-    pub accepted_questions: i64,
-    pub first_post_at: Option<String>,
-    pub last_post_at: Option<String>,
-    pub top_tags: Vec<NamedCount>,
-}
-
-impl From<&Stats> for StatsDto {
-    fn from(stats: &Stats) -> StatsDto {
-        StatsDto {
-            posts: stats.posts,
-            questions: stats.questions,
-            answers: stats.answers,
-            articles: stats.articles,
-            wikis: stats.wikis,
-            comments: stats.comments,
-            users: stats.users,
-            tags: stats.tags,
-            post_links: stats.post_links,
-            duplicate_links: stats.duplicate_links,
-            badges: stats.badges,
-            events: stats.events,
-            events_by_kind: named_counts(&stats.events_by_kind),
-            anonymous_votes: stats.anonymous_votes,
-            answered_questions: stats.answered_questions,
-            accepted_questions: stats.accepted_questions,
-            first_post_at: optional_time(stats.first_post_at),
-            last_post_at: optional_time(stats.last_post_at),
-            top_tags: named_counts(&stats.top_tags),
-        }
-    }
-}
+// `GET /api/v1/stats` is `steward_store::Stats` itself: its JSON form is the
+// one shape the CLI's `stats --json` prints too.
 
 /// `POST /api/v1/events`: how many events were new and how many were already
 /// stored under the same key (resent, or repeated within the batch).
@@ -272,4 +208,110 @@ impl From<&Stats> for StatsDto {
 pub struct EventsAccepted {
     pub accepted: u64,
     pub duplicates: u64,
+}
+
+/// LLM usage totals of one (feature, model) pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LlmUsageDto {
+    pub feature: String,
+    pub model: String,
+    pub calls: i64,
+    pub refused: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_latency_ms: i64,
+}
+
+impl From<&LlmUsage> for LlmUsageDto {
+    fn from(usage: &LlmUsage) -> LlmUsageDto {
+        LlmUsageDto {
+            feature: usage.feature.clone(),
+            model: usage.model.clone(),
+            calls: usage.calls,
+            refused: usage.refused,
+            errors: usage.errors,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_latency_ms: usage.total_latency_ms,
+        }
+    }
+}
+
+/// `GET /api/v1/llm/usage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LlmUsageList {
+    pub items: Vec<LlmUsageDto>,
+}
+
+/// An API key as listed (`GET /api/v1/keys`, `steward keys list --json`):
+/// never its secret, never its hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyDto {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub scopes: Vec<String>,
+    /// `active`, `revoked` or `expired`.
+    pub state: &'static str,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+impl KeyDto {
+    /// The key as it stands at `now` (which decides `expired`).
+    pub fn of(record: &ApiKeyRecord, now: Timestamp) -> KeyDto {
+        let state = if record.revoked_at.is_some() {
+            "revoked"
+        } else if record
+            .expires_at
+            .is_some_and(|expires_at| expires_at <= now)
+        {
+            "expired"
+        } else {
+            "active"
+        };
+        KeyDto {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            role: record.role.clone(),
+            scopes: record.scopes.clone(),
+            state,
+            created_at: time(record.created_at),
+            expires_at: optional_time(record.expires_at),
+            revoked_at: optional_time(record.revoked_at),
+            last_used_at: optional_time(record.last_used_at),
+        }
+    }
+}
+
+/// `GET /api/v1/keys`, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyList {
+    pub items: Vec<KeyDto>,
+}
+
+/// `POST /api/v1/keys` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyRequest {
+    pub role: String,
+    pub name: Option<String>,
+    /// Permission names the key is limited to; absent or empty: all of its role's.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Whole days until the key expires; absent: never.
+    pub expires_in_days: Option<u32>,
+}
+
+/// A new key (`POST /api/v1/keys`, `steward keys create --json`): the only
+/// time `key` is shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreatedKey {
+    /// The whole key, `stw_<id>_<secret>`; send it as `Authorization: Bearer KEY`.
+    pub key: String,
+    #[serde(flatten)]
+    pub info: KeyDto,
 }

@@ -28,7 +28,9 @@ pub struct ApiError {
     /// Stable, snake_case: `not_found`, `invalid_parameter`, ...
     pub code: &'static str,
     pub message: String,
-    pub details: ErrorDetails,
+    /// Boxed: most errors have none, and an `ApiError` travels in every
+    /// handler's `Result`.
+    pub details: Box<ErrorDetails>,
 }
 
 /// Where in the request the problem is, when it is in one place.
@@ -43,6 +45,10 @@ pub struct ErrorDetails {
     /// The bad field of that event, dotted (`target.id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Why a key was refused (`unauthorized`): `missing_key`, `malformed_key`,
+    /// `unknown_key`, `revoked_key` or `expired_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -64,7 +70,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: ErrorDetails::default(),
+            details: Box::default(),
         }
     }
 

@@ -2,29 +2,35 @@
 //! live events under `/api/v1`, and OpenAI-compatible endpoints under `/v1`
 //! served from Steward's own models. `docs/api.md` documents every route.
 //!
-//! Handlers parse, call and map; the work lives in [`community`], [`events`]
-//! and [`openai_api`], and in the library crates they call.
+//! Handlers parse, call and map; the work lives in [`community`], [`events`],
+//! [`openai_api`] and [`keys`], and in the library crates they call. Every
+//! route sits behind the principal guard, which checks the caller's API key
+//! against the permission the route declares ([`route_specs`]).
 
 pub mod community;
 pub mod dto;
 pub mod error;
 pub mod events;
+mod guard;
+pub mod keys;
 pub mod openai_api;
 mod routes;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use steward_auth::{Authenticator, RateLimiter, RateLimits};
 use steward_ml::audit::Gateway;
 use steward_ml::embed::Embedder;
 use steward_store::Store;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Error, OpenAiError, Result};
+pub use guard::{ErrorShape, RouteSpec, route_specs};
 
 /// Limits of the server; plain values, defaults fit a small community.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +42,9 @@ pub struct ServerConfig {
     /// Time limit of a `/v1` request until its answer starts: generation on a
     /// CPU takes long. A streamed answer is not cut off once it has started.
     pub llm_timeout: Duration,
+    /// Whether callers without a key may read the community (stats, posts,
+    /// users, the model list). Writes and model calls always need a key.
+    pub public_read: bool,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +54,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             llm_timeout: Duration::from_secs(300),
+            public_read: true,
         }
     }
 }
@@ -59,42 +69,58 @@ pub struct AppState {
     pub llm: Option<Arc<Gateway>>,
     pub embedder: Option<Arc<Embedder>>,
     pub config: ServerConfig,
+    /// Checks the API keys callers present. `None`: no key is accepted, the
+    /// server serves anonymous callers only (what they may read).
+    pub authenticator: Option<Arc<Authenticator>>,
+    /// Per-key and per-client request rates.
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
-    /// A state with the store only and default limits.
+    /// A state with the store only, default limits, and no key accepted:
+    /// anonymous callers read, nobody writes.
     pub fn new(store: Store) -> AppState {
         AppState {
             store,
             llm: None,
             embedder: None,
             config: ServerConfig::default(),
+            authenticator: None,
+            rate_limiter: Arc::new(RateLimiter::new(RateLimits::default())),
         }
+    }
+
+    /// The same state, accepting the keys `authenticator` checks.
+    pub fn with_authenticator(mut self, authenticator: Authenticator) -> AppState {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
     }
 }
 
-/// Every route, with body limit, timeouts and request tracing.
+/// Every route, each behind the principal guard with the permission it
+/// declares (see [`route_specs`]), with body limit, timeouts and request tracing.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/api/v1/health/live", get(routes::live))
-        .route("/api/v1/health/ready", get(routes::ready))
-        .route("/api/v1/stats", get(routes::stats))
-        .route("/api/v1/posts", get(routes::posts))
-        .route("/api/v1/posts/{id}", get(routes::post))
-        .route("/api/v1/users/{id}", get(routes::user))
-        .route("/api/v1/events", post(routes::events))
-        .route_layer(from_fn_with_state(
-            state.config.request_timeout,
-            routes::api_timeout,
+    let mut api = Router::new();
+    let mut openai = Router::new();
+    for (spec, method_router) in routes::all() {
+        let (path, shape) = (spec.path, spec.shape);
+        let guarded = method_router.route_layer(from_fn_with_state(
+            guard::Guard::new(state.clone(), spec),
+            guard::guard,
         ));
-    let openai = Router::new()
-        .route("/v1/chat/completions", post(routes::chat_completions))
-        .route("/v1/embeddings", post(routes::embeddings))
-        .route("/v1/models", get(routes::models))
-        .route_layer(from_fn_with_state(
-            state.config.llm_timeout,
-            routes::openai_timeout,
-        ));
+        match shape {
+            ErrorShape::Api => api = api.route(path, guarded),
+            ErrorShape::OpenAi => openai = openai.route(path, guarded),
+        }
+    }
+    let api = api.route_layer(from_fn_with_state(
+        state.config.request_timeout,
+        routes::api_timeout,
+    ));
+    let openai = openai.route_layer(from_fn_with_state(
+        state.config.llm_timeout,
+        routes::openai_timeout,
+    ));
     api.merge(openai)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -111,8 +137,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // The peer address keys the rate limit of callers without a key.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -3,16 +3,17 @@
 //! OpenAI client library can use a Steward instance.
 //!
 //! Every chat call goes through the audit [`Gateway`](steward_ml::audit::Gateway)
-//! under feature [`FEATURE`]: quotas apply and each call leaves an audit row.
+//! under feature [`FEATURE`], as the caller's key: quotas apply to its role and
+//! each call leaves an audit row with its role and key id.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use steward_auth::Caller;
 use steward_ml::audit::CallContext;
 use steward_ml::embed::{Embedder, Purpose};
 use steward_ml::llm::Completion;
@@ -28,46 +29,23 @@ use crate::error::{ApiError, OpenAiError};
 /// The audit log's feature name for calls through this API.
 pub const FEATURE: &str = "openai_api";
 
-/// Header naming the caller's role for quotas and the audit log.
-pub const ROLE_HEADER: &str = "x-steward-role";
-
-/// The role of callers that do not say: other services, scripts.
-pub const DEFAULT_ROLE: &str = "service";
-
 /// Most texts in one embeddings request (OpenAI's own limit).
 pub const MAX_EMBEDDING_INPUTS: usize = 2048;
 
-/// The caller's role from [`ROLE_HEADER`]: a short lower-case word, since it
-/// is a quota key and lands in the audit log.
-pub fn role(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(ROLE_HEADER) else {
-        return Ok(DEFAULT_ROLE.to_string());
-    };
-    value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|role| {
-            (1..=32).contains(&role.len())
-                && role
-                    .bytes()
-                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
-        })
-        .map(str::to_string)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`{ROLE_HEADER}` must be 1 to 32 characters of a-z, 0-9 and _"
-            ))
-        })
-}
-
 /// Answers a chat completion: one JSON body, or an SSE stream when the
 /// request says `stream: true`.
+///
+/// The quota and the audit row are those of `caller`'s key: its role and id,
+/// never anything the client claims in a header.
 pub async fn chat(
     state: &AppState,
-    role: String,
+    caller: &Caller,
     request: ChatCompletionRequest,
 ) -> Result<Response, OpenAiError> {
+    // The guard lets only key holders with `use_llm` this far.
+    let principal = caller
+        .principal()
+        .ok_or_else(|| ApiError::internal(&"a chat call reached the model without a key"))?;
     let gateway = state
         .llm
         .clone()
@@ -75,7 +53,8 @@ pub async fn chat(
     let chat_request = request.to_chat_request()?;
     let context = CallContext {
         feature: FEATURE.to_string(),
-        role,
+        role: principal.role.as_str().to_string(),
+        key_id: Some(principal.key_id.clone()),
         object_ids: Vec::new(),
     };
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());

@@ -3,24 +3,105 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::HeaderMap;
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::{Extension, Json};
 use serde_json::Value;
 use steward_domain::{PostId, UserId};
 use steward_ml::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ModelList};
+use steward_store::Stats;
 
 use crate::community::{self, PostsParams};
+use steward_auth::{Caller, Permission};
+
 use crate::dto::{
-    EventsAccepted, Health, PageDto, PostSummary, PostThread, Readiness, StatsDto, UserDto,
+    CreatedKey, EventsAccepted, Health, KeyDto, KeyList, LlmUsageList, NewKeyRequest, PageDto,
+    PostSummary, PostThread, Readiness, UserDto,
 };
 use crate::error::{ApiError, OpenAiError};
-use crate::{AppState, events, openai_api};
+use crate::guard::{ErrorShape, RouteSpec};
+use crate::{AppState, events, keys, openai_api};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Every route with the permission it needs; the router serves these and
+/// nothing else. A new route goes here, and into the auth matrix test.
+pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Permission::{CheckHealth, ManageKeys, ReadCommunity, ReadLlmUsage, UseLlm, WriteEvents};
+    vec![
+        api(Method::GET, "/api/v1/health/live", CheckHealth, live),
+        api(Method::GET, "/api/v1/health/ready", CheckHealth, ready),
+        api(Method::GET, "/api/v1/stats", ReadCommunity, stats),
+        api(Method::GET, "/api/v1/posts", ReadCommunity, posts),
+        api(Method::GET, "/api/v1/posts/{id}", ReadCommunity, post),
+        api(Method::GET, "/api/v1/users/{id}", ReadCommunity, user),
+        api(Method::POST, "/api/v1/events", WriteEvents, events),
+        api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
+        api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
+        api(Method::POST, "/api/v1/keys", ManageKeys, create_key),
+        api(Method::DELETE, "/api/v1/keys/{id}", ManageKeys, revoke_key),
+        openai(
+            Method::POST,
+            "/v1/chat/completions",
+            UseLlm,
+            chat_completions,
+        ),
+        openai(Method::POST, "/v1/embeddings", UseLlm, embeddings),
+        openai(Method::GET, "/v1/models", ReadCommunity, models),
+    ]
+}
+
+fn api<H, T>(
+    method: Method,
+    path: &'static str,
+    permission: Permission,
+    handler: H,
+) -> (RouteSpec, MethodRouter<AppState>)
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    route(method, path, permission, ErrorShape::Api, handler)
+}
+
+fn openai<H, T>(
+    method: Method,
+    path: &'static str,
+    permission: Permission,
+    handler: H,
+) -> (RouteSpec, MethodRouter<AppState>)
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    route(method, path, permission, ErrorShape::OpenAi, handler)
+}
+
+fn route<H, T>(
+    method: Method,
+    path: &'static str,
+    permission: Permission,
+    shape: ErrorShape,
+    handler: H,
+) -> (RouteSpec, MethodRouter<AppState>)
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
+    let spec = RouteSpec {
+        method,
+        path,
+        permission,
+        shape,
+    };
+    (spec, on(filter, handler))
+}
 
 pub(crate) async fn live() -> Json<Health> {
     Json(Health { status: "ok" })
@@ -30,7 +111,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Readiness>
     community::readiness(&state).await.map(Json)
 }
 
-pub(crate) async fn stats(State(state): State<AppState>) -> ApiResult<StatsDto> {
+pub(crate) async fn stats(State(state): State<AppState>) -> ApiResult<Stats> {
     community::stats(&state.store).await.map(Json)
 }
 
@@ -69,14 +150,37 @@ pub(crate) async fn events(
         .map(Json)
 }
 
+pub(crate) async fn llm_usage(State(state): State<AppState>) -> ApiResult<LlmUsageList> {
+    community::llm_usage(&state.store).await.map(Json)
+}
+
+pub(crate) async fn list_keys(State(state): State<AppState>) -> ApiResult<KeyList> {
+    keys::list(&state).await.map(Json)
+}
+
+pub(crate) async fn create_key(
+    State(state): State<AppState>,
+    body: Result<Json<NewKeyRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let Json(request) = body?;
+    let created = keys::create(&state, &request).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<KeyDto> {
+    keys::revoke(&state, &id).await.map(Json)
+}
+
 pub(crate) async fn chat_completions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<ChatCompletionRequest>, JsonRejection>,
 ) -> Result<Response, OpenAiError> {
     let Json(request) = body?;
-    let role = openai_api::role(&headers)?;
-    openai_api::chat(&state, role, request).await
+    openai_api::chat(&state, &caller, request).await
 }
 
 pub(crate) async fn embeddings(
@@ -101,7 +205,7 @@ pub(crate) async fn not_found(request: Request) -> ApiError {
 
 pub(crate) async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!(
             "{} is not allowed on {}",

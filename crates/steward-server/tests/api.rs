@@ -7,16 +7,23 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
+use steward_auth::Role;
+use steward_domain::{LlmCall, LlmOutcome};
 use steward_server::{AppState, ServerConfig, router};
+use steward_testkit::fixtures::community_store;
 use tower::ServiceExt;
 
 async fn call(
     state: &AppState,
+    key: Option<&str>,
     method: Method,
     uri: &str,
     body: Option<String>,
 ) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
     if body.is_some() {
         request = request.header("content-type", "application/json");
     }
@@ -40,12 +47,13 @@ async fn call(
     (status, value)
 }
 
+/// An anonymous GET.
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
-    call(state, Method::GET, uri, None).await
+    call(state, None, Method::GET, uri, None).await
 }
 
-async fn post_json(state: &AppState, uri: &str, body: &Value) -> (StatusCode, Value) {
-    call(state, Method::POST, uri, Some(body.to_string())).await
+async fn post_json(state: &AppState, key: &str, uri: &str, body: &Value) -> (StatusCode, Value) {
+    call(state, Some(key), Method::POST, uri, Some(body.to_string())).await
 }
 
 /// Asserts an error answer: status, stable code, and the detail fields given.
@@ -80,7 +88,7 @@ fn ids(page: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn health_and_stats() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
 
     assert_eq!(
@@ -109,11 +117,17 @@ async fn health_and_stats() {
         "{stats}"
     );
     assert_eq!(stats["first_post_at"], "2024-01-01T00:00:00Z");
+    assert_eq!(stats["top_tags"][0], json!({"name": "rust", "count": 2}));
+    assert_eq!(
+        stats,
+        serde_json::to_value(state.store.stats().await.expect("stats")).expect("JSON"),
+        "the API prints the store's Stats as they serialize, as `steward stats --json` does"
+    );
 }
 
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_gone() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store.clone());
     store.close().await;
     assert_error(
@@ -127,7 +141,7 @@ async fn readiness_fails_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn post_listings_filter_sort_and_page() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     let check = async |query: &str, expected_ids: &[i64], expected_total: i64| {
         let (status, page) = get(&state, &format!("/api/v1/posts?{query}")).await;
@@ -158,7 +172,7 @@ async fn post_listings_filter_sort_and_page() {
 
 #[tokio::test]
 async fn bad_listing_parameters_are_named() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     for (query, parameter) in [
         ("page=0", "page"),
@@ -180,7 +194,7 @@ async fn bad_listing_parameters_are_named() {
 
 #[tokio::test]
 async fn a_post_comes_with_its_answers_and_comments() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     let (status, thread) = get(&state, "/api/v1/posts/10").await;
     assert_eq!(status, StatusCode::OK, "{thread}");
@@ -221,7 +235,7 @@ async fn a_post_comes_with_its_answers_and_comments() {
 
 #[tokio::test]
 async fn users_by_id() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     let (status, user) = get(&state, "/api/v1/users/1").await;
     assert_eq!(status, StatusCode::OK);
@@ -241,11 +255,11 @@ async fn users_by_id() {
 #[tokio::test]
 async fn events_are_stored_once_per_key() {
     let (_dir, store) = common::store().await;
-    let state = AppState::new(store.clone());
+    let (state, key) = common::keyed_state(&store, Role::Member).await;
     let view =
         json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "key": "web:1"});
     assert_eq!(
-        post_json(&state, "/api/v1/events", &view).await,
+        post_json(&state, &key, "/api/v1/events", &view).await,
         (StatusCode::OK, json!({"accepted": 1, "duplicates": 0}))
     );
     let batch = json!([
@@ -255,7 +269,7 @@ async fn events_are_stored_once_per_key() {
         {"kind": "follow", "user_id": 3, "target": {"type": "user", "id": 1}, "weight": 0.5},
     ]);
     assert_eq!(
-        post_json(&state, "/api/v1/events", &batch).await,
+        post_json(&state, &key, "/api/v1/events", &batch).await,
         (StatusCode::OK, json!({"accepted": 3, "duplicates": 1}))
     );
     let stats = store.stats().await.expect("stats");
@@ -265,7 +279,7 @@ async fn events_are_stored_once_per_key() {
 #[tokio::test]
 async fn a_bad_event_rejects_the_whole_batch() {
     let (_dir, store) = common::store().await;
-    let state = AppState::new(store.clone());
+    let (state, key) = common::keyed_state(&store, Role::Member).await;
     let good = json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}});
     let cases = [
         (
@@ -290,7 +304,7 @@ async fn a_bad_event_rejects_the_whole_batch() {
         ),
     ];
     for (body, index, field) in cases {
-        let answer = post_json(&state, "/api/v1/events", &body).await;
+        let answer = post_json(&state, &key, "/api/v1/events", &body).await;
         assert_error(
             &answer,
             StatusCode::BAD_REQUEST,
@@ -306,20 +320,21 @@ async fn a_bad_event_rejects_the_whole_batch() {
 
     let answer = call(
         &state,
+        Some(&key),
         Method::POST,
         "/api/v1/events",
         Some("{not json".into()),
     )
     .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "bad_request", &[]);
-    let answer = post_json(&state, "/api/v1/events", &json!("view")).await;
+    let answer = post_json(&state, &key, "/api/v1/events", &json!("view")).await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "bad_request", &[]);
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let (_dir, store) = common::store().await;
-    let mut state = AppState::new(store.clone());
+    let (mut state, key) = common::keyed_state(&store, Role::Member).await;
     state.config = ServerConfig {
         body_limit_bytes: 1024,
         ..ServerConfig::default()
@@ -327,7 +342,7 @@ async fn oversized_bodies_are_refused() {
     let event = json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}});
     let batch = Value::Array(vec![event; 100]);
     assert!(batch.to_string().len() > 1024);
-    let answer = post_json(&state, "/api/v1/events", &batch).await;
+    let answer = post_json(&state, &key, "/api/v1/events", &batch).await;
     assert_error(
         &answer,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -339,7 +354,7 @@ async fn oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
-    let (_dir, store) = common::store().await;
+    let (_db, store) = community_store().await;
     let state = AppState::new(store);
     assert_error(
         &get(&state, "/api/v1/nothing").await,
@@ -347,7 +362,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
         "not_found",
         &[],
     );
-    let answer = call(&state, Method::DELETE, "/api/v1/posts/10", None).await;
+    let answer = call(&state, None, Method::DELETE, "/api/v1/posts/10", None).await;
     assert_error(
         &answer,
         StatusCode::METHOD_NOT_ALLOWED,
@@ -359,7 +374,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
 #[tokio::test]
 async fn model_endpoints_without_models() {
     let (_dir, store) = common::store().await;
-    let state = AppState::new(store);
+    let (state, key) = common::keyed_state(&store, Role::Member).await;
     assert_eq!(
         get(&state, "/v1/models").await,
         (StatusCode::OK, json!({"object": "list", "data": []}))
@@ -369,30 +384,15 @@ async fn model_endpoints_without_models() {
         ("/v1/chat/completions", chat),
         ("/v1/embeddings", json!({"model": "any", "input": "hi"})),
     ] {
-        let (status, answer) = post_json(&state, uri, &body).await;
+        let (status, answer) = post_json(&state, &key, uri, &body).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {answer}");
         assert_eq!(answer["error"]["code"], "model_unavailable", "{uri}");
         assert_eq!(answer["error"]["type"], "server_error", "{uri}");
     }
-    let request = Request::post("/v1/chat/completions")
-        .header("content-type", "application/json")
-        .header("x-steward-role", "Robert'); DROP TABLE")
-        .body(Body::from(
-            r#"{"messages":[{"role":"user","content":"hi"}]}"#,
-        ))
-        .expect("valid request");
-    let response = router(state.clone())
-        .oneshot(request)
-        .await
-        .expect("infallible");
-    assert_eq!(
-        response.status(),
-        StatusCode::BAD_REQUEST,
-        "a bad role is refused before anything runs"
-    );
 
     let (status, answer) = call(
         &state,
+        Some(&key),
         Method::POST,
         "/v1/chat/completions",
         Some("{}".into()),
@@ -405,5 +405,36 @@ async fn model_endpoints_without_models() {
             .as_str()
             .is_some_and(|message| message.contains("messages")),
         "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn llm_usage_totals_per_feature_and_model() {
+    let (_dir, store) = common::store().await;
+    let (state, key) = common::keyed_state(&store, Role::Analyst).await;
+    store
+        .record_llm_call(&LlmCall {
+            request_id: "r1".into(),
+            feature: "openai_api".into(),
+            role: "member".into(),
+            key_id: Some("abcdefghijkl".into()),
+            model: "SmolLM2".into(),
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            latency_ms: 20,
+            outcome: LlmOutcome::Ok,
+            object_ids: Vec::new(),
+            at: common::at("2024-01-01T00:00:00Z"),
+        })
+        .await
+        .expect("recorded");
+    let (status, usage) = call(&state, Some(&key), Method::GET, "/api/v1/llm/usage", None).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    assert_eq!(
+        usage,
+        json!({"items": [{
+            "feature": "openai_api", "model": "SmolLM2", "calls": 1, "refused": 0, "errors": 0,
+            "prompt_tokens": 10, "completion_tokens": 5, "total_latency_ms": 20
+        }]})
     );
 }

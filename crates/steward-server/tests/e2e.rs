@@ -10,21 +10,22 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use steward_auth::{Authenticator, create_key};
 use steward_domain::LlmOutcome;
 use steward_ml::audit::{Gateway, Quota, QuotaScope};
 use steward_ml::embed::Embedder;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
+use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{
     ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, Role,
 };
-use steward_ml::openai::{OpenAiClient, OpenAiConfig};
 use steward_server::{AppState, ServerConfig};
-use steward_store::Store;
+use steward_store::{ApiKeyRecord, Store};
+use steward_testkit::{TestDb, fixtures, shared_model_dir};
 
 const CHAT_MODEL: &str = "SmolLM2-135M-Instruct";
 const EMBED_MODEL: &str = "all-MiniLM-L6-v2";
@@ -40,24 +41,8 @@ fn models() -> Option<&'static Models> {
     MODELS
         .get_or_init(|| {
             limit_threads();
-            let dir = std::env::var_os("STEWARD_MODEL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models")
-                });
-            let (chat_dir, embed_dir) = (dir.join(CHAT_MODEL), dir.join(EMBED_MODEL));
-            if !chat_dir.is_dir() || !embed_dir.is_dir() {
-                let reason = format!(
-                    "{} or {} not found",
-                    chat_dir.display(),
-                    embed_dir.display()
-                );
-                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                    panic!("{reason}: CI must run the end-to-end tests");
-                }
-                eprintln!("skipping end-to-end test: {reason}");
-                return None;
-            }
+            let chat_dir = shared_model_dir(CHAT_MODEL)?;
+            let embed_dir = shared_model_dir(EMBED_MODEL)?;
             let llm = LocalLlm::load(&chat_dir, &LocalOptions::default()).expect("SmolLM2 loads");
             let options = BertOptions::from_model_dir(&embed_dir).expect("MiniLM options");
             let bert = BertEmbedder::load(&embed_dir, options).expect("MiniLM loads");
@@ -82,19 +67,64 @@ fn limit_threads() {
     }
 }
 
+/// Where the clients of these tests find their API key: Steward's own
+/// OpenAI client reads its key from an environment variable.
+const KEY_ENV: &str = "STEWARD_E2E_TEST_API_KEY";
+
+/// One service key, made once and stored in every test's store, its value
+/// in [`KEY_ENV`].
+fn service_key() -> &'static (String, ApiKeyRecord) {
+    static KEY: OnceLock<(String, ApiKeyRecord)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let made = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let store = Store::open(":memory:").await.expect("store opens");
+                create_key(
+                    &store,
+                    &common::secret(),
+                    "e2e",
+                    steward_auth::Role::Service,
+                    &[],
+                    None,
+                )
+                .await
+                .expect("key made")
+            })
+        })
+        .join()
+        .expect("key thread");
+        set_key_env(&made.0);
+        made
+    })
+}
+
+#[allow(unsafe_code)]
+fn set_key_env(key: &str) {
+    // SAFETY: runs once inside the OnceLock initialiser, before any client of
+    // these tests reads the variable; nothing else reads it.
+    unsafe { std::env::set_var(KEY_ENV, key) };
+}
+
 /// A server running on a free port, with its store.
 struct Running {
     address: SocketAddr,
     store: Store,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<steward_server::Result<()>>,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
-    let (dir, store) = common::store().await;
+    let (db, store) = common::store().await;
+    store
+        .insert_api_key(&service_key().1)
+        .await
+        .expect("the test key is stored");
     let state = AppState {
-        store: store.clone(),
         llm: Some(Arc::new(Gateway {
             llm: Llm::Local(models.llm.clone()),
             store: store.clone(),
@@ -102,7 +132,9 @@ async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
         })),
         embedder: Some(models.embedder.clone()),
         config: ServerConfig::default(),
-    };
+        ..AppState::new(store.clone())
+    }
+    .with_authenticator(Authenticator::new(store.clone(), common::secret()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("port 0 binds");
@@ -116,7 +148,7 @@ async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
         store,
         shutdown: Some(shutdown),
         server,
-        _dir: dir,
+        _db: db,
     }
 }
 
@@ -125,7 +157,7 @@ fn client(address: SocketAddr, max_retries: u32) -> OpenAiClient {
         base_url: format!("http://{address}/v1"),
         model: CHAT_MODEL.to_string(),
         embedding_model: Some(EMBED_MODEL.to_string()),
-        api_key_env: None,
+        api_key_env: Some(KEY_ENV.to_string()),
         timeout_secs: 120,
         max_retries,
     })
@@ -240,6 +272,7 @@ async fn the_stream_is_server_sent_events_ending_in_done() {
     });
     let response = reqwest::Client::new()
         .post(format!("http://{}/v1/chat/completions", server.address))
+        .bearer_auth(&service_key().0)
         .json(&body)
         .send()
         .await
@@ -340,7 +373,7 @@ async fn a_quota_refuses_with_429_and_an_audit_row_without_calling_the_model() {
         }
         other => panic!("expected a 429, got {other:?}"),
     }
-    let since = common::at("2000-01-01T00:00:00Z");
+    let since = fixtures::time("2000-01-01T00:00:00Z");
     let calls = server
         .store
         .llm_calls_since(since, 100)
@@ -354,6 +387,7 @@ async fn a_quota_refuses_with_429_and_an_audit_row_without_calling_the_model() {
             (call.feature.as_str(), call.role.as_str()),
             ("openai_api", "service")
         );
+        assert_eq!(call.key_id.as_deref(), Some(service_key().1.id.as_str()));
     }
 
     // A request that fits is served, and counts against the quota.

@@ -2,8 +2,6 @@
 //! JSONL file into a real SQLite store are accepted, normalised and rejected
 //! alike, with the same field and the same message.
 
-mod common;
-
 use std::path::Path;
 
 use axum::body::Body;
@@ -18,7 +16,7 @@ use steward_store::Store;
 use tower::ServiceExt;
 
 fn now() -> Timestamp {
-    common::at("2026-01-02T03:04:05Z")
+    steward_testkit::fixtures::time("2026-01-02T03:04:05Z")
 }
 
 /// The single place this file calls the importer, so that a change of its
@@ -61,7 +59,7 @@ fn event(
         user_id: UserId(user),
         kind,
         target,
-        at: common::at(at),
+        at: steward_testkit::fixtures::time(at),
         weight,
     }
 }
@@ -288,7 +286,7 @@ fn table() -> Vec<(Value, Expected)> {
 
 #[tokio::test]
 async fn the_api_and_jsonl_accept_and_reject_events_alike() {
-    let (_dir, store) = common::store().await;
+    let (_dir, store) = steward_testkit::fixtures::community_store().await;
     let table = table();
     let report = import_events(
         &store,
@@ -354,7 +352,7 @@ async fn the_api_and_jsonl_accept_and_reject_events_alike() {
 
 #[tokio::test]
 async fn a_rust_tag_follow_from_jsonl_and_a_rust_follow_from_the_api_are_one_tag() {
-    let (_dir, store) = common::store().await;
+    let (_dir, store) = steward_testkit::fixtures::community_store().await;
     let report = import_events(
         &store,
         &[json!({"kind": "follow", "user_id": 1, "target": {"type": "tag", "id": "Rust"}, "at": AT, "key": "from-jsonl"})],
@@ -381,7 +379,7 @@ async fn a_rust_tag_follow_from_jsonl_and_a_rust_follow_from_the_api_are_one_tag
 
 #[tokio::test]
 async fn where_the_sources_differ_a_missing_time_and_a_missing_key() {
-    let (_dir, store) = common::store().await;
+    let (_dir, store) = steward_testkit::fixtures::community_store().await;
     let no_at =
         json!({"kind": "view", "user_id": 2, "target": {"type": "post", "id": 10}, "key": "no-at"});
     let parsed = events::parse(&no_at, now()).expect("the API dates it now");

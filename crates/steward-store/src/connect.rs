@@ -1,7 +1,7 @@
 //! From a user's URL or path to a connection pool: which backend, which file,
 //! and the per-connection settings (SQLite pragmas, PostgreSQL search path).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,22 +50,7 @@ pub(crate) fn target(url: &str) -> Result<Target> {
             url: url.to_string(),
         });
     }
-    let (path, parameters) = if let Some(rest) = url.strip_prefix("sqlite:") {
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        match rest.split_once('?') {
-            Some((path, parameters)) => (percent_decode(path), Some(parameters)),
-            None => (percent_decode(rest), None),
-        }
-    } else if url.contains("://") || url.is_empty() {
-        return Err(Error::UnsupportedUrl(url.to_string()));
-    } else {
-        (url.to_string(), None)
-    };
-    let mut parameters: Vec<&str> = parameters
-        .into_iter()
-        .flat_map(|parameters| parameters.split('&'))
-        .filter(|parameter| !parameter.is_empty())
-        .collect();
+    let (path, mut parameters) = sqlite_path(url)?;
     let in_memory = path == ":memory:" || parameters.contains(&"mode=memory");
     if in_memory {
         return Ok(Target::Sqlite {
@@ -100,6 +85,55 @@ pub(crate) fn target(url: &str) -> Result<Target> {
         ),
         file: Some(absolute),
     })
+}
+
+/// Where a database URL points, for what lives beside the database (the
+/// server secret of `steward-auth` sits next to a SQLite file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// A SQLite file, as an absolute path.
+    SqliteFile(PathBuf),
+    /// A private in-memory SQLite database: nothing outlives the process.
+    SqliteMemory,
+    Postgres,
+}
+
+/// Reads `url` as [`Store::open`](crate::Store::open) would, without opening it.
+pub fn database_location(url: &str) -> Result<DatabaseLocation> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(DatabaseLocation::Postgres);
+    }
+    let (path, parameters) = sqlite_path(url)?;
+    if path == ":memory:" || parameters.contains(&"mode=memory") {
+        return Ok(DatabaseLocation::SqliteMemory);
+    }
+    if path.is_empty() {
+        return Err(Error::UnsupportedUrl(url.to_string()));
+    }
+    std::path::absolute(&path)
+        .map(DatabaseLocation::SqliteFile)
+        .map_err(|_| Error::UnsupportedUrl(url.to_string()))
+}
+
+/// The path (percent-decoded) and the query parameters of a SQLite URL or path.
+fn sqlite_path(url: &str) -> Result<(String, Vec<&str>)> {
+    let (path, parameters) = if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        match rest.split_once('?') {
+            Some((path, parameters)) => (percent_decode(path), Some(parameters)),
+            None => (percent_decode(rest), None),
+        }
+    } else if url.contains("://") || url.is_empty() {
+        return Err(Error::UnsupportedUrl(url.to_string()));
+    } else {
+        (url.to_string(), None)
+    };
+    let parameters = parameters
+        .into_iter()
+        .flat_map(|parameters| parameters.split('&'))
+        .filter(|parameter| !parameter.is_empty())
+        .collect();
+    Ok((path, parameters))
 }
 
 /// Escapes what a URL would otherwise read as syntax; sqlx decodes it again.
@@ -293,5 +327,26 @@ mod tests {
             missing.to_string().contains("/no/such/directory"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn locations_name_the_file_beside_which_things_live() {
+        let here = std::env::current_dir().expect("tests run in a directory");
+        let check = |url: &str, expected: DatabaseLocation| {
+            assert_eq!(database_location(url).expect(url), expected, "{url}");
+        };
+        check(
+            "steward.db",
+            DatabaseLocation::SqliteFile(here.join("steward.db")),
+        );
+        check(
+            "sqlite:///tmp/a%3Fb.db?mode=rwc",
+            DatabaseLocation::SqliteFile(PathBuf::from("/tmp/a?b.db")),
+        );
+        check(":memory:", DatabaseLocation::SqliteMemory);
+        check("sqlite::memory:", DatabaseLocation::SqliteMemory);
+        check("sqlite:x.db?mode=memory", DatabaseLocation::SqliteMemory);
+        check("postgres://u@h/db", DatabaseLocation::Postgres);
+        assert!(database_location("mysql://h/db").is_err());
     }
 }

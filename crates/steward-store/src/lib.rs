@@ -23,14 +23,17 @@ mod connect;
 mod error;
 mod feed;
 mod jobs;
+mod keys;
 mod migrate;
 mod ml;
 mod read;
 mod rows;
 mod sql;
+mod stats;
 mod write;
 
 pub use artifacts::{ArtifactLocation, ArtifactVersion, INLINE_ARTIFACT_BYTES, NewArtifact};
+pub use connect::{DatabaseLocation, database_location};
 pub use error::{Error, Result};
 pub use feed::{Change, ChangeKey, ChangeOp, MAX_CHANGES_PER_READ};
 pub use jobs::{
@@ -125,8 +128,9 @@ impl WriteBatch {
     }
 }
 
-/// Counts and summary figures of the whole community (`steward stats`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Counts and summary figures of the whole community. Its JSON form (see
+/// `stats.rs`) is the one `steward stats --json` and `GET /api/v1/stats` print.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Questions, answers, articles and wiki pages; comments are counted apart.
     pub posts: i64,
@@ -218,6 +222,43 @@ pub struct UsageFilter {
     pub feature: Option<String>,
     pub role: Option<String>,
     pub since: Option<Timestamp>,
+}
+
+/// An API key as stored. The key itself is never kept, only `hash`, a keyed
+/// hash of its secret part; `steward-auth` makes and checks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public part of the key (`stw_<id>_<secret>`), unique.
+    pub id: String,
+    /// What the key is for, as its creator put it.
+    pub name: String,
+    /// `admin`, `moderator`, `analyst`, `member` or `service`.
+    pub role: String,
+    /// Permissions the key is limited to, within its role's; empty: all of the role's.
+    pub scopes: Vec<String>,
+    pub hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    /// Updated at most every few minutes by servers, not on every request.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// The hash is left out: it has no business in a log line.
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("scopes", &self.scopes)
+            .field("hash", &format_args!("<{} bytes>", self.hash.len()))
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .field("last_used_at", &self.last_used_at)
+            .finish()
+    }
 }
 
 /// A handle on the community database; cheap to clone.
@@ -410,6 +451,31 @@ impl Store {
     /// The LLM audit log from `since` on, oldest first, at most `limit` entries.
     pub async fn llm_calls_since(&self, since: Timestamp, limit: u32) -> Result<Vec<LlmCall>> {
         ml::llm_calls_since(self, since, limit).await
+    }
+
+    /// Stores a new API key; an id that exists already is a database error.
+    pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        keys::insert_api_key(self, key).await
+    }
+
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        keys::api_key(self, id).await
+    }
+
+    /// Every key, revoked and expired ones included, oldest first.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        keys::api_keys(self).await
+    }
+
+    /// Revokes key `id` now; `false` when there is no such key or it was
+    /// revoked already (the first revocation's time is kept).
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool> {
+        keys::revoke_api_key(self, id, chrono::Utc::now()).await
+    }
+
+    /// Records that key `id` was used at `at` (never moving the time back).
+    pub async fn touch_api_key(&self, id: &str, at: Timestamp) -> Result<()> {
+        keys::touch_api_key(self, id, at).await
     }
 
     /// A transaction that writes: on SQLite it takes the write lock up front

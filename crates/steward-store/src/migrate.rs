@@ -229,6 +229,29 @@ const MIGRATIONS: &[Migration] = &[
         ],
         data: Some(DataStep::LegacyArtifacts),
     },
+    Migration {
+        version: 3,
+        name: "api_keys",
+        statements: &[
+            // `hash` is HMAC-SHA-256(server secret, the key's secret part): the key
+            // itself is never stored. `scopes` is a JSON list of permission names.
+            "CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            hash {blob} NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            revoked_at BIGINT,
+            last_used_at BIGINT
+        )",
+            // Which key an LLM call was made with, beside its role; NULL for calls
+            // Steward makes itself and for calls recorded before keys existed.
+            "ALTER TABLE llm_calls ADD COLUMN key_id TEXT",
+        ],
+        data: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -228,19 +228,21 @@ pub(crate) async fn record_llm_call(store: &Store, call: &LlmCall) -> Result<()>
     let id = || call.request_id.clone();
     for text in [&call.request_id, &call.feature, &call.role, &call.model]
         .into_iter()
+        .chain(&call.key_id)
         .chain(&call.object_ids)
     {
         check_text("llm call", &id, text)?;
     }
-    const COLUMNS: usize = 10;
+    const COLUMNS: usize = 11;
     let mut sql = SqlText::new(
         store.dialect,
-        "INSERT INTO llm_calls (request_id, feature, role, model, prompt_tokens, \
+        "INSERT INTO llm_calls (request_id, feature, role, key_id, model, prompt_tokens, \
          completion_tokens, latency_ms, outcome, object_ids, at) VALUES (",
     );
     sql.parameter_list(COLUMNS).push(
         ") ON CONFLICT (request_id) DO UPDATE SET feature = excluded.feature, \
-         role = excluded.role, model = excluded.model, prompt_tokens = excluded.prompt_tokens, \
+         role = excluded.role, key_id = excluded.key_id, model = excluded.model, \
+         prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms, \
          outcome = excluded.outcome, object_ids = excluded.object_ids, at = excluded.at",
     );
@@ -248,6 +250,7 @@ pub(crate) async fn record_llm_call(store: &Store, call: &LlmCall) -> Result<()>
         .bind(call.request_id.clone())
         .bind(call.feature.clone())
         .bind(call.role.clone())
+        .bind(call.key_id.clone())
         .bind(call.model.clone())
         .bind(call.prompt_tokens)
         .bind(call.completion_tokens)
@@ -333,8 +336,8 @@ pub(crate) async fn llm_calls_since(
 ) -> Result<Vec<LlmCall>> {
     let mut sql = SqlText::new(
         store.dialect,
-        "SELECT request_id, feature, role, model, prompt_tokens, completion_tokens, latency_ms, \
-         outcome, object_ids, at FROM llm_calls WHERE at >= ",
+        "SELECT request_id, feature, role, key_id, model, prompt_tokens, completion_tokens, \
+         latency_ms, outcome, object_ids, at FROM llm_calls WHERE at >= ",
     );
     sql.parameter()
         .push(" ORDER BY at, request_id LIMIT ")
@@ -355,6 +358,7 @@ pub(crate) async fn llm_calls_since(
                 request_id: column(row, TABLE, "request_id")?,
                 feature: column(row, TABLE, "feature")?,
                 role: column(row, TABLE, "role")?,
+                key_id: column(row, TABLE, "key_id")?,
                 model: column(row, TABLE, "model")?,
                 prompt_tokens: column(row, TABLE, "prompt_tokens")?,
                 completion_tokens: column(row, TABLE, "completion_tokens")?,

@@ -1,11 +1,10 @@
 //! Single-thread throughput of `html_to_text` and `tokenize` on the real Stack Exchange bodies.
 //! Run with `cargo run --release -p steward-text --example throughput`.
 
-#[path = "../tests/support/stack_exchange.rs"]
-mod stack_exchange;
-
 use std::time::{Duration, Instant};
 
+use steward_testkit::dumps::post_bodies;
+use steward_testkit::shared_data_dir;
 use steward_text::html::html_to_text;
 use steward_text::lang::detect;
 use steward_text::tokenize::{Tokenizer, TokenizerConfig};
@@ -47,20 +46,19 @@ fn measure(label: &str, input_bytes: usize, mut work: impl FnMut() -> usize) {
 }
 
 fn main() {
-    let data_dir = stack_exchange::data_dir();
     let mut bodies = Vec::new();
     for dump in ["se-ai-2017", "se-cardano-2021"] {
-        let posts_xml = data_dir.join(dump).join("Posts.xml");
-        match stack_exchange::read_post_bodies(&posts_xml) {
+        let Some(dir) = shared_data_dir(dump) else {
+            continue;
+        };
+        let posts_xml = dir.join("Posts.xml");
+        match post_bodies(&posts_xml) {
             Ok(found) => bodies.extend(found),
             Err(error) => eprintln!("skipping {}: {error}", posts_xml.display()),
         }
     }
     if bodies.is_empty() {
-        eprintln!(
-            "no bodies found under {} (set STEWARD_DATA_DIR)",
-            data_dir.display()
-        );
+        eprintln!("no bodies found (set STEWARD_DATA_DIR)");
         return;
     }
     let html_bytes: usize = bodies.iter().map(String::len).sum();

@@ -1,9 +1,8 @@
 //! HTML to text and tokenization over every real post body of the ai.stackexchange.com dump:
 //! what a reader of the search index would notice if conversion went wrong.
 
-#[path = "support/stack_exchange.rs"]
-mod stack_exchange;
-
+use steward_testkit::dumps::post_bodies;
+use steward_testkit::shared_data_dir;
 use steward_text::html::html_to_text;
 use steward_text::lang::detect;
 use steward_text::tokenize::{Tokenizer, TokenizerConfig};
@@ -11,21 +10,8 @@ use steward_text::tokenize::{Tokenizer, TokenizerConfig};
 /// Bodies of `se-ai-2017/Posts.xml`, or `None` (after saying why) when the shared data is
 /// absent outside CI.
 fn ai_stack_exchange_bodies() -> Option<Vec<String>> {
-    let posts_xml = stack_exchange::data_dir().join("se-ai-2017/Posts.xml");
-    if !posts_xml.exists() {
-        if std::env::var("CI").is_ok_and(|value| value == "true") {
-            panic!(
-                "{} is missing; CI must provide the shared data",
-                posts_xml.display()
-            );
-        }
-        eprintln!(
-            "skipping: {} not found (set STEWARD_DATA_DIR)",
-            posts_xml.display()
-        );
-        return None;
-    }
-    let bodies = stack_exchange::read_post_bodies(&posts_xml).expect("Posts.xml parses");
+    let posts_xml = shared_data_dir("se-ai-2017")?.join("Posts.xml");
+    let bodies = post_bodies(&posts_xml).expect("Posts.xml parses");
     assert!(bodies.len() > 1000, "only {} bodies read", bodies.len());
     Some(bodies)
 }

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use steward_ingest::sample::{SampleConfig, generate};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
 use steward_jobs::JobHandle;
 use steward_runtime::Config;
+use steward_sample::{SampleConfig, generate};
 use steward_store::{Store, StoreOptions};
 
 use crate::{Context, progress};

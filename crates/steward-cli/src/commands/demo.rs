@@ -88,9 +88,32 @@ pub async fn run(args: DemoArgs, context: &Context) -> anyhow::Result<()> {
     super::import::run(import, context)
         .await
         .context("importing the demo community")?;
+    let admin_key = create_admin_key(context).await?;
     eprintln!(
-        "Try: curl http://{}/api/v1/stats   (Ctrl-C stops the server)",
-        config.server.bind
+        "Admin API key (shown once): {admin_key}\n\
+         Try: curl http://{bind}/api/v1/stats\n     \
+         curl -H 'Authorization: Bearer {admin_key}' http://{bind}/api/v1/keys\n\
+         (Ctrl-C stops the server)",
+        bind = config.server.bind
     );
     super::serve::run(context).await
+}
+
+/// A fresh admin key for the demo's database, so that every endpoint can be
+/// tried at once.
+async fn create_admin_key(context: &Context) -> anyhow::Result<String> {
+    let secret = super::keys::server_secret(context)?;
+    let store = steward_runtime::build::open_store(&context.config).await?;
+    let (key, _) = steward_auth::create_key(
+        &store,
+        &secret,
+        "demo admin",
+        steward_auth::Role::Admin,
+        &[],
+        None,
+    )
+    .await
+    .context("creating the demo's admin key")?;
+    store.close().await;
+    Ok(key)
 }

@@ -76,6 +76,7 @@ pub async fn run(args: GenerateArgs, context: &Context) -> anyhow::Result<()> {
     let call = CallContext {
         feature: "generate".to_string(),
         role: args.role.clone(),
+        key_id: None,
         object_ids: Vec::new(),
     };
     let mut messages = Vec::new();

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod embed;
 pub mod generate;
 pub mod import;
+pub mod keys;
 pub mod llm;
 pub mod models;
 pub mod sample;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use steward_ingest::sample::{SampleConfig, generate};
+use steward_sample::{SampleConfig, generate};
 
 use crate::Context;
 

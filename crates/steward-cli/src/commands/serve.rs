@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use steward_auth::Authenticator;
 use steward_runtime::Config;
 use steward_runtime::config::{Flags, LlmProvider, QuotaSettings, parse_quota};
 use steward_server::{AppState, ServerConfig};
@@ -40,6 +41,11 @@ pub struct ServeArgs {
     /// [config: server.load_models = false].
     #[arg(long)]
     no_models: bool,
+
+    /// Require an API key for reads too (stats, posts, users, models); writes
+    /// and model calls always need one [config: auth.public_read = false].
+    #[arg(long)]
+    private: bool,
 
     /// Token quota, repeatable: `feature:NAME=TOKENS/SECONDS` or
     /// `role:NAME=TOKENS/SECONDS` (e.g. `role:member=20000/3600`); replaces
@@ -102,6 +108,11 @@ impl ServeArgs {
                 self.no_models.then_some(false),
             )
             .set(
+                "--private",
+                "auth.public_read",
+                self.private.then_some(false),
+            )
+            .set(
                 "--quota",
                 "quotas",
                 (!self.quotas.is_empty()).then_some(&self.quotas),
@@ -119,14 +130,19 @@ impl ServeArgs {
 /// Serves with the parts built from `context.config` until a shutdown signal.
 pub async fn run(context: &Context) -> anyhow::Result<()> {
     let config = &context.config;
+    // First: without it no key can be checked, and it is a setup mistake to
+    // report before anything slow happens.
+    let secret = super::keys::server_secret(context)?;
     let serving = steward_runtime::build::serving(config).await?;
     let store = serving.store.clone();
+    let authenticator = Authenticator::new(store.clone(), secret);
     let state = AppState {
-        store: serving.store,
         llm: serving.gateway.map(Arc::new),
         embedder: serving.embedder.map(Arc::new),
         config: server_config(config),
-    };
+        ..AppState::new(serving.store)
+    }
+    .with_authenticator(authenticator);
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
         .with_context(|| format!("binding {} (server.bind)", config.server.bind))?;
@@ -134,6 +150,9 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     // The one line on stdout: scripts read the address from it.
     println!("http://{address}");
     tracing::info!(%address, "serving; Ctrl-C or SIGTERM stops after requests in flight");
+    if !has_usable_key(&store).await? {
+        eprintln!("{}", no_key_hint(config));
+    }
     steward_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving")?;
@@ -148,7 +167,35 @@ pub fn server_config(config: &Config) -> ServerConfig {
         body_limit_bytes: config.server.body_limit_bytes,
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         llm_timeout: Duration::from_secs(config.server.llm_timeout_secs),
+        public_read: config.auth.public_read,
     }
+}
+
+/// Whether any key is neither revoked nor expired.
+async fn has_usable_key(store: &steward_store::Store) -> anyhow::Result<bool> {
+    let now = chrono::Utc::now();
+    let keys = store.api_keys().await.context("listing API keys")?;
+    Ok(keys.iter().any(|key| {
+        key.revoked_at.is_none() && key.expires_at.is_none_or(|expires_at| expires_at > now)
+    }))
+}
+
+/// What a first-time user needs to know when no key can be used yet.
+fn no_key_hint(config: &Config) -> String {
+    let database = match config.origin("database.url") {
+        Some(steward_runtime::config::Origin::Default) | None => String::new(),
+        Some(_) => format!(" --database {}", config.database.url),
+    };
+    let open = if config.auth.public_read {
+        "anyone may read (stats, posts, users, models); posting events and calling models"
+    } else {
+        "every endpoint but health"
+    };
+    format!(
+        "No API key exists yet: {open} needs one. Create one with\n  \
+         steward{database} keys create --role admin\n\
+         and send it as `Authorization: Bearer KEY`."
+    )
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix (what `docker stop` and systemd send).

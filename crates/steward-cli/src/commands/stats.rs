@@ -17,48 +17,12 @@ pub async fn run(args: StatsArgs, context: &Context) -> anyhow::Result<()> {
     let store = steward_runtime::build::open_store(&context.config).await?;
     let stats = store.stats().await.context("computing statistics")?;
     if args.json {
-        println!("{}", serde_json::to_string(&stats_json(&stats))?);
+        // The same object as `GET /api/v1/stats` (docs/cli.md, docs/api.md).
+        println!("{}", serde_json::to_string(&stats)?);
     } else {
         print!("{}", render(&stats));
     }
     Ok(())
-}
-
-/// The `--json` object; its keys are documented in docs/cli.md.
-pub fn stats_json(stats: &Stats) -> serde_json::Value {
-    let answer_rate = ratio(stats.answered_questions, stats.questions);
-    let accepted_rate = ratio(stats.accepted_questions, stats.questions);
-    serde_json::json!({
-        "posts": stats.posts,
-        "questions": stats.questions,
-        "answers": stats.answers,
-        "articles": stats.articles,
-        "wikis": stats.wikis,
-        "comments": stats.comments,
-        "users": stats.users,
-        "tags": stats.tags,
-        "post_links": stats.post_links,
-        "duplicate_links": stats.duplicate_links,
-        "badges": stats.badges,
-        "events": stats.events,
-        "events_by_kind": stats.events_by_kind.iter().map(|(kind, count)| (kind.clone(), serde_json::json!(count))).collect::<serde_json::Map<_, _>>(),
-        "anonymous_votes": stats.anonymous_votes,
-        "answered_questions": stats.answered_questions,
-        "accepted_questions": stats.accepted_questions,
-        "answer_rate": answer_rate,
-        "accepted_rate": accepted_rate,
-        "first_post_at": stats.first_post_at.map(|at| at.to_rfc3339()),
-        "last_post_at": stats.last_post_at.map(|at| at.to_rfc3339()),
-        "top_tags": stats.top_tags.iter().map(|(tag, count)| serde_json::json!({"tag": tag, "questions": count})).collect::<Vec<_>>(),
-    })
-}
-
-fn ratio(part: i64, whole: i64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
 }
 
 fn render(stats: &Stats) -> String {
@@ -94,8 +58,8 @@ fn render(stats: &Stats) -> String {
     let _ = writeln!(
         out,
         "answer rate {:>8.1}%  (accepted {:.1}%)",
-        100.0 * ratio(stats.answered_questions, stats.questions),
-        100.0 * ratio(stats.accepted_questions, stats.questions)
+        100.0 * stats.answer_rate(),
+        100.0 * stats.accepted_rate()
     );
     if !stats.top_tags.is_empty() {
         let tags: Vec<String> = stats

@@ -1,12 +1,20 @@
 //! Large language models behind one closed enum: [`Llm::Local`] runs a GGUF model
 //! in-process on candle, [`Llm::OpenAiCompatible`] talks to vLLM, llama.cpp
 //! server, Ollama, a hosted API, or another Steward.
+//!
+//! This module depends on the OpenAI wire types ([`crate::openai`]), never the
+//! other way round: the conversions live in `openai_wire.rs`.
 
 pub mod chat_template;
 pub mod gguf_tokenizer;
 pub mod local;
+pub mod openai_compatible;
+mod openai_wire;
 mod text_stream;
 pub mod transformer;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +101,7 @@ pub struct ChatRequest {
 #[derive(Debug, Clone)]
 pub enum Llm {
     Local(local::LocalLlm),
-    OpenAiCompatible(crate::openai::OpenAiClient),
+    OpenAiCompatible(openai_compatible::OpenAiClient),
 }
 
 impl Llm {
@@ -138,4 +146,18 @@ impl Llm {
             Llm::OpenAiCompatible(client) => client.chat(request, tokens).await,
         }
     }
+}
+
+/// A fresh random number, from the standard library's per-process hash keys
+/// and the clock: the seed of a sampled request that names none, and retry
+/// jitter, without a thread-local RNG dependency.
+pub(crate) fn fresh_seed() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
 }

@@ -18,6 +18,7 @@ pub const ENV_ALIASES: &[(&str, &str)] = &[
     ("STEWARD_CACHE_DIR", "models.cache_dir"),
     ("HF_ENDPOINT", "models.hub"),
     ("STEWARD_QUOTAS", "quotas"),
+    ("STEWARD_AUTH_SECRET", "auth.secret"),
 ];
 
 /// Stands in for the value of a Steward variable that is not UTF-8, so the

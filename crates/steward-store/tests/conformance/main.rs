@@ -1,7 +1,7 @@
 //! Store conformance suite: every test runs against SQLite (a file in a temporary
-//! directory) and, when `TEST_DATABASE_URL` is set, against PostgreSQL in a
-//! fresh schema of its own that is dropped afterwards. The change feed, jobs
-//! and the artifact registry have their own modules.
+//! directory) and, when `TEST_DATABASE_URL` is set (always under `CI=true`),
+//! against PostgreSQL in a fresh schema of its own that is dropped afterwards.
+//! The change feed, jobs and the artifact registry have their own modules.
 
 mod artifacts;
 mod feed;
@@ -10,161 +10,36 @@ mod jobs;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use proptest::prelude::*;
 use steward_domain::{
-    Badge, BadgeClass, BadgeId, Event, EventKind, EventTarget, LlmCall, LlmOutcome, Post, PostId,
-    PostKind, PostLink, PostLinkKind, Tag, Timestamp, User, UserId, VoteCount,
+    Badge, BadgeClass, BadgeId, EventKind, EventTarget, LlmCall, LlmOutcome, Post, PostId,
+    PostKind, PostLink, PostLinkKind, Tag, User, UserId, VoteCount,
 };
 use steward_store::{
-    Dialect, Error, LlmUsage, NewArtifact, PostOrder, PostQuery, Store, StoreOptions,
+    ApiKeyRecord, Dialect, Error, LlmUsage, NewArtifact, PostOrder, PostQuery, Store,
     StoredEmbedding, UsageFilter, WriteBatch,
 };
+use steward_testkit::TestDb;
+use steward_testkit::fixtures::{at, event, post, question, tag, user};
 
-/// Where one run of a test keeps its database; `open` may be called repeatedly.
-struct TestDb {
-    options: StoreOptions,
-    _directory: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    /// A method, not a field access: `async move` blocks capture fields
-    /// separately, and the temporary directory must live as long as the test.
-    fn options(&self) -> StoreOptions {
-        self.options.clone()
-    }
-
-    async fn open(&self) -> Store {
-        Store::open_with(self.options.clone())
-            .await
-            .expect("the test database opens")
-    }
-}
-
-fn unique_schema_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .subsec_nanos();
-    format!(
-        "steward_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Runs `test` on SQLite, then on PostgreSQL if `TEST_DATABASE_URL` is set.
+/// Runs `test` on SQLite, then on PostgreSQL if `TEST_DATABASE_URL` is set
+/// (under `CI=true` it must be: the PostgreSQL half fails rather than skips).
+/// The PostgreSQL schema is dropped afterwards, whether the test passed or not.
 async fn on_every_backend<F, Fut>(test: F)
 where
     F: Fn(TestDb) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let path = directory.path().join("steward.db");
-    test(TestDb {
-        options: StoreOptions::new(path.display().to_string()),
-        _directory: Some(directory),
-    })
-    .await;
-
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+    test(TestDb::sqlite()).await;
+    let Some(db) = TestDb::postgres() else {
         return;
     };
-    let schema = unique_schema_name();
-    let mut options = StoreOptions::new(url.clone());
-    options.schema = Some(schema.clone());
-    options.max_connections = 4;
-    let outcome = AssertUnwindSafe(test(TestDb {
-        options,
-        _directory: None,
-    }))
-    .catch_unwind()
-    .await;
-    sqlx::any::install_default_drivers();
-    let drop_schema = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("PostgreSQL is reachable for cleanup");
-    sqlx::query(sqlx::AssertSqlSafe(drop_schema))
-        .execute(&mut connection)
-        .await
-        .expect("the test schema drops");
+    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
+    db.cleanup().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
-    }
-}
-
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).expect("a valid test time")
-}
-
-fn user(id: i64) -> User {
-    User {
-        id: UserId(id),
-        display_name: format!("user {id}"),
-        reputation: id * 10,
-        created_at: at(1_600_000_000_000 + id),
-        last_access_at: None,
-        location: None,
-        about: None,
-        website: None,
-    }
-}
-
-fn post(id: i64, kind: PostKind, parent: Option<i64>, created_millis: i64) -> Post {
-    Post {
-        id: PostId(id),
-        kind,
-        parent_id: parent.map(PostId),
-        accepted_answer_id: None,
-        owner_id: Some(UserId(1)),
-        title: (kind == PostKind::Question).then(|| format!("question {id}")),
-        body_html: format!("<p>body of {id}</p>"),
-        body_text: format!("body of {id}"),
-        code_blocks: Vec::new(),
-        tags: Vec::new(),
-        score: 0,
-        view_count: 0,
-        answer_count: 0,
-        comment_count: 0,
-        favorite_count: 0,
-        created_at: at(created_millis),
-        last_activity_at: None,
-        closed_at: None,
-        license: None,
-        language: None,
-    }
-}
-
-fn question(id: i64, tags: &[&str], created_millis: i64) -> Post {
-    Post {
-        tags: tags.iter().map(|tag| tag.to_string()).collect(),
-        ..post(id, PostKind::Question, None, created_millis)
-    }
-}
-
-fn event(key: &str, user_id: i64, kind: EventKind, target: EventTarget) -> Event {
-    Event {
-        key: key.to_string(),
-        user_id: UserId(user_id),
-        kind,
-        target,
-        at: at(1_700_000_000_123),
-        weight: kind.default_weight(),
-    }
-}
-
-fn tag(name: &str) -> Tag {
-    Tag {
-        name: name.to_string(),
-        count: 1,
-        excerpt: None,
-        wiki: None,
-        synonyms: Vec::new(),
     }
 }
 
@@ -1066,6 +941,7 @@ async fn llm_usage_and_token_filters() {
             request_id: request_id.to_string(),
             feature: feature.to_string(),
             role: role.to_string(),
+            key_id: None,
             model: "SmolLM2".to_string(),
             prompt_tokens: tokens.0,
             completion_tokens: tokens.1,
@@ -1271,4 +1147,161 @@ proptest! {
             .expect("a test runtime");
         runtime.block_on(check_against_the_model(writes));
     }
+}
+
+// ---- API keys ----
+
+fn api_key(id: &str, role: &str, created_millis: i64) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.to_string(),
+        name: format!("key {id}"),
+        role: role.to_string(),
+        scopes: Vec::new(),
+        hash: vec![0, 1, 2, 254, 255],
+        created_at: at(created_millis),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+#[tokio::test]
+async fn api_keys_round_trip_and_list_oldest_first() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        assert_eq!(store.api_keys().await.expect("list"), Vec::new());
+        let scoped = ApiKeyRecord {
+            scopes: vec!["write_events".to_string(), "use_llm".to_string()],
+            expires_at: Some(at(9_000_000_000_123)),
+            name: "ingest bot — 中文".to_string(),
+            ..api_key("bbbbbbbbbbbb", "service", 2_000)
+        };
+        let plain = api_key("aaaaaaaaaaaa", "admin", 3_000);
+        store.insert_api_key(&scoped).await.expect("insert");
+        store.insert_api_key(&plain).await.expect("insert");
+        assert_eq!(
+            store.api_key("bbbbbbbbbbbb").await.expect("read"),
+            Some(scoped.clone())
+        );
+        assert_eq!(store.api_key("nope").await.expect("read"), None);
+        assert_eq!(
+            store.api_keys().await.expect("list"),
+            vec![scoped.clone(), plain.clone()]
+        );
+        let duplicate = store.insert_api_key(&plain).await;
+        assert!(
+            matches!(duplicate, Err(Error::Database { .. })),
+            "{duplicate:?}"
+        );
+        let with_nul = ApiKeyRecord {
+            name: "a\0b".to_string(),
+            ..api_key("cccccccccccc", "member", 1)
+        };
+        assert!(matches!(
+            store.insert_api_key(&with_nul).await,
+            Err(Error::InvalidValue { .. })
+        ));
+        assert!(
+            !format!("{plain:?}").contains("254"),
+            "Debug leaves the hash out"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_a_key_counts_once_and_keeps_the_first_time() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        store
+            .insert_api_key(&api_key("aaaaaaaaaaaa", "member", 1_000))
+            .await
+            .expect("insert");
+        let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+        assert!(store.revoke_api_key("aaaaaaaaaaaa").await.expect("revoke"));
+        let revoked_at = store
+            .api_key("aaaaaaaaaaaa")
+            .await
+            .expect("read")
+            .and_then(|key| key.revoked_at)
+            .expect("revoked");
+        assert!(revoked_at > before, "{revoked_at}");
+        assert!(!store.revoke_api_key("aaaaaaaaaaaa").await.expect("again"));
+        assert!(!store.revoke_api_key("unknown").await.expect("unknown"));
+        let again = store.api_key("aaaaaaaaaaaa").await.expect("read");
+        assert_eq!(again.and_then(|key| key.revoked_at), Some(revoked_at));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn touching_a_key_never_moves_its_last_use_back() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        store
+            .insert_api_key(&api_key("aaaaaaaaaaaa", "member", 1_000))
+            .await
+            .expect("insert");
+        let last_used = async || {
+            store
+                .api_key("aaaaaaaaaaaa")
+                .await
+                .expect("read")
+                .expect("exists")
+                .last_used_at
+        };
+        store
+            .touch_api_key("aaaaaaaaaaaa", at(5_000))
+            .await
+            .expect("touch");
+        assert_eq!(last_used().await, Some(at(5_000)));
+        store
+            .touch_api_key("aaaaaaaaaaaa", at(4_000))
+            .await
+            .expect("touch");
+        assert_eq!(
+            last_used().await,
+            Some(at(5_000)),
+            "an older time is ignored"
+        );
+        store
+            .touch_api_key("aaaaaaaaaaaa", at(6_000))
+            .await
+            .expect("touch");
+        assert_eq!(last_used().await, Some(at(6_000)));
+        store
+            .touch_api_key("unknown", at(6_000))
+            .await
+            .expect("touching an unknown key does nothing");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn llm_calls_remember_the_key_they_were_made_with() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        let call = |request_id: &str, key_id: Option<&str>, millis: i64| LlmCall {
+            request_id: request_id.to_string(),
+            feature: "openai_api".to_string(),
+            role: "member".to_string(),
+            key_id: key_id.map(str::to_string),
+            model: "SmolLM2".to_string(),
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            latency_ms: 3,
+            outcome: LlmOutcome::Ok,
+            object_ids: Vec::new(),
+            at: at(millis),
+        };
+        let calls = vec![
+            call("r1", Some("aaaaaaaaaaaa"), 1_000),
+            call("r2", None, 2_000),
+        ];
+        for recorded in &calls {
+            store.record_llm_call(recorded).await.expect("record");
+        }
+        assert_eq!(store.llm_calls_since(at(0), 10).await.expect("log"), calls);
+    })
+    .await;
 }

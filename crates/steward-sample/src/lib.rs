@@ -11,6 +11,7 @@
 //! byte-identical files on every platform (ChaCha8).
 
 mod corpus;
+mod error;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -22,7 +23,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::{Error, Result};
+pub use error::{Error, Result};
+
 use corpus::{CodeLanguage, TAGS, TagTopic};
 
 /// What community to generate.

@@ -1,21 +1,14 @@
-//! Post bodies from the Stack Exchange dumps in the shared data folder, for the integration
-//! test and the throughput example (both include this file with `#[path]`).
+//! Reading Stack Exchange dump files in tests, independently of the importer,
+//! so a test can compare what was imported with what the file holds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-/// `$STEWARD_DATA_DIR`, or the workspace's sibling `shared/data`.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("STEWARD_DATA_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
-
-/// The `Body` attribute of every `<row>` in a `Posts.xml`, XML-unescaped (so still HTML).
-pub fn read_post_bodies(posts_xml: &Path) -> std::io::Result<Vec<String>> {
+/// The `Body` attribute of every `<row>` in a `Posts.xml`, XML-unescaped (so
+/// still HTML), in file order.
+pub fn post_bodies(posts_xml: &Path) -> std::io::Result<Vec<String>> {
     let mut reader = Reader::from_file(posts_xml).map_err(std::io::Error::other)?;
     let mut buffer = Vec::new();
     let mut bodies = Vec::new();
