@@ -56,9 +56,12 @@ enum Command {
     Embed(commands::embed::EmbedArgs),
     /// Generate text with the configured LLM, streaming to stdout.
     Generate(commands::generate::GenerateArgs),
-    /// List or fetch models.
+    /// List or fetch models; train the community's LSA model.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
+    /// Trained models and indices: list, show, promote, roll back.
+    #[command(subcommand)]
+    Artifacts(commands::artifacts::ArtifactsCommand),
     /// API keys: create, list, revoke.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
@@ -86,6 +89,7 @@ impl Command {
             | Command::Stats(_)
             | Command::Sample(_)
             | Command::Models(_)
+            | Command::Artifacts(_)
             | Command::Keys(_)
             | Command::Llm(_)
             | Command::Config(_) => {}
@@ -140,6 +144,7 @@ fn main() -> anyhow::Result<()> {
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
+            Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,

@@ -18,10 +18,12 @@ use crate::config::{
 };
 use crate::{Error, Problem, Result};
 
-/// How the store is opened: `database.url` and its pool size.
+/// How the store is opened: `database.url`, its pool size and where big
+/// artifacts go (`database.blob_dir`).
 pub fn store_options(config: &Config) -> StoreOptions {
     let mut options = StoreOptions::new(config.database.url.clone());
     options.max_connections = config.database.max_connections;
+    options.blob_dir = config.database.blob_dir.clone();
     options
 }
 
@@ -302,6 +304,10 @@ mod tests {
         assert_eq!(
             store_options(&config).max_connections,
             StoreOptions::new("x").max_connections
+        );
+        assert_eq!(
+            store_options(&config).blob_dir,
+            StoreOptions::new("x").blob_dir
         );
         assert_eq!(local_options(&config.llm), LocalOptions::default());
         let openai = OpenAiConfig::default();

@@ -100,7 +100,8 @@ const TABLE: &str = "artifact_versions";
 const COLUMNS: &str = "name, version, kind, metadata, metrics, feed_seq, sha256, size_bytes, \
                        created_at, promoted, path";
 
-/// The name versions of [`Store::put_artifact`] are stored under.
+/// The kind of the versions migrated from the single-version `artifacts`
+/// table, which kept bare bytes.
 const PLAIN_BLOB_KIND: &str = "blob";
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -701,29 +702,6 @@ impl Store {
             .await
             .map_err(database("committing an artifact rollback"))?;
         Ok(promoted)
-    }
-
-    /// Stores `bytes` as a new version of `name` (kind `blob`, no metadata)
-    /// and promotes it: the plain shape for callers that keep one model per name.
-    pub async fn put_artifact(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let new = NewArtifact {
-            name,
-            kind: PLAIN_BLOB_KIND,
-            metadata: serde_json::json!({}),
-            metrics: serde_json::json!({}),
-            feed_seq: None,
-            bytes,
-        };
-        self.put_artifact_version(&new, true).await?;
-        Ok(())
-    }
-
-    /// The bytes of the promoted version of `name`, `None` when none is promoted.
-    pub async fn artifact(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        match self.promoted_artifact(name).await? {
-            Some(promoted) => self.artifact_bytes(name, promoted.version).await.map(Some),
-            None => Ok(None),
-        }
     }
 }
 

@@ -416,6 +416,14 @@ impl Store {
         ml::embeddings(self, model, ids).await
     }
 
+    /// Deletes the vectors of `ids` under `model`; returns how many there were.
+    /// [`Store::delete_posts`] already drops a deleted post's vectors; an
+    /// embedder following the feed calls this for every deletion it reads, so
+    /// that a vector written for a post while it was being deleted goes too.
+    pub async fn delete_embeddings(&self, model: &str, ids: &[PostId]) -> Result<u64> {
+        ml::delete_embeddings(self, model, ids).await
+    }
+
     pub async fn record_llm_call(&self, call: &LlmCall) -> Result<()> {
         ml::record_llm_call(self, call).await
     }

@@ -193,6 +193,35 @@ pub(crate) async fn put_embeddings(store: &Store, embeddings: &[StoredEmbedding]
         .map_err(database("committing embeddings"))
 }
 
+pub(crate) async fn delete_embeddings(store: &Store, model: &str, ids: &[PostId]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut transaction = store.begin_write().await?;
+    let mut deleted = 0u64;
+    for chunk in ids.chunks(store.dialect.rows_per_statement(1)) {
+        let mut sql = SqlText::new(store.dialect, "DELETE FROM embeddings WHERE model = ");
+        sql.parameter()
+            .push(" AND post_id IN (")
+            .parameter_list(chunk.len())
+            .push(")");
+        let mut query = sql.query().bind(model.to_string());
+        for id in chunk {
+            query = query.bind(id.0);
+        }
+        deleted += query
+            .execute(&mut *transaction)
+            .await
+            .map_err(database("deleting embeddings"))?
+            .rows_affected();
+    }
+    transaction
+        .commit()
+        .await
+        .map_err(database("committing deleted embeddings"))?;
+    Ok(deleted)
+}
+
 /// Recording the same `request_id` again replaces the entry: a retried write of
 /// one call's audit record must not count it twice.
 pub(crate) async fn record_llm_call(store: &Store, call: &LlmCall) -> Result<()> {

@@ -1,5 +1,6 @@
 //! `steward embed`: vectors for texts (one per line of a file or stdin, printed
-//! as JSON lines) or for the whole community (stored, incrementally).
+//! as JSON lines) or for the whole community (stored; after the first run,
+//! only what the change feed says was edited or deleted).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -24,10 +25,16 @@ pub struct EmbedArgs {
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
 
-    /// Embed every post of the community into the database (only changed posts
-    /// are embedded again).
+    /// Embed every post of the community into the database. The first run
+    /// of a model scans everything; later runs follow the change feed (edited
+    /// posts are embedded again, deleted ones lose their vectors).
     #[arg(long)]
     all: bool,
+
+    /// Scan every post instead of following the change feed (with --all);
+    /// posts whose vectors are current are still not embedded again.
+    #[arg(long, requires = "all")]
+    full: bool,
 
     /// A model name (looked up in models.dir, the cache, then the hub), a model
     /// folder, or `lsa` (trained on the community) [config: embedding.model].
@@ -133,6 +140,7 @@ async fn embed_all(
     let options = EmbedJobOptions {
         batch_size: args.batch_size.max(1),
         include_comments: args.include_comments,
+        full: args.full,
         ..EmbedJobOptions::default()
     };
     let job = JobHandle::new();
@@ -144,17 +152,22 @@ async fn embed_all(
     .context("embedding the community")?;
     let seconds = report.elapsed.as_secs_f64();
     println!(
-        "{} {} posts with {} ({} dims), {} unchanged, {} scanned, in {:.1} s ({:.1} posts/s)",
+        "{} {} ({} dims), {}: {} embedded, {} deleted, {} unchanged, {} scanned \
+         (touched {}), feed applied up to seq {}, in {:.1} s ({:.1} posts/s)",
         if report.cancelled {
-            "cancelled after embedding"
+            "cancelled: embedding with"
         } else {
-            "embedded"
+            "embedded with"
         },
-        report.embedded,
         report.model,
         report.dim,
+        report.mode.as_str(),
+        report.embedded,
+        report.deleted,
         report.unchanged,
         report.scanned,
+        report.embedded + report.deleted,
+        report.feed_position,
         seconds,
         report.embedded as f64 / seconds.max(1e-9),
     );

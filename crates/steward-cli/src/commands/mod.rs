@@ -2,6 +2,7 @@
 //! flags set) and a `run` that calls the library crates, built from the
 //! config by `steward_runtime::build`, and prints the outcome.
 
+pub mod artifacts;
 pub mod bench;
 mod bench_embed;
 mod bench_generate;

@@ -1,8 +1,10 @@
-//! `steward models`: what models this machine has and where, and downloading the
-//! known ones into the cache.
+//! `steward models`: what models this machine has and where, downloading the
+//! known ones into the cache, and training the community's LSA model.
 
 use anyhow::Context as _;
 use steward_jobs::JobHandle;
+use steward_ml::embed;
+use steward_ml::embed::lsa::LsaConfig;
 use steward_ml::resolve::{KNOWN_MODELS, ModelResolver, ModelSource, known_model};
 
 use crate::{Context, progress};
@@ -13,6 +15,16 @@ pub enum ModelsCommand {
     List(ListArgs),
     /// Download a known model into the cache.
     Fetch(FetchArgs),
+    /// Train the community's LSA model again on its posts now, and store and
+    /// promote it as the next version of the `lsa` artifact.
+    TrainLsa(TrainLsaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainLsaArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +45,70 @@ pub async fn run(command: ModelsCommand, context: &Context) -> anyhow::Result<()
     match command {
         ModelsCommand::List(args) => list(&resolver, args.json),
         ModelsCommand::Fetch(args) => fetch(&resolver, &args.name).await,
+        ModelsCommand::TrainLsa(args) => train_lsa(context, args.json).await,
     }
+}
+
+async fn train_lsa(context: &Context, json: bool) -> anyhow::Result<()> {
+    let store = steward_runtime::build::open_store(&context.config).await?;
+    let previous = store
+        .promoted_artifact(embed::LSA_ARTIFACT)
+        .await
+        .context("reading the promoted LSA model")?;
+    let job = JobHandle::new();
+    let trained = progress::run(&job, embed::train_lsa(&store, &LsaConfig::default(), &job))
+        .await
+        .context("training LSA")?;
+    store.close().await;
+    let version = &trained.version;
+    let metric = |key: &str| version.metrics[key].as_f64().unwrap_or(f64::NAN);
+    if json {
+        let report = serde_json::json!({
+            "name": version.name,
+            "version": version.version,
+            "promoted": version.promoted,
+            "previous_version": previous.as_ref().map(|previous| previous.version),
+            "model_id": trained.embedder.model_id(),
+            "feed_seq": version.feed_seq,
+            "size_bytes": version.size_bytes,
+            "sha256": version.sha256,
+            "metadata": version.metadata,
+            "metrics": version.metrics,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "trained {} v{} ({}): {} dims, {} terms, explained share {:.3}, in {:.1} s; promoted",
+        version.name,
+        version.version,
+        trained.embedder.model_id(),
+        trained.embedder.dim(),
+        trained.embedder.vocabulary_size(),
+        metric("explained_share"),
+        metric("training_seconds"),
+    );
+    if let Some(previous) = previous
+        .as_ref()
+        .filter(|previous| previous.sha256 == version.sha256)
+    {
+        println!(
+            "it is identical to v{}: nothing LSA sees has changed since (same model id, \
+             same vectors)",
+            previous.version
+        );
+    }
+    println!(
+        "`steward embed --all --model lsa` embeds the community with it{}",
+        match previous {
+            Some(previous) => format!(
+                "; `steward artifacts rollback {}` serves v{} again",
+                version.name, previous.version
+            ),
+            None => String::new(),
+        }
+    );
+    Ok(())
 }
 
 fn list(resolver: &ModelResolver, json: bool) -> anyhow::Result<()> {

@@ -54,6 +54,17 @@ impl Default for LsaConfig {
     }
 }
 
+/// What a model was trained on: kept in the model, so that the registry's
+/// metadata and the explained share can be read from a stored model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LsaTraining {
+    /// Texts given to training.
+    pub texts: usize,
+    /// Texts with at least one vocabulary term: the nonzero columns of the
+    /// TF-IDF matrix, each of unit length.
+    pub documents: usize,
+}
+
 /// A trained LSA model. Immutable.
 pub struct LsaEmbedder {
     tokenizer: Tokenizer,
@@ -66,6 +77,8 @@ pub struct LsaEmbedder {
     components: Vec<f32>,
     singular_values: Vec<f32>,
     dim: usize,
+    /// `None` for models saved before it was recorded.
+    training: Option<LsaTraining>,
     model_id: String,
 }
 
@@ -85,6 +98,9 @@ struct Header {
     version: u32,
     dim: usize,
     terms: Vec<String>,
+    /// Added after the first models were saved: optional, so they still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    training: Option<LsaTraining>,
 }
 
 const MAGIC: &[u8; 8] = b"STWLSA01";
@@ -154,6 +170,10 @@ impl LsaEmbedder {
             .map(|doc| tfidf(doc.iter().map(String::as_str), &vocabulary, &idf))
             .collect();
 
+        let training = LsaTraining {
+            texts: n_docs,
+            documents: docs.iter().filter(|doc| !doc.is_empty()).count(),
+        };
         let n_terms = terms.len();
         let dim = config.dim.min(n_docs - 1).min(n_terms - 1).max(1);
         let (components, singular_values) = randomized_svd(&docs, n_terms, dim, config, job)?;
@@ -165,6 +185,7 @@ impl LsaEmbedder {
             components,
             singular_values,
             dim,
+            training: Some(training),
             model_id: String::new(),
         };
         model.model_id = lsa_model_id(dim, &model.to_bytes());
@@ -182,6 +203,32 @@ impl LsaEmbedder {
     /// The singular values of the kept dimensions, largest first.
     pub fn singular_values(&self) -> &[f32] {
         &self.singular_values
+    }
+
+    /// Terms in the vocabulary.
+    pub fn vocabulary_size(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn training(&self) -> Option<LsaTraining> {
+        self.training
+    }
+
+    /// The share of the TF-IDF matrix's squared Frobenius norm that the kept
+    /// dimensions hold (sum of squared singular values over the number of
+    /// unit-length document columns): how much of the corpus the model sees.
+    /// `None` when the model does not know what it was trained on.
+    pub fn explained_share(&self) -> Option<f64> {
+        let documents = self.training?.documents;
+        if documents == 0 {
+            return None;
+        }
+        let kept: f64 = self
+            .singular_values
+            .iter()
+            .map(|value| f64::from(*value) * f64::from(*value))
+            .sum();
+        Some(kept / documents as f64)
     }
 
     /// The text's L2-normalised fold-in; all zeros when it shares no term with
@@ -205,12 +252,13 @@ impl LsaEmbedder {
         vector
     }
 
-    /// The model as bytes, for [`steward_store::Store::put_artifact`].
+    /// The model as bytes, for [`steward_store::Store::put_artifact_version`].
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = Header {
             version: 1,
             dim: self.dim,
             terms: self.terms.clone(),
+            training: self.training,
         };
         let header = serde_json::to_vec(&header).expect("a struct of strings and ints serialises");
         let floats = self.idf.len() + self.singular_values.len() + self.components.len();
@@ -275,6 +323,7 @@ impl LsaEmbedder {
             components,
             singular_values,
             dim: header.dim,
+            training: header.training,
             model_id: lsa_model_id(header.dim, bytes),
         })
     }

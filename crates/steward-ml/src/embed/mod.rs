@@ -9,10 +9,12 @@ pub mod bert;
 pub mod job;
 pub mod lsa;
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 use steward_domain::Post;
 use steward_jobs::{JobHandle, Unit};
-use steward_store::Store;
+use steward_store::{ArtifactVersion, NewArtifact, Store};
 
 use crate::resolve::ModelResolver;
 use crate::{Error, Result};
@@ -23,8 +25,16 @@ pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 /// The name that selects the LSA embedder explicitly (`--model lsa`).
 pub const LSA_MODEL: &str = "lsa";
 
-/// The store artifact holding the community's trained LSA model.
-pub const LSA_ARTIFACT: &str = "embedder/lsa";
+/// The registry name of the community's trained LSA model (`steward artifacts show lsa`).
+pub const LSA_ARTIFACT: &str = "lsa";
+
+/// The registry kind of LSA model versions.
+pub const LSA_ARTIFACT_KIND: &str = "embedder/lsa";
+
+/// Where stores made before the artifact registry kept their LSA model (the
+/// migration keeps it as version 1 of this name); adopted as [`LSA_ARTIFACT`]
+/// when that has no promoted version, so the model and its vectors are kept.
+pub const LEGACY_LSA_ARTIFACT: &str = "embedder/lsa";
 
 /// What a text is for. Asymmetric models (e5, bge) embed search queries and the
 /// passages they should find with different prefixes; symmetric ones ignore it.
@@ -164,14 +174,69 @@ pub fn post_text(post: &Post) -> String {
 /// How much of a post's first code block goes into its embedded text.
 pub const CODE_CHARS: usize = 1000;
 
-/// The community's LSA model: the stored artifact, else trained on every post
-/// now (the same texts [`job::embed_community`] embeds) and stored. Training
-/// reports the phases "reading posts", then those of [`lsa::LsaEmbedder::train`];
-/// a cancel stores nothing.
+/// The community's LSA model: the promoted version of [`LSA_ARTIFACT`] (its
+/// bytes checked against their SHA-256 by the store), else the legacy model
+/// of an older store (adopted), else one trained now by [`train_lsa`].
+///
+/// A promoted model is loaded however far the feed has moved since it was
+/// trained (its `feed_seq`): LSA's vocabulary and axes stay good for a long
+/// time, and retraining changes the model id, so every vector is embedded
+/// again. Retraining is asked for (`steward models train-lsa`), never done
+/// here behind the caller's back.
 pub async fn load_or_train_lsa(store: &Store, job: &JobHandle) -> Result<lsa::LsaEmbedder> {
-    if let Some(bytes) = store.artifact(LSA_ARTIFACT).await? {
+    if let Some(promoted) = store.promoted_artifact(LSA_ARTIFACT).await? {
+        let bytes = store.artifact_bytes(LSA_ARTIFACT, promoted.version).await?;
         return lsa::LsaEmbedder::from_bytes(&bytes);
     }
+    if let Some(legacy) = store.promoted_artifact(LEGACY_LSA_ARTIFACT).await? {
+        let bytes = store
+            .artifact_bytes(LEGACY_LSA_ARTIFACT, legacy.version)
+            .await?;
+        let model = lsa::LsaEmbedder::from_bytes(&bytes)?;
+        let mut metadata = lsa_metadata(&model, None);
+        metadata["adopted_from"] =
+            serde_json::json!(format!("{LEGACY_LSA_ARTIFACT} v{}", legacy.version));
+        store
+            .put_artifact_version(
+                &NewArtifact {
+                    name: LSA_ARTIFACT,
+                    kind: LSA_ARTIFACT_KIND,
+                    metadata,
+                    metrics: lsa_metrics(&model, None),
+                    feed_seq: None,
+                    bytes: &bytes,
+                },
+                true,
+            )
+            .await?;
+        return Ok(model);
+    }
+    Ok(train_lsa(store, &lsa::LsaConfig::default(), job)
+        .await?
+        .embedder)
+}
+
+/// A freshly trained LSA model and the registry version it is stored as.
+#[derive(Debug)]
+pub struct TrainedLsa {
+    pub embedder: lsa::LsaEmbedder,
+    pub version: ArtifactVersion,
+}
+
+/// Trains LSA on every post now (the same texts [`job::embed_community`]
+/// embeds) and stores it as the next version of [`LSA_ARTIFACT`], promoted,
+/// with its metadata (dim, vocabulary, training texts, config, model id),
+/// metrics (explained share, training seconds) and the feed position read
+/// before the first post (the model reflects at least the changes up to it).
+/// Training reports the phases "reading posts", then those of
+/// [`lsa::LsaEmbedder::train`]; a cancel stores nothing.
+pub async fn train_lsa(
+    store: &Store,
+    config: &lsa::LsaConfig,
+    job: &JobHandle,
+) -> Result<TrainedLsa> {
+    let started = Instant::now();
+    let feed_seq = store.latest_change_seq().await?;
     let stats = store.stats().await?;
     let total = u64::try_from(stats.posts + stats.comments).unwrap_or(0);
     job.set_phase("reading posts", Some(total), Unit::Items);
@@ -196,15 +261,50 @@ pub async fn load_or_train_lsa(store: &Store, job: &JobHandle) -> Result<lsa::Ls
         });
     }
     let trainer = job.clone();
-    let lsa = tokio::task::spawn_blocking(move || {
+    let training_config = config.clone();
+    let embedder = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        lsa::LsaEmbedder::train(&refs, &lsa::LsaConfig::default(), &trainer)
+        lsa::LsaEmbedder::train(&refs, &training_config, &trainer)
     })
     .await
     .map_err(|error| Error::BadModel {
         path: LSA_MODEL.to_string(),
         message: format!("training thread failed: {error}"),
     })??;
-    store.put_artifact(LSA_ARTIFACT, &lsa.to_bytes()).await?;
-    Ok(lsa)
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes = embedder.to_bytes();
+    let version = store
+        .put_artifact_version(
+            &NewArtifact {
+                name: LSA_ARTIFACT,
+                kind: LSA_ARTIFACT_KIND,
+                metadata: lsa_metadata(&embedder, Some(config)),
+                metrics: lsa_metrics(&embedder, Some(seconds)),
+                feed_seq: Some(feed_seq),
+                bytes: &bytes,
+            },
+            true,
+        )
+        .await?;
+    Ok(TrainedLsa { embedder, version })
+}
+
+/// What `steward artifacts show lsa` says about a model.
+fn lsa_metadata(model: &lsa::LsaEmbedder, config: Option<&lsa::LsaConfig>) -> serde_json::Value {
+    let training = model.training();
+    serde_json::json!({
+        "model_id": model.model_id(),
+        "dim": model.dim(),
+        "vocabulary": model.vocabulary_size(),
+        "training_texts": training.map(|training| training.texts),
+        "training_documents": training.map(|training| training.documents),
+        "config": config,
+    })
+}
+
+fn lsa_metrics(model: &lsa::LsaEmbedder, training_seconds: Option<f64>) -> serde_json::Value {
+    serde_json::json!({
+        "explained_share": model.explained_share(),
+        "training_seconds": training_seconds,
+    })
 }

@@ -54,7 +54,8 @@ pub struct DatabaseSettings {
     /// A SQLite file path, a `sqlite://` URL or a `postgres://` URL.
     pub url: String,
     pub max_connections: u32,
-    /// Folder for large artifact blobs; unset keeps them in the database.
+    /// Folder for artifacts bigger than the store keeps inline; unset: beside
+    /// a SQLite file (`<file>.blobs/`), in the database for PostgreSQL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob_dir: Option<PathBuf>,
 }

@@ -18,8 +18,8 @@ use steward_domain::{
     PostKind, PostLink, PostLinkKind, Tag, User, UserId, VoteCount,
 };
 use steward_store::{
-    ApiKeyRecord, Dialect, Error, LlmUsage, PostOrder, PostQuery, Store, StoredEmbedding,
-    UsageFilter, WriteBatch,
+    ApiKeyRecord, Dialect, Error, LlmUsage, NewArtifact, PostOrder, PostQuery, Store,
+    StoredEmbedding, UsageFilter, WriteBatch,
 };
 use steward_testkit::TestDb;
 use steward_testkit::fixtures::{at, event, post, question, tag, user};
@@ -858,6 +858,35 @@ async fn embeddings_round_trip_bit_exact() {
             .await
             .expect("cursor");
         assert_eq!(rest, vec![stored(2, "minilm", 23, vec![1.0, 2.0])]);
+
+        // Deleting vectors touches one model only and counts what was there.
+        assert_eq!(
+            store
+                .delete_embeddings("minilm", &[PostId(1), PostId(9)])
+                .await
+                .expect("delete"),
+            1
+        );
+        assert_eq!(
+            ids_of(
+                &store
+                    .embeddings_after("minilm", None, 10)
+                    .await
+                    .expect("cursor")
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            ids_of(&store.embeddings("lsa", &[PostId(1)]).await.expect("read")),
+            vec![1]
+        );
+        assert_eq!(
+            store
+                .delete_embeddings("minilm", &[])
+                .await
+                .expect("delete"),
+            0
+        );
     })
     .await;
 }
@@ -867,24 +896,32 @@ fn ids_of(embeddings: &[StoredEmbedding]) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn artifacts_are_replaced_by_name() {
+async fn the_newest_promoted_artifact_version_is_served() {
     on_every_backend(|db| async move {
         let store = db.open().await;
-        assert_eq!(store.artifact("als").await.expect("read"), None);
+        async fn put(store: &Store, name: &str, bytes: &[u8]) {
+            let new = NewArtifact {
+                name,
+                kind: "blob",
+                metadata: serde_json::json!({}),
+                metrics: serde_json::json!({}),
+                feed_seq: None,
+                bytes,
+            };
+            store.put_artifact_version(&new, true).await.expect("put");
+        }
+        assert_eq!(artifacts::promoted_bytes(&store, "als").await, None);
         let large: Vec<u8> = (0..1_000_000u32).map(|index| (index % 251) as u8).collect();
-        store.put_artifact("als", &large).await.expect("put");
-        store.put_artifact("empty", &[]).await.expect("put");
-        assert_eq!(store.artifact("als").await.expect("read"), Some(large));
-        store
-            .put_artifact("als", b"\x00\xffnew")
-            .await
-            .expect("replace");
+        put(&store, "als", &large).await;
+        put(&store, "empty", &[]).await;
+        assert_eq!(artifacts::promoted_bytes(&store, "als").await, Some(large));
+        put(&store, "als", b"\x00\xffnew").await;
         assert_eq!(
-            store.artifact("als").await.expect("read"),
+            artifacts::promoted_bytes(&store, "als").await,
             Some(b"\x00\xffnew".to_vec())
         );
         assert_eq!(
-            store.artifact("empty").await.expect("read"),
+            artifacts::promoted_bytes(&store, "empty").await,
             Some(Vec::new())
         );
     })
