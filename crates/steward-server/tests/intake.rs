@@ -13,7 +13,7 @@ use steward_domain::{Event, EventKind, EventTarget, PostId, Timestamp, UserId};
 use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
 use steward_ingest::report::{ImportReport, SkipReason};
 use steward_jobs::JobHandle;
-use steward_server::{AppState, events, router};
+use steward_server::{events, router};
 use steward_store::Store;
 use tower::ServiceExt;
 
@@ -368,10 +368,7 @@ async fn a_rust_tag_follow_from_jsonl_and_a_rust_follow_from_the_api_are_one_tag
         .header("authorization", format!("Bearer {key}"))
         .body(Body::from(body.to_string()))
         .expect("valid request");
-    let response = router(state)
-        .oneshot(request)
-        .await
-        .expect("infallible");
+    let response = router(state).oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK);
     let stored = store
         .events_by_keys(&["from-api".into(), "from-jsonl".into()])
