@@ -12,13 +12,15 @@ use crate::error::Error;
 pub enum Role {
     /// Everything, key management included.
     Admin,
-    /// Community work: reads, events, the LLM endpoints.
+    /// Community work: reads, events, the LLM endpoints, job progress.
     Moderator,
-    /// Reads the community and the LLM usage; writes nothing, calls no model.
+    /// Reads the community, the LLM usage and job progress; writes nothing,
+    /// calls no model.
     Analyst,
     /// A person's client: reads, events, the LLM endpoints.
     Member,
-    /// Another program (an importer, a bot): reads, events, the LLM endpoints.
+    /// Another program (an importer, a bot): reads, events, the LLM
+    /// endpoints, and queueing jobs (imports, embedding, training).
     Service,
 }
 
@@ -76,16 +78,23 @@ pub enum Permission {
     ReadLlmUsage,
     /// Creating, listing and revoking API keys.
     ManageKeys,
+    /// Listing jobs and reading their progress (`GET /api/v1/jobs`).
+    ReadJobs,
+    /// Queueing and cancelling jobs: imports and model training write the
+    /// whole community.
+    RunJobs,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Permission::CheckHealth,
         Permission::ReadCommunity,
         Permission::WriteEvents,
         Permission::UseLlm,
         Permission::ReadLlmUsage,
         Permission::ManageKeys,
+        Permission::ReadJobs,
+        Permission::RunJobs,
     ];
 
     /// The name used in a key's scopes and in the docs.
@@ -97,6 +106,8 @@ impl Permission {
             Permission::UseLlm => "use_llm",
             Permission::ReadLlmUsage => "read_llm_usage",
             Permission::ManageKeys => "manage_keys",
+            Permission::ReadJobs => "read_jobs",
+            Permission::RunJobs => "run_jobs",
         }
     }
 
@@ -134,6 +145,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             | (Admin, _)
             | (Moderator | Member | Service, WriteEvents | UseLlm)
             | (Analyst, ReadLlmUsage)
+            | (Moderator | Analyst | Service, ReadJobs)
+            | (Service, RunJobs)
     )
 }
 
@@ -240,7 +253,7 @@ mod tests {
         check(Role::Admin, &Permission::ALL);
         check(
             Role::Moderator,
-            &[CheckHealth, ReadCommunity, WriteEvents, UseLlm],
+            &[CheckHealth, ReadCommunity, WriteEvents, UseLlm, ReadJobs],
         );
         check(
             Role::Member,
@@ -248,9 +261,19 @@ mod tests {
         );
         check(
             Role::Service,
-            &[CheckHealth, ReadCommunity, WriteEvents, UseLlm],
+            &[
+                CheckHealth,
+                ReadCommunity,
+                WriteEvents,
+                UseLlm,
+                ReadJobs,
+                RunJobs,
+            ],
         );
-        check(Role::Analyst, &[CheckHealth, ReadCommunity, ReadLlmUsage]);
+        check(
+            Role::Analyst,
+            &[CheckHealth, ReadCommunity, ReadLlmUsage, ReadJobs],
+        );
     }
 
     #[test]

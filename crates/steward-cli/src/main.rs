@@ -48,8 +48,13 @@ enum Command {
     Stats(commands::stats::StatsArgs),
     /// Write a synthetic community in Stack Exchange dump format.
     Sample(commands::sample::SampleArgs),
-    /// Serve the HTTP API.
+    /// Serve the HTTP API (with a job worker inside, unless --no-worker).
     Serve(commands::serve::ServeArgs),
+    /// Run queued jobs (imports, embedding, training) from the database.
+    Worker(commands::worker::WorkerArgs),
+    /// Jobs: list, show, cancel, enqueue.
+    #[command(subcommand)]
+    Jobs(commands::jobs::JobsCommand),
     /// Generate (or take) a community, import it and serve it.
     Demo(commands::demo::DemoArgs),
     /// Compute sentence embeddings (for texts on stdin/a file, or the whole community).
@@ -81,6 +86,7 @@ impl Command {
     fn flags(&self, flags: &mut Flags) {
         match self {
             Command::Serve(args) => args.flags(flags),
+            Command::Worker(args) => args.flags(flags),
             Command::Demo(args) => args.flags(flags),
             Command::Embed(args) => args.flags(flags),
             Command::Generate(args) => args.flags(flags),
@@ -88,6 +94,7 @@ impl Command {
             Command::Import(_)
             | Command::Stats(_)
             | Command::Sample(_)
+            | Command::Jobs(_)
             | Command::Models(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
@@ -140,6 +147,8 @@ fn main() -> anyhow::Result<()> {
             Command::Stats(args) => commands::stats::run(args, &context).await,
             Command::Sample(args) => commands::sample::run(args, &context).await,
             Command::Serve(_) => commands::serve::run(&context).await,
+            Command::Worker(args) => commands::worker::run(args, &context).await,
+            Command::Jobs(command) => commands::jobs::run(command, &context).await,
             Command::Demo(args) => commands::demo::run(args, &context).await,
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,

@@ -160,7 +160,7 @@ fn line_interval() -> Duration {
 }
 
 /// One line: `embedding: 1200/5000 items (24%), 85.3/s, eta 45s; 1000 embedded`.
-fn describe(progress: &Progress) -> String {
+pub(crate) fn describe(progress: &Progress) -> String {
     let mut line = format!("{}: ", progress.phase);
     let amount = |value: u64| match progress.unit {
         Unit::Bytes => HumanBytes(value).to_string(),

@@ -18,12 +18,13 @@ use crate::config::{
 };
 use crate::{Error, Problem, Result};
 
-/// How the store is opened: `database.url`, its pool size and where big
-/// artifacts go (`database.blob_dir`).
+/// How the store is opened: `database.url`, its pool size, where big
+/// artifacts go (`database.blob_dir`) and, on PostgreSQL, `database.schema`.
 pub fn store_options(config: &Config) -> StoreOptions {
     let mut options = StoreOptions::new(config.database.url.clone());
     options.max_connections = config.database.max_connections;
     options.blob_dir = config.database.blob_dir.clone();
+    options.schema = config.database.schema.clone();
     options
 }
 

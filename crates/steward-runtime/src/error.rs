@@ -49,6 +49,45 @@ pub enum Error {
     /// A blocking loader thread panicked or was cancelled.
     #[error("{what}: the loading thread stopped: {message}")]
     LoaderThread { what: String, message: String },
+    /// A job spec that cannot run: an unknown kind, a missing, unknown or
+    /// out-of-range field (named by its dotted path).
+    #[error("invalid job spec: `{field}`: {message}")]
+    InvalidJobSpec { field: String, message: String },
+    /// The job was asked to stop and did, with everything it wrote consistent
+    /// (whole batches); running it again finishes it.
+    #[error("cancelled on request; everything done so far is kept, and running the job again finishes it")]
+    Cancelled,
+    /// A `strict` import skipped records.
+    #[error("{} records were skipped and strict is set; fix them in the source (the report lists file and line) or import without strict", .report.total_skipped)]
+    StrictSkips {
+        /// The whole report, to show what was skipped where.
+        report: Box<steward_ingest::report::ImportReport>,
+    },
+    /// An import stopped (a missing file, a store failure); what was written
+    /// is kept and running it again resumes.
+    #[error("importing {path}: {source}")]
+    Import {
+        path: PathBuf,
+        #[source]
+        source: Box<steward_ingest::Error>,
+    },
+    /// Embedding or training failed.
+    #[error("{what}: {source}")]
+    Task {
+        what: String,
+        #[source]
+        source: Box<steward_ml::Error>,
+    },
+    /// The task running job `id` panicked (a bug) or was aborted.
+    #[error("job {id}: its task stopped unexpectedly: {message}")]
+    JobTask { id: i64, message: String },
+    /// A store call outside a task failed.
+    #[error("{what}: {source}")]
+    Store {
+        what: String,
+        #[source]
+        source: Box<steward_store::Error>,
+    },
 }
 
 /// One wrong key or value: which key, where it was set, and what to do.

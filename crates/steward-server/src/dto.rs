@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use steward_domain::{Post, Timestamp, User};
-use steward_store::{ApiKeyRecord, LlmUsage, Page};
+use steward_store::{ApiKeyRecord, JobRecord, LlmUsage, Page};
 
 pub fn time(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -314,4 +314,56 @@ pub struct CreatedKey {
     pub key: String,
     #[serde(flatten)]
     pub info: KeyDto,
+}
+
+/// A job: `GET /api/v1/jobs/{id}`, an item of `GET /api/v1/jobs`, and
+/// `steward jobs show --json`. `progress` is the job's last reported
+/// `Progress` (`null` before its first heartbeat).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobDto {
+    pub id: i64,
+    pub kind: String,
+    pub params: serde_json::Value,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: &'static str,
+    pub progress: serde_json::Value,
+    /// The result summary of a finished job (an import report, embed counts).
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub worker: Option<String>,
+    pub attempts: i64,
+    pub cancel_requested: bool,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub heartbeat_at: Option<String>,
+}
+
+impl From<&JobRecord> for JobDto {
+    fn from(job: &JobRecord) -> JobDto {
+        JobDto {
+            id: job.id,
+            kind: job.kind.clone(),
+            params: job.params.clone(),
+            state: job.state.as_str(),
+            progress: job.progress.clone(),
+            result: job.result.clone(),
+            error: job.error.clone(),
+            worker: job.worker.clone(),
+            attempts: job.attempts,
+            cancel_requested: job.cancel_requested,
+            created_at: time(job.created_at),
+            started_at: optional_time(job.started_at),
+            finished_at: optional_time(job.finished_at),
+            heartbeat_at: optional_time(job.heartbeat_at),
+        }
+    }
+}
+
+/// `GET /api/v1/jobs`: newest first; `next_before_id` asks for the next page
+/// (`null` on the last one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobList {
+    pub items: Vec<JobDto>,
+    pub next_before_id: Option<i64>,
 }

@@ -171,5 +171,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::UseLlm => "call the models",
         Permission::ReadLlmUsage => "read LLM usage",
         Permission::ManageKeys => "manage API keys",
+        Permission::ReadJobs => "read jobs",
+        Permission::RunJobs => "queue or cancel jobs",
     }
 }

@@ -3,7 +3,7 @@
 //! served from Steward's own models. `docs/api.md` documents every route.
 //!
 //! Handlers parse, call and map; the work lives in [`community`], [`events`],
-//! [`openai_api`] and [`keys`], and in the library crates they call. Every
+//! [`openai_api`], [`keys`] and [`jobs`], and in the library crates they call. Every
 //! route sits behind the principal guard, which checks the caller's API key
 //! against the permission the route declares ([`route_specs`]).
 
@@ -12,6 +12,7 @@ pub mod dto;
 pub mod error;
 pub mod events;
 mod guard;
+pub mod jobs;
 pub mod keys;
 pub mod openai_api;
 mod routes;

@@ -20,19 +20,23 @@ use crate::community::{self, PostsParams};
 use steward_auth::{Caller, Permission};
 
 use crate::dto::{
-    CreatedKey, EventsAccepted, Health, KeyDto, KeyList, LlmUsageList, NewKeyRequest, PageDto,
-    PostSummary, PostThread, Readiness, UserDto,
+    CreatedKey, EventsAccepted, Health, JobDto, JobList, KeyDto, KeyList, LlmUsageList,
+    NewKeyRequest, PageDto, PostSummary, PostThread, Readiness, UserDto,
 };
 use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
-use crate::{AppState, events, keys, openai_api};
+use crate::jobs::JobsParams;
+use crate::{AppState, events, jobs, keys, openai_api};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// Every route with the permission it needs; the router serves these and
 /// nothing else. A new route goes here, and into the auth matrix test.
 pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use Permission::{CheckHealth, ManageKeys, ReadCommunity, ReadLlmUsage, UseLlm, WriteEvents};
+    use Permission::{
+        CheckHealth, ManageKeys, ReadCommunity, ReadJobs, ReadLlmUsage, RunJobs, UseLlm,
+        WriteEvents,
+    };
     vec![
         api(Method::GET, "/api/v1/health/live", CheckHealth, live),
         api(Method::GET, "/api/v1/health/ready", CheckHealth, ready),
@@ -45,6 +49,10 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
         api(Method::POST, "/api/v1/keys", ManageKeys, create_key),
         api(Method::DELETE, "/api/v1/keys/{id}", ManageKeys, revoke_key),
+        api(Method::GET, "/api/v1/jobs", ReadJobs, list_jobs),
+        api(Method::POST, "/api/v1/jobs", RunJobs, enqueue_job),
+        api(Method::GET, "/api/v1/jobs/{id}", ReadJobs, job),
+        api(Method::POST, "/api/v1/jobs/{id}/cancel", RunJobs, cancel_job),
         openai(
             Method::POST,
             "/v1/chat/completions",
@@ -172,6 +180,46 @@ pub(crate) async fn revoke_key(
     Path(id): Path<String>,
 ) -> ApiResult<KeyDto> {
     keys::revoke(&state, &id).await.map(Json)
+}
+
+pub(crate) async fn list_jobs(
+    State(state): State<AppState>,
+    params: Result<Query<JobsParams>, QueryRejection>,
+) -> ApiResult<JobList> {
+    let Query(params) = params?;
+    let filter = params.to_filter()?;
+    jobs::list(&state.store, &filter).await.map(Json)
+}
+
+pub(crate) async fn job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<JobDto> {
+    jobs::get(&state.store, &id).await.map(Json)
+}
+
+/// 202 Accepted: the job is queued, a worker runs it; `Location` is where to
+/// watch it.
+pub(crate) async fn enqueue_job(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let job = jobs::enqueue(&state.store, body).await?;
+    let location = format!("/api/v1/jobs/{}", job.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, location)],
+        Json(job),
+    )
+        .into_response())
+}
+
+pub(crate) async fn cancel_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<JobDto> {
+    jobs::cancel(&state.store, &id).await.map(Json)
 }
 
 pub(crate) async fn chat_completions(

@@ -46,6 +46,8 @@ const EVERY_ROLE: &[Role] = &Role::ALL;
 const WRITERS: &[Role] = &[Role::Admin, Role::Moderator, Role::Member, Role::Service];
 const USAGE_READERS: &[Role] = &[Role::Admin, Role::Analyst];
 const ADMINS: &[Role] = &[Role::Admin];
+const JOB_READERS: &[Role] = &[Role::Admin, Role::Moderator, Role::Analyst, Role::Service];
+const JOB_RUNNERS: &[Role] = &[Role::Admin, Role::Service];
 
 /// One route: how to call it, what it declares, who gets through.
 struct Row {
@@ -69,6 +71,10 @@ fn chat() -> Value {
 
 fn embedding() -> Value {
     json!({"model": "any", "input": "hi"})
+}
+
+fn new_job() -> Value {
+    json!({"kind": "train-lsa"})
 }
 
 fn new_key() -> Value {
@@ -96,6 +102,10 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/keys", "/api/v1/keys", None, ManageKeys, false, ADMINS),
         row(Method::POST, "/api/v1/keys", "/api/v1/keys", Some(new_key), ManageKeys, false, ADMINS),
         row(Method::DELETE, "/api/v1/keys/{id}", "/api/v1/keys/zzzzzzzzzzzz", None, ManageKeys, false, ADMINS),
+        row(Method::GET, "/api/v1/jobs", "/api/v1/jobs?state=queued", None, ReadJobs, false, JOB_READERS),
+        row(Method::POST, "/api/v1/jobs", "/api/v1/jobs", Some(new_job), RunJobs, false, JOB_RUNNERS),
+        row(Method::GET, "/api/v1/jobs/{id}", "/api/v1/jobs/999999", None, ReadJobs, false, JOB_READERS),
+        row(Method::POST, "/api/v1/jobs/{id}/cancel", "/api/v1/jobs/999999/cancel", None, RunJobs, false, JOB_RUNNERS),
         row(Method::POST, "/v1/chat/completions", "/v1/chat/completions", Some(chat), UseLlm, false, WRITERS),
         row(Method::POST, "/v1/embeddings", "/v1/embeddings", Some(embedding), UseLlm, false, WRITERS),
         row(Method::GET, "/v1/models", "/v1/models", None, ReadCommunity, true, EVERY_ROLE),
@@ -365,6 +375,13 @@ async fn check_matrix(public_read: bool) {
             .count(),
         1
     );
+    // The admin's and the service's POSTs queued a job each; nobody else did.
+    let queued = fixture
+        .store
+        .jobs(&steward_store::JobFilter::default())
+        .await
+        .expect("jobs");
+    assert_eq!(queued.len(), JOB_RUNNERS.len(), "{queued:?}");
 }
 
 #[tokio::test]

@@ -375,6 +375,38 @@ impl Store {
         }
     }
 
+    /// Gives job `id` back to the queue if `worker` still runs it: a worker
+    /// that shuts down hands its unfinished job to the next worker (imports
+    /// and embedding resume where they stopped), or cancels it when a cancel
+    /// was asked for. `false` when the job is not this worker's any more.
+    pub async fn release_job(&self, id: i64, worker: &str) -> Result<bool> {
+        let mut sql = SqlText::new(
+            self.dialect,
+            "UPDATE jobs SET worker = CASE WHEN cancel_requested = 1 THEN worker ELSE NULL END, \
+             finished_at = CASE WHEN cancel_requested = 1 THEN ",
+        );
+        sql.parameter()
+            .push(
+                " ELSE finished_at END, \
+                 state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END \
+                 WHERE id = ",
+            )
+            .parameter()
+            .push(" AND worker = ")
+            .parameter()
+            .push(" AND state = 'running'");
+        let released = sql
+            .query()
+            .bind(now_millis())
+            .bind(id)
+            .bind(worker.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(database("releasing a job"))?
+            .rows_affected();
+        Ok(released == 1)
+    }
+
     /// Takes back the running jobs whose worker sent no heartbeat for
     /// `stale_after` (it crashed or lost the database): they are queued again
     /// for another worker, keeping their attempts, or cancelled if a cancel

@@ -10,10 +10,10 @@ use anyhow::Context as _;
 use steward_jobs::JobHandle;
 use steward_ml::embed::LoadedEmbedder;
 use steward_ml::embed::Purpose;
-use steward_ml::embed::job::{EmbedJobOptions, embed_community};
 use steward_ml::resolve::ModelResolver;
 use steward_runtime::build::{self, LsaFallback};
 use steward_runtime::config::Flags;
+use steward_runtime::jobs::{JobOutput, JobSpec};
 
 use crate::{Context, progress};
 
@@ -65,7 +65,7 @@ pub async fn run(args: EmbedArgs, context: &Context) -> anyhow::Result<()> {
     let resolver = build::model_resolver(&context.config);
     match &args.input {
         Some(input) => embed_lines(&args, input, &resolver, context).await,
-        None => embed_all(&args, &resolver, context).await,
+        None => embed_all(&args, context).await,
     }
 }
 
@@ -129,27 +129,22 @@ async fn embed_lines(
     .context("embedding thread")?
 }
 
-async fn embed_all(
-    args: &EmbedArgs,
-    resolver: &ModelResolver,
-    context: &Context,
-) -> anyhow::Result<()> {
+async fn embed_all(args: &EmbedArgs, context: &Context) -> anyhow::Result<()> {
     let store = build::open_store(&context.config).await?;
-    let loaded = load(context, resolver, Some(&store)).await?;
-    let embedder = Arc::new(loaded.embedder);
-    let options = EmbedJobOptions {
-        batch_size: args.batch_size.max(1),
-        include_comments: args.include_comments,
+    // `--model` already set embedding.model; the job names it so that its row
+    // says which model ran.
+    let spec = JobSpec::Embed {
+        model: Some(context.config.embedding.model.clone()),
         full: args.full,
-        ..EmbedJobOptions::default()
+        include_comments: args.include_comments,
+        batch_size: args.batch_size.max(1),
     };
-    let job = JobHandle::new();
-    let report = progress::run(
-        &job,
-        embed_community(&store, Arc::clone(&embedder), &options, &job),
-    )
-    .await
-    .context("embedding the community")?;
+    let outcome = super::jobs::run_recorded(context, &store, spec).await;
+    store.close().await;
+    let report = match outcome?.context("embedding the community")? {
+        JobOutput::Embed { report, .. } => report,
+        other => anyhow::bail!("an embed job returned {other:?} instead of its report"),
+    };
     let seconds = report.elapsed.as_secs_f64();
     println!(
         "{} {} ({} dims), {}: {} embedded, {} deleted, {} unchanged, {} scanned \
@@ -171,7 +166,6 @@ async fn embed_all(
         seconds,
         report.embedded as f64 / seconds.max(1e-9),
     );
-    store.close().await;
     Ok(())
 }
 

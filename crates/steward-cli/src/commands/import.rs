@@ -1,15 +1,14 @@
 //! `steward import`: Stack Exchange dumps and JSONL files into the database,
-//! with progress on stderr and a summary (or `--json`) on stdout.
+//! with progress on stderr and a summary (or `--json`) on stdout. The import
+//! runs as a job here (the same task a worker runs) and is recorded as one.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use steward_ingest::jsonl::{JsonlOptions, import_jsonl};
 use steward_ingest::report::ImportReport;
-use steward_ingest::stackexchange::{DumpOptions, import_dump};
-use steward_jobs::JobHandle;
+use steward_runtime::jobs::{JobOutput, JobSpec};
 
-use crate::{Context, progress};
+use crate::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ImportCommand {
@@ -51,50 +50,62 @@ pub struct JsonlArgs {
 
 pub async fn run(command: ImportCommand, context: &Context) -> anyhow::Result<()> {
     let store = steward_runtime::build::open_store(&context.config).await?;
-    let job = JobHandle::new();
-    let (report, strict, json) = match command {
-        ImportCommand::Stackexchange(args) => {
-            let options = DumpOptions {
+    let (spec, source, json) = match command {
+        ImportCommand::Stackexchange(args) => (
+            JobSpec::ImportStackexchange {
+                path: args.dir.clone(),
+                strict: args.strict,
                 batch_size: args.batch_size,
-            };
-            let report = progress::run(&job, import_dump(&store, &args.dir, &options, &job))
-                .await
-                .map_err(|error| explain(error, &args.dir))?;
-            (report, args.strict, args.json)
-        }
-        ImportCommand::Jsonl(args) => {
-            let options = JsonlOptions {
+            },
+            args.dir,
+            args.json,
+        ),
+        ImportCommand::Jsonl(args) => (
+            JobSpec::ImportJsonl {
+                path: args.file.clone(),
+                strict: args.strict,
                 batch_size: args.batch_size,
-            };
-            let report = progress::run(&job, import_jsonl(&store, &args.file, &options, &job))
-                .await
-                .map_err(|error| explain(error, &args.file))?;
-            (report, args.strict, args.json)
-        }
+            },
+            args.file,
+            args.json,
+        ),
     };
+    let outcome = super::jobs::run_recorded(context, &store, spec).await;
     store.close().await;
-    print_report(&report, json)?;
-    if strict && report.total_skipped > 0 {
-        anyhow::bail!(
-            "{} records were skipped and --strict is set; fix them in the source (file and line are listed above) or import without --strict",
-            report.total_skipped
-        );
+    match outcome? {
+        Ok(JobOutput::Import(report)) => print_report(&report, json),
+        Ok(other) => anyhow::bail!("an import returned {other:?} instead of its report"),
+        // The report is printed before the error, as for a clean import.
+        Err(steward_runtime::Error::StrictSkips { report }) => {
+            print_report(&report, json)?;
+            anyhow::bail!(
+                "{} records were skipped and --strict is set; fix them in the source (file and line are listed above) or import without --strict",
+                report.total_skipped
+            )
+        }
+        Err(error) => Err(explain(error, &source)),
     }
-    Ok(())
 }
 
 /// Turns an import error into a message that says what to do next.
-fn explain(error: steward_ingest::Error, source: &Path) -> anyhow::Error {
+fn explain(error: steward_runtime::Error, source: &Path) -> anyhow::Error {
+    use steward_ingest::Error as Ingest;
+    use steward_runtime::Error as Runtime;
     let hint = match &error {
-        steward_ingest::Error::Cancelled { .. } => {
+        Runtime::Cancelled => {
             "everything imported so far is kept; run the same command again to finish (it converges, nothing is counted twice)"
         }
-        steward_ingest::Error::Store(_) => {
-            "the batch in progress was rolled back; fix the database problem and run the same command again to resume"
-        }
-        steward_ingest::Error::MissingPosts(_) | steward_ingest::Error::Io { .. } => {
-            "check the path: `steward import stackexchange` wants the unpacked dump folder, `steward import jsonl` a file"
-        }
+        Runtime::Import { source, .. } => match **source {
+            Ingest::Store(_) => {
+                "the batch in progress was rolled back; fix the database problem and run the same command again to resume"
+            }
+            Ingest::MissingPosts(_) | Ingest::Io { .. } => {
+                "check the path: `steward import stackexchange` wants the unpacked dump folder, `steward import jsonl` a file"
+            }
+            _ => {
+                "run the same command again; if it fails the same way, report it with this message"
+            }
+        },
         _ => "run the same command again; if it fails the same way, report it with this message",
     };
     anyhow::Error::new(error).context(format!("importing {} failed; {hint}", source.display()))

@@ -34,7 +34,8 @@ pub struct CreateArgs {
     name: Option<String>,
 
     /// Limit the key to this permission (repeatable): read_community,
-    /// write_events, use_llm, read_llm_usage, manage_keys. Default: all its role allows.
+    /// write_events, use_llm, read_llm_usage, manage_keys, read_jobs, run_jobs.
+    /// Default: all its role allows.
     #[arg(long = "scope", value_name = "PERMISSION", value_parser = parse_scope)]
     scopes: Vec<Permission>,
 

@@ -3,9 +3,9 @@
 
 use anyhow::Context as _;
 use steward_jobs::JobHandle;
-use steward_ml::embed;
-use steward_ml::embed::lsa::LsaConfig;
 use steward_ml::resolve::{KNOWN_MODELS, ModelResolver, ModelSource, known_model};
+
+use steward_runtime::jobs::{JobOutput, JobSpec};
 
 use crate::{Context, progress};
 
@@ -51,15 +51,12 @@ pub async fn run(command: ModelsCommand, context: &Context) -> anyhow::Result<()
 
 async fn train_lsa(context: &Context, json: bool) -> anyhow::Result<()> {
     let store = steward_runtime::build::open_store(&context.config).await?;
-    let previous = store
-        .promoted_artifact(embed::LSA_ARTIFACT)
-        .await
-        .context("reading the promoted LSA model")?;
-    let job = JobHandle::new();
-    let trained = progress::run(&job, embed::train_lsa(&store, &LsaConfig::default(), &job))
-        .await
-        .context("training LSA")?;
+    let outcome = super::jobs::run_recorded(context, &store, JobSpec::TrainLsa {}).await;
     store.close().await;
+    let (trained, previous) = match outcome?.context("training LSA")? {
+        JobOutput::TrainLsa { trained, previous } => (trained, previous),
+        other => anyhow::bail!("an LSA training job returned {other:?} instead of the model"),
+    };
     let version = &trained.version;
     let metric = |key: &str| version.metrics[key].as_f64().unwrap_or(f64::NAN);
     if json {

@@ -1,6 +1,7 @@
 //! `steward serve`: opens the store, loads the models (both built from the
 //! config by `steward_runtime::build`), and serves the HTTP API until Ctrl-C
-//! or SIGTERM, finishing requests in flight.
+//! or SIGTERM, finishing requests in flight. Unless `--no-worker`, a job
+//! worker runs inside (the embedded default).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use anyhow::Context as _;
 use steward_auth::Authenticator;
 use steward_runtime::Config;
 use steward_runtime::config::{Flags, LlmProvider, QuotaSettings, parse_quota};
+use steward_runtime::worker::{WorkerOptions, run_worker};
 use steward_server::{AppState, ServerConfig};
 
 use crate::Context;
@@ -41,6 +43,11 @@ pub struct ServeArgs {
     /// [config: server.load_models = false].
     #[arg(long)]
     no_models: bool,
+
+    /// Run no job worker inside the server: separate `steward worker`
+    /// processes run the queued jobs [config: server.run_worker = false].
+    #[arg(long)]
+    no_worker: bool,
 
     /// Require an API key for reads too (stats, posts, users, models); writes
     /// and model calls always need one [config: auth.public_read = false].
@@ -108,6 +115,11 @@ impl ServeArgs {
                 self.no_models.then_some(false),
             )
             .set(
+                "--no-worker",
+                "server.run_worker",
+                self.no_worker.then_some(false),
+            )
+            .set(
                 "--private",
                 "auth.public_read",
                 self.private.then_some(false),
@@ -153,9 +165,35 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     if !has_usable_key(&store).await? {
         eprintln!("{}", no_key_hint(config));
     }
-    steward_server::serve(listener, state, shutdown_signal())
+    // One signal stops both the server and its worker.
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop_sender.send_replace(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which happens only after it sent.
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let worker = config.server.run_worker.then(|| {
+        let options = WorkerOptions::from_config(config, store.dialect());
+        tracing::info!(worker = %options.name, "running a job worker in the server (--no-worker turns it off)");
+        tokio::spawn(run_worker(
+            store.clone(),
+            config.clone(),
+            options,
+            stopped(stop.clone()),
+        ))
+    });
+    steward_server::serve(listener, state, stopped(stop))
         .await
         .context("serving")?;
+    if let Some(worker) = worker {
+        worker
+            .await
+            .context("the worker's task stopped")?
+            .context("running the worker")?;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -199,7 +237,7 @@ fn no_key_hint(config: &Config) -> String {
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix (what `docker stop` and systemd send).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");

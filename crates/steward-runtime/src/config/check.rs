@@ -76,6 +76,13 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         }
     }
 
+    if let Some(schema) = &config.database.schema {
+        problems.not_empty("database.schema", schema);
+    }
+    problems.at_least("worker.concurrency", u64::from(config.worker.concurrency), 1);
+    if let Some(name) = &config.worker.name {
+        problems.not_empty("worker.name", name);
+    }
     problems.at_least("worker.poll_interval_ms", config.worker.poll_interval_ms, 1);
     problems.at_least("worker.heartbeat_secs", config.worker.heartbeat_secs, 1);
     if config.worker.stale_after_secs <= config.worker.heartbeat_secs {

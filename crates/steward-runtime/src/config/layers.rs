@@ -94,6 +94,8 @@ pub(super) fn schema() -> &'static Schema {
         let mut config: Config =
             toml::from_str(EXAMPLE).expect("steward.example.toml is a valid config (unit test)");
         config.database.blob_dir = Some(Default::default());
+        config.database.schema = Some(String::new());
+        config.worker.name = Some(String::new());
         config.models.dir = Some(Default::default());
         config.llm.url = Some(String::new());
         config.auth.secret = Some(Secret::new(""));

@@ -58,6 +58,10 @@ pub struct DatabaseSettings {
     /// a SQLite file (`<file>.blobs/`), in the database for PostgreSQL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob_dir: Option<PathBuf>,
+    /// PostgreSQL only: the schema to work in (created if missing); unset:
+    /// the server's default search path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,9 +135,14 @@ pub struct QuotaSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
+    /// Jobs one worker runs at once; forced to 1 on SQLite (one writer).
+    pub concurrency: u32,
     pub poll_interval_ms: u64,
     pub heartbeat_secs: u64,
     pub stale_after_secs: u64,
+    /// The name a worker claims jobs under; unset: `hostname:pid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -363,3 +363,42 @@ async fn job_listings_are_newest_first_filtered_and_paged() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_released_job_is_queued_again_unless_a_cancel_was_asked_for() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        let first = store
+            .enqueue_job(&new_job("import", 1))
+            .await
+            .expect("enqueue");
+        store
+            .claim_job("worker-a", &[])
+            .await
+            .expect("claim")
+            .expect("a queued job");
+        assert!(
+            !store.release_job(first.id, "worker-b").await.expect("release"),
+            "only the owner releases a job"
+        );
+        assert!(store.release_job(first.id, "worker-a").await.expect("release"));
+        let released = store.job(first.id).await.expect("read").expect("stored");
+        assert_eq!(
+            (released.state, released.worker.as_deref(), released.attempts),
+            (JobState::Queued, None, 1)
+        );
+        let again = store
+            .claim_job("worker-b", &[])
+            .await
+            .expect("claim")
+            .expect("the released job");
+        assert_eq!((again.id, again.attempts), (first.id, 2));
+
+        store.cancel_job(first.id).await.expect("cancel");
+        assert!(store.release_job(first.id, "worker-b").await.expect("release"));
+        let cancelled = store.job(first.id).await.expect("read").expect("stored");
+        assert_eq!(cancelled.state, JobState::Cancelled);
+        assert!(cancelled.finished_at.is_some());
+    })
+    .await;
+}
