@@ -104,6 +104,7 @@ pub async fn execute(
     ticker.tick().await;
     let mut lost = false;
     let mut stopping = *stop.borrow();
+    let mut listening = !stopping;
     if stopping {
         job.cancel();
     }
@@ -122,10 +123,13 @@ pub async fn execute(
                     _ => {}
                 }
             }
-            changed = stop.changed(), if !stopping => {
-                // A dropped sender means nobody can stop us any more.
-                if changed.is_ok() && *stop.borrow() {
+            changed = stop.changed(), if listening => {
+                if changed.is_err() {
+                    // The sender is gone: nobody can stop this job any more.
+                    listening = false;
+                } else if *stop.borrow() {
                     stopping = true;
+                    listening = false;
                     job.cancel();
                 }
             }
@@ -294,7 +298,7 @@ pub async fn run_worker(
             Some(joined) = running.join_next(), if !running.is_empty() => {
                 tally(&mut report, joined);
             }
-            () = tokio::time::sleep(options.poll_interval), if !stopping && !claimed_any => {}
+            () = tokio::time::sleep(options.poll_interval), if !stopping => {}
         }
     }
     tracing::info!(worker = %options.name, ?report, "worker stopped");
