@@ -83,15 +83,15 @@ impl JobSpec {
     /// Reads and checks a spec (`{"kind": ..., ...}`); the error names the
     /// field at fault.
     pub fn from_json(value: serde_json::Value) -> Result<JobSpec> {
-        let spec: JobSpec = serde_path_to_error::deserialize(value).map_err(|error| {
-            let field = match error.path().to_string() {
-                path if path == "." => "kind".to_string(),
-                path => path,
-            };
-            let message = error.into_inner().to_string();
-            // serde names an unknown or missing field in the message, not
-            // in the path.
-            let field = named_field(&message).unwrap_or(field);
+        let spec: JobSpec = serde_json::from_value(value.clone()).map_err(|error| {
+            let message = error.to_string();
+            // serde names an unknown or missing field in the message; a value
+            // of the wrong type it cannot place, because an internally tagged
+            // enum is read from a buffered copy: the field is the one whose
+            // removal makes that error go away.
+            let field = named_field(&message)
+                .or_else(|| field_at_fault(&value))
+                .unwrap_or_else(|| "kind".to_string());
             Error::InvalidJobSpec { field, message }
         })?;
         spec.validate()?;
@@ -178,6 +178,24 @@ impl JobSpec {
             _ => Ok(()),
         }
     }
+}
+
+/// The field of `value` without which it reads as a spec, or fails only for
+/// lacking that field.
+fn field_at_fault(value: &serde_json::Value) -> Option<String> {
+    let object = value.as_object()?;
+    object
+        .keys()
+        .filter(|key| key.as_str() != "kind")
+        .find(|key| {
+            let mut without = object.clone();
+            without.remove(key.as_str());
+            match serde_json::from_value::<JobSpec>(serde_json::Value::Object(without)) {
+                Ok(_) => true,
+                Err(error) => named_field(&error.to_string()).as_deref() == Some(key.as_str()),
+            }
+        })
+        .cloned()
 }
 
 /// `unknown field `x`, expected ...` or `missing field `x`` → `x`.
