@@ -117,7 +117,13 @@ impl Drop for Process {
 fn serve(site: &Site) -> (Process, String) {
     let mut server = site.spawn(
         "serve",
-        &["serve", "--bind", "127.0.0.1:0", "--no-models", "--no-worker"],
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--no-models",
+            "--no-worker",
+        ],
         Stdio::piped(),
     );
     let stdout = server.child.stdout.take().expect("piped stdout");
@@ -294,7 +300,10 @@ async fn a_killed_workers_import_is_finished_by_the_next_worker_with_the_same_co
         .await;
     let embed = api.post_job(json!({"kind": "embed", "model": "lsa"})).await;
     let listed = api.list().await;
-    assert_eq!(listed["items"][0]["id"], embed["id"], "newest first: {listed}");
+    assert_eq!(
+        listed["items"][0]["id"], embed["id"],
+        "newest first: {listed}"
+    );
 
     // The first worker makes progress, visible over HTTP, and is killed.
     let mut first = interrupted.spawn("worker-1", &["worker", "--name", "first"], Stdio::null());

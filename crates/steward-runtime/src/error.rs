@@ -55,7 +55,9 @@ pub enum Error {
     InvalidJobSpec { field: String, message: String },
     /// The job was asked to stop and did, with everything it wrote consistent
     /// (whole batches); running it again finishes it.
-    #[error("cancelled on request; everything done so far is kept, and running the job again finishes it")]
+    #[error(
+        "cancelled on request; everything done so far is kept, and running the job again finishes it"
+    )]
     Cancelled,
     /// A `strict` import skipped records.
     #[error("{} records were skipped and strict is set; fix them in the source (the report lists file and line) or import without strict", .report.total_skipped)]

@@ -163,7 +163,10 @@ impl JobSpec {
             JobSpec::Embed {
                 model, batch_size, ..
             } => {
-                if model.as_deref().is_some_and(|model| model.trim().is_empty()) {
+                if model
+                    .as_deref()
+                    .is_some_and(|model| model.trim().is_empty())
+                {
                     return invalid("model", "is empty; name a model or leave it out");
                 }
                 Some(*batch_size)
@@ -271,7 +274,12 @@ impl JobOutput {
 /// Runs `spec` against `store`, reporting to `job` and honouring its cancel
 /// (`Error::Cancelled`, or an output that says so). The CLI commands and the
 /// worker both come here, so a job runs the same code wherever it runs.
-pub async fn run(spec: &JobSpec, config: &Config, store: &Store, job: &JobHandle) -> Result<JobOutput> {
+pub async fn run(
+    spec: &JobSpec,
+    config: &Config,
+    store: &Store,
+    job: &JobHandle,
+) -> Result<JobOutput> {
     match spec {
         JobSpec::ImportStackexchange {
             path,
@@ -342,13 +350,14 @@ pub async fn run(spec: &JobSpec, config: &Config, store: &Store, job: &JobHandle
             })
         }
         JobSpec::TrainLsa {} => {
-            let previous = store
-                .promoted_artifact(embed::LSA_ARTIFACT)
-                .await
-                .map_err(|source| Error::Store {
-                    what: "reading the promoted LSA model".to_string(),
-                    source: Box::new(source),
-                })?;
+            let previous =
+                store
+                    .promoted_artifact(embed::LSA_ARTIFACT)
+                    .await
+                    .map_err(|source| Error::Store {
+                        what: "reading the promoted LSA model".to_string(),
+                        source: Box::new(source),
+                    })?;
             let trained = embed::train_lsa(store, &LsaConfig::default(), job)
                 .await
                 .map_err(|source| match source {
@@ -453,7 +462,11 @@ mod tests {
     fn bad_specs_name_the_field_at_fault() {
         check_error(json!({"kind": "reindex"}), "kind", "unknown variant");
         check_error(json!({"path": "d"}), "kind", "missing field `kind`");
-        check_error(json!({"kind": "import-jsonl"}), "path", "missing field `path`");
+        check_error(
+            json!({"kind": "import-jsonl"}),
+            "path",
+            "missing field `path`",
+        );
         check_error(
             json!({"kind": "import-jsonl", "path": "a.jsonl", "stict": true}),
             "stict",
@@ -475,7 +488,11 @@ mod tests {
             "empty",
         );
         check_error(json!({"kind": "embed", "model": ""}), "model", "empty");
-        check_error(json!({"kind": "train-lsa", "dim": 3}), "dim", "unknown field");
+        check_error(
+            json!({"kind": "train-lsa", "dim": 3}),
+            "dim",
+            "unknown field",
+        );
         check_error(json!([1, 2]), "kind", "");
     }
 }

@@ -359,7 +359,9 @@ fn tally(
                 Err(error) if executed.state == Some(JobState::Failed) => {
                     tracing::warn!(job = id, %error, "job failed");
                 }
-                _ => tracing::info!(job = id, state = ?executed.state, released = executed.released, "job ended"),
+                _ => {
+                    tracing::info!(job = id, state = ?executed.state, released = executed.released, "job ended")
+                }
             }
         }
         Ok((id, Err(error))) => {

@@ -123,8 +123,7 @@ async fn a_queued_job_runs_to_success_with_its_summary_in_the_row() {
     let result = done.result.expect("a summary");
     assert_eq!(result["total_skipped"], 0, "{result}");
     assert_eq!(
-        done.progress["phase"],
-        "users-30.jsonl",
+        done.progress["phase"], "users-30.jsonl",
         "the last progress is kept"
     );
     assert_eq!(store.stats().await.expect("stats").users, 30);
@@ -139,7 +138,13 @@ async fn cancelling_a_running_job_stops_it_as_cancelled_keeping_whole_batches() 
     let job = enqueue(&store, &import(&users_file(dir.path(), 50_000), 1)).await;
     let (stop, worker) = start_worker(&store, options("w1", false));
 
-    wait_until(&store, job.id, "running with progress", is_running_with_progress).await;
+    wait_until(
+        &store,
+        job.id,
+        "running with progress",
+        is_running_with_progress,
+    )
+    .await;
     store.cancel_job(job.id).await.expect("cancel");
     let cancelled = wait_until(&store, job.id, "finished", |job| job.state.is_final()).await;
     assert_eq!(cancelled.state, JobState::Cancelled, "{cancelled:?}");
@@ -252,7 +257,13 @@ async fn a_worker_that_shuts_down_gives_its_job_back_and_the_next_finishes_it() 
     let n_users = 3_000;
     let job = enqueue(&store, &import(&users_file(dir.path(), n_users), 1)).await;
     let (stop, worker) = start_worker(&store, options("first", false));
-    wait_until(&store, job.id, "running with progress", is_running_with_progress).await;
+    wait_until(
+        &store,
+        job.id,
+        "running with progress",
+        is_running_with_progress,
+    )
+    .await;
     stop.send(()).expect("the worker listens");
     let report = worker.await.expect("joined").expect("the worker runs");
     assert_eq!(report.released, 1, "{report:?}");

@@ -25,9 +25,10 @@ impl JobsParams {
     pub fn to_filter(&self) -> Result<JobFilter, ApiError> {
         let state = match self.state.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(raw) => Some(raw.parse::<JobState>().map_err(|error| {
-                ApiError::invalid_parameter("state", error.to_string())
-            })?),
+            Some(raw) => Some(
+                raw.parse::<JobState>()
+                    .map_err(|error| ApiError::invalid_parameter("state", error.to_string()))?,
+            ),
         };
         let kind = match self.kind.as_deref().map(str::trim) {
             None | Some("") => None,

@@ -52,7 +52,12 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         api(Method::GET, "/api/v1/jobs", ReadJobs, list_jobs),
         api(Method::POST, "/api/v1/jobs", RunJobs, enqueue_job),
         api(Method::GET, "/api/v1/jobs/{id}", ReadJobs, job),
-        api(Method::POST, "/api/v1/jobs/{id}/cancel", RunJobs, cancel_job),
+        api(
+            Method::POST,
+            "/api/v1/jobs/{id}/cancel",
+            RunJobs,
+            cancel_job,
+        ),
         openai(
             Method::POST,
             "/v1/chat/completions",

@@ -128,7 +128,10 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<()> {
             items: jobs.iter().map(JobDto::from).collect(),
             next_before_id: None,
         };
-        println!("{}", serde_json::to_string(&list).context("serializing jobs")?);
+        println!(
+            "{}",
+            serde_json::to_string(&list).context("serializing jobs")?
+        );
         return Ok(());
     }
     if jobs.is_empty() {
@@ -172,7 +175,10 @@ async fn show(store: &Store, args: ShowArgs) -> anyhow::Result<()> {
 fn print_job(job: &JobRecord, json: bool) -> anyhow::Result<()> {
     if json {
         let dto = JobDto::from(job);
-        println!("{}", serde_json::to_string(&dto).context("serializing the job")?);
+        println!(
+            "{}",
+            serde_json::to_string(&dto).context("serializing the job")?
+        );
         return Ok(());
     }
     let time = |at: Option<steward_domain::Timestamp>| {
@@ -220,9 +226,9 @@ async fn cancel(store: &Store, id: i64) -> anyhow::Result<()> {
         .context("cancelling the job")?
         .with_context(|| format!("no job {id}"))?;
     match after.state {
-        JobState::Running => println!(
-            "job {id} will stop at its worker's next heartbeat, after its current batch"
-        ),
+        JobState::Running => {
+            println!("job {id} will stop at its worker's next heartbeat, after its current batch")
+        }
         state => println!("job {id} is {}", state.as_str()),
     }
     Ok(())
@@ -256,7 +262,10 @@ async fn enqueue(store: &Store, args: EnqueueArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    eprintln!("job {} queued ({}); waiting for a worker", queued.id, queued.kind);
+    eprintln!(
+        "job {} queued ({}); waiting for a worker",
+        queued.id, queued.kind
+    );
     let job = JobHandle::new();
     let finished = progress::run(&job, wait_for(store, queued.id, &job)).await?;
     print_job(&finished, args.json)?;
@@ -327,7 +336,9 @@ pub(crate) async fn run_recorded(
     let heartbeat = Duration::from_secs(config.worker.heartbeat_secs);
     let executed = progress::run(
         &job,
-        execute(store, config, record.id, spec, CLI_WORKER, heartbeat, &job, stop),
+        execute(
+            store, config, record.id, spec, CLI_WORKER, heartbeat, &job, stop,
+        ),
     )
     .await
     .context("recording the job's outcome")?;

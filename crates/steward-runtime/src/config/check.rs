@@ -79,7 +79,11 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
     if let Some(schema) = &config.database.schema {
         problems.not_empty("database.schema", schema);
     }
-    problems.at_least("worker.concurrency", u64::from(config.worker.concurrency), 1);
+    problems.at_least(
+        "worker.concurrency",
+        u64::from(config.worker.concurrency),
+        1,
+    );
     if let Some(name) = &config.worker.name {
         problems.not_empty("worker.name", name);
     }

@@ -378,13 +378,25 @@ async fn a_released_job_is_queued_again_unless_a_cancel_was_asked_for() {
             .expect("claim")
             .expect("a queued job");
         assert!(
-            !store.release_job(first.id, "worker-b").await.expect("release"),
+            !store
+                .release_job(first.id, "worker-b")
+                .await
+                .expect("release"),
             "only the owner releases a job"
         );
-        assert!(store.release_job(first.id, "worker-a").await.expect("release"));
+        assert!(
+            store
+                .release_job(first.id, "worker-a")
+                .await
+                .expect("release")
+        );
         let released = store.job(first.id).await.expect("read").expect("stored");
         assert_eq!(
-            (released.state, released.worker.as_deref(), released.attempts),
+            (
+                released.state,
+                released.worker.as_deref(),
+                released.attempts
+            ),
             (JobState::Queued, None, 1)
         );
         let again = store
@@ -395,7 +407,12 @@ async fn a_released_job_is_queued_again_unless_a_cancel_was_asked_for() {
         assert_eq!((again.id, again.attempts), (first.id, 2));
 
         store.cancel_job(first.id).await.expect("cancel");
-        assert!(store.release_job(first.id, "worker-b").await.expect("release"));
+        assert!(
+            store
+                .release_job(first.id, "worker-b")
+                .await
+                .expect("release")
+        );
         let cancelled = store.job(first.id).await.expect("read").expect("stored");
         assert_eq!(cancelled.state, JobState::Cancelled);
         assert!(cancelled.finished_at.is_some());
