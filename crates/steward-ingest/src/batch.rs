@@ -6,11 +6,12 @@
 use steward_store::{Store, WriteBatch};
 
 use crate::Result;
+use crate::report::Location;
 
 /// How many items of each kind one record put into the batch, in batch order.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span {
-    line: u64,
+    line: Location,
     users: usize,
     posts: usize,
     tags: usize,
@@ -30,13 +31,13 @@ pub(crate) struct LocatedBatch {
 /// A record the store refused, and why.
 #[derive(Debug)]
 pub(crate) struct Rejected {
-    pub(crate) line: u64,
+    pub(crate) line: Location,
     pub(crate) error: steward_store::Error,
 }
 
 impl LocatedBatch {
     /// Adds what the record on `line` writes.
-    pub(crate) fn push(&mut self, line: u64, record: WriteBatch) {
+    pub(crate) fn push(&mut self, line: Location, record: WriteBatch) {
         let span = Span {
             line,
             users: record.users.len(),
@@ -121,7 +122,7 @@ impl LocatedBatch {
                 Err(error) => return Err(error.into()),
             }
         }
-        rejected.sort_by_key(|rejected| rejected.line);
+        rejected.sort_by_key(|rejected| (rejected.line.line, rejected.line.column));
         Ok(rejected)
     }
 }
@@ -157,7 +158,7 @@ mod tests {
             let mut batch = LocatedBatch::default();
             for (line, name) in [(1, "a"), (2, "b"), (3, ""), (4, "c"), (5, "d")] {
                 batch.push(
-                    line,
+                    Location::line(line),
                     WriteBatch {
                         tags: vec![tag(name)],
                         anonymous_votes: votes(&[line as i64]).anonymous_votes,
@@ -166,7 +167,7 @@ mod tests {
                 );
             }
             let rejected = batch.write(&store).await.expect("no store failure");
-            let lines: Vec<u64> = rejected.iter().map(|rejected| rejected.line).collect();
+            let lines: Vec<u64> = rejected.iter().map(|rejected| rejected.line.line).collect();
             assert_eq!(lines, [3]);
             let stats = store.stats().await.expect("stats");
             assert_eq!((stats.tags, stats.anonymous_votes), (4, 4));
@@ -178,9 +179,9 @@ mod tests {
     #[test]
     fn splitting_keeps_each_record_with_its_items() {
         let mut batch = LocatedBatch::default();
-        batch.push(3, votes(&[1, 2]));
-        batch.push(4, votes(&[]));
-        batch.push(9, votes(&[3]));
+        batch.push(Location::line(3), votes(&[1, 2]));
+        batch.push(Location::line(4), votes(&[]));
+        batch.push(Location::line(9), votes(&[3]));
         let tail = batch.split_off(1);
         let ids = |batch: &LocatedBatch| -> Vec<i64> {
             batch.batch.anonymous_votes.iter().map(|vote| vote.id).collect()
@@ -188,7 +189,7 @@ mod tests {
         assert_eq!(ids(&batch), [1, 2]);
         assert_eq!(ids(&tail), [3]);
         assert_eq!(
-            tail.spans.iter().map(|span| span.line).collect::<Vec<_>>(),
+            tail.spans.iter().map(|span| span.line.line).collect::<Vec<_>>(),
             [4, 9]
         );
     }

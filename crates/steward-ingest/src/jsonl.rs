@@ -487,6 +487,17 @@ fn optional_date(name: &'static str, value: Option<&str>) -> Result<Option<Times
     value.map(|value| parse_date(name, value)).transpose()
 }
 
+/// Runs one line through the JSONL mapper, for the fuzz target (`fuzz/`):
+/// it must return a record or a skip reason, never panic, and a mapped post
+/// must pass the checks the importer relies on.
+#[doc(hidden)]
+pub fn fuzz_line(line: &str) {
+    if let Ok(Record::Post(post)) = map_line(line) {
+        assert!(is_post_id(post.id.0), "{post:?}");
+        assert!(check_post(&post, "parent_id").is_ok(), "{post:?}");
+    }
+}
+
 /// Plain text as HTML paragraphs, so that a text-only body renders like the
 /// HTML bodies next to it.
 fn text_to_html(text: &str) -> String {

@@ -459,7 +459,7 @@ impl BufRead for LineCounting {
 
     fn consume(&mut self, amount: usize) {
         let consumed = &self.inner.buffer()[..amount];
-        for (offset, _) in consumed.iter().enumerate().filter(|(_, &byte)| byte == b'\n') {
+        for (offset, _) in consumed.iter().enumerate().filter(|(_, byte)| **byte == b'\n') {
             self.newlines += 1;
             self.line_start = self.consumed + offset as u64 + 1;
         }
@@ -520,7 +520,7 @@ impl XmlStream {
                 }
             };
             match event {
-                XmlEvent::Empty(element) if element.name().as_ref() == b"row" => {
+                XmlEvent::Empty(element) if element.name().as_ref() == "row" => {
                     if element.len() > MAX_RECORD_BYTES {
                         return Ok(Some((
                             at,
@@ -529,13 +529,10 @@ impl XmlStream {
                             }),
                         )));
                     }
-                    let text = match std::str::from_utf8(&element) {
-                        Ok(text) => Ok(format!("<{text}/>")),
-                        Err(_) => Err(SkipReason::InvalidUtf8),
-                    };
-                    return Ok(Some((at, text)));
+                    let text: &str = &element;
+                    return Ok(Some((at, Ok(format!("<{text}/>")))));
                 }
-                XmlEvent::Start(element) if element.name().as_ref() == b"row" => {
+                XmlEvent::Start(element) if element.name().as_ref() == "row" => {
                     let end = element.to_end().into_owned();
                     let mut ignored = Vec::new();
                     if let Err(error) = self.reader.read_to_end_into(end.name(), &mut ignored) {
@@ -549,7 +546,7 @@ impl XmlStream {
                         )),
                     )));
                 }
-                XmlEvent::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
+                XmlEvent::Text(text) if text.trim().is_empty() => {}
                 XmlEvent::Text(_) | XmlEvent::CData(_) => {
                     return Ok(Some((at, Err(SkipReason::NotARecord))));
                 }

@@ -736,6 +736,28 @@ impl<'a> DumpImporter<'a> {
     }
 }
 
+/// Runs `text` through the row parser and every file's mapper, for the fuzz
+/// targets (`fuzz/`): each must return a value or a skip reason, never panic,
+/// and a mapped post must pass the checks the importer relies on.
+#[doc(hidden)]
+pub fn fuzz_row(text: &str) {
+    if let Ok(post) = map_post(text) {
+        assert!(intake::is_source_id(post.id.0), "{post:?}");
+        assert!(check_post(&post, "ParentId").is_ok(), "{post:?}");
+    }
+    if let Ok(comment) = map_comment(text) {
+        assert!(intake::is_post_id(comment.post.id.0), "{comment:?}");
+    }
+    let _ = map_user(text);
+    let _ = map_post_link(text);
+    if let Ok(vote) = map_vote(text) {
+        assert!(VOTE_TYPES.contains(&vote.vote_type), "{vote:?}");
+    }
+    let _ = map_badge(text);
+    let _ = map_history(text);
+    let _ = map_tag(text);
+}
+
 /// An event a dump row implies, with its kind's default weight, through the
 /// same validation as live and JSONL events.
 fn event(

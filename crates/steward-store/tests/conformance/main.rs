@@ -596,7 +596,10 @@ async fn migration_4_drops_vote_counts_it_cannot_tie_to_vote_ids() {
         artifacts::raw_sql(&db, &statements).await;
 
         let store = db.open().await;
-        assert_eq!(store.vote_counts().await.expect("counts"), []);
+        assert_eq!(
+            store.vote_counts().await.expect("counts"),
+            Vec::<(PostId, i64, i64)>::new()
+        );
         assert_eq!(
             store
                 .checkpoint("stackexchange/Votes.xml")
