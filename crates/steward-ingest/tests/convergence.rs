@@ -5,7 +5,6 @@
 //! comments and every vote, shuffled), written to a temporary directory.
 
 use std::path::Path;
-use std::time::Duration;
 
 use steward_domain::PostId;
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
@@ -116,6 +115,30 @@ async fn two_imports_of_one_dump_at_once_count_every_vote_once() {
     }
 }
 
+/// Starts an import of `dir` and stops it (drops it mid-flight, open
+/// transaction and all, as a killed process would) once it has read
+/// `votes_bytes` bytes of Votes.xml; returns whether it was stopped before
+/// the end.
+async fn import_stopped_in_votes(store: &Store, dir: &Path, votes_bytes: u64) -> bool {
+    let job = JobHandle::new();
+    let mut changes = job.subscribe();
+    let (store, dir, running_job) = (store.clone(), dir.to_path_buf(), job.clone());
+    let import = tokio::spawn(async move {
+        import_dump(&store, &dir, &DumpOptions { batch_size: 100 }, &running_job)
+            .await
+            .expect("the slice imports");
+    });
+    while changes.changed().await.is_ok() {
+        let progress = job.progress();
+        if progress.phase == "Votes.xml" && progress.done >= votes_bytes {
+            import.abort();
+            return import.await.is_err_and(|error| error.is_cancelled());
+        }
+    }
+    import.await.expect("the import ends");
+    false
+}
+
 #[tokio::test]
 async fn imports_stopped_at_random_moments_over_shuffled_votes_converge() {
     let Some(source) = shared_data_dir("se-ai-2017") else {
@@ -125,18 +148,20 @@ async fn imports_stopped_at_random_moments_over_shuffled_votes_converge() {
         let temp = tempfile::tempdir().expect("temp dir");
         write_slice(&source, temp.path(), 1_000 + run);
         let clean = clean_import(temp.path()).await;
+        let votes_bytes = std::fs::metadata(temp.path().join("Votes.xml"))
+            .expect("Votes.xml")
+            .len();
         for db in backends() {
             let store = db.open().await;
-            // Stopped twice, at different moments (dropping the import drops
-            // its open transaction, as a killed process does), then run to the end.
-            for stop_after_ms in [40 + run * 37 % 200, 150 + run * 53 % 300] {
-                let stopped = tokio::time::timeout(
-                    Duration::from_millis(stop_after_ms),
-                    import(&store, temp.path()),
-                )
-                .await;
-                drop(stopped);
+            // Stopped twice inside Votes.xml, at moments that differ per run
+            // (the votes are shuffled, so each stop leaves a scattered set of
+            // vote ids counted), then run to the end.
+            let mut stopped = 0;
+            for share in [(run * 7 + 1) % 10, (run * 3 + 5) % 10] {
+                let at = votes_bytes * share / 10;
+                stopped += u32::from(import_stopped_in_votes(&store, temp.path(), at).await);
             }
+            assert!(stopped > 0, "run {run}: no import was stopped in Votes.xml");
             import(&store, temp.path()).await;
             assert_eq!(
                 contents(&store).await,
