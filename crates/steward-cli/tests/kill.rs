@@ -89,8 +89,15 @@ fn imports_killed_at_random_moments_converge_to_one_clean_import() {
 
         let clean = work.path().join("clean.db");
         succeeded(import(&clean, &dump).output().expect("steward runs"));
-        let expected = succeeded(steward(&clean, &["stats", "--json"]).output().expect("stats"));
-        assert!(expected["anonymous_votes"].as_i64() > Some(1_000), "{expected}");
+        let expected = succeeded(
+            steward(&clean, &["stats", "--json"])
+                .output()
+                .expect("stats"),
+        );
+        assert!(
+            expected["anonymous_votes"].as_i64() > Some(1_000),
+            "{expected}"
+        );
 
         let killed = work.path().join("killed.db");
         // Twice killed (SIGKILL: no cleanup, an open transaction mid-way),
@@ -107,7 +114,11 @@ fn imports_killed_at_random_moments_converge_to_one_clean_import() {
             child.wait().expect("the killed import is reaped");
         }
         succeeded(import(&killed, &dump).output().expect("steward runs"));
-        let stats = succeeded(steward(&killed, &["stats", "--json"]).output().expect("stats"));
+        let stats = succeeded(
+            steward(&killed, &["stats", "--json"])
+                .output()
+                .expect("stats"),
+        );
         assert_eq!(stats, expected, "run {run}: killed twice, then completed");
     }
 }

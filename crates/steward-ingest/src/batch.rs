@@ -153,7 +153,10 @@ mod tests {
     /// a record reach): the one record is skipped, its neighbours are written.
     #[tokio::test]
     async fn a_refused_record_costs_only_itself() {
-        for db in [Some(TestDb::sqlite()), TestDb::postgres()].into_iter().flatten() {
+        for db in [Some(TestDb::sqlite()), TestDb::postgres()]
+            .into_iter()
+            .flatten()
+        {
             let store = db.open().await;
             let mut batch = LocatedBatch::default();
             for (line, name) in [(1, "a"), (2, "b"), (3, ""), (4, "c"), (5, "d")] {
@@ -184,12 +187,20 @@ mod tests {
         batch.push(Location::line(9), votes(&[3]));
         let tail = batch.split_off(1);
         let ids = |batch: &LocatedBatch| -> Vec<i64> {
-            batch.batch.anonymous_votes.iter().map(|vote| vote.id).collect()
+            batch
+                .batch
+                .anonymous_votes
+                .iter()
+                .map(|vote| vote.id)
+                .collect()
         };
         assert_eq!(ids(&batch), [1, 2]);
         assert_eq!(ids(&tail), [3]);
         assert_eq!(
-            tail.spans.iter().map(|span| span.line.line).collect::<Vec<_>>(),
+            tail.spans
+                .iter()
+                .map(|span| span.line.line)
+                .collect::<Vec<_>>(),
             [4, 9]
         );
     }

@@ -186,7 +186,10 @@ mod tests {
         };
         check(post(5, PostKind::Answer, Some(1), 0), "ok");
         check(post(5, PostKind::Answer, Some(2), 0), "parent_not_question");
-        check(post(5, PostKind::Answer, Some(10), 0), "parent_not_question");
+        check(
+            post(5, PostKind::Answer, Some(10), 0),
+            "parent_not_question",
+        );
         check(post(5, PostKind::Answer, Some(99), 0), "dangling_reference");
         check(post(5, PostKind::Answer, Some(5), 0), "self_link");
         check(post(5, PostKind::Comment, Some(2), 0), "ok");

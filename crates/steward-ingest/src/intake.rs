@@ -76,7 +76,10 @@ pub fn is_source_id(id: i64) -> bool {
 /// Whether `id` is a post id: a source id, or a Stack Exchange comment's
 /// `PostId::comment(n)` with `n` a source id (`2^40 + 1 ..= 2^41 - 1`).
 pub fn is_post_id(id: i64) -> bool {
-    is_source_id(id) || id.checked_sub(PostId::COMMENT_BASE).is_some_and(is_source_id)
+    is_source_id(id)
+        || id
+            .checked_sub(PostId::COMMENT_BASE)
+            .is_some_and(is_source_id)
 }
 
 /// Whether `id` is a user id an importer accepts: a source id, or

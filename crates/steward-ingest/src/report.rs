@@ -71,18 +71,31 @@ pub enum SkipReason {
     /// carriage return; U+FFFE, U+FFFF), raw or as a character reference,
     /// or a NUL in JSONL text: the store cannot keep NUL, and the others are
     /// invisible in every page and report that shows them.
-    IllegalCharacter { attribute: String, code_point: u32 },
+    IllegalCharacter {
+        attribute: String,
+        code_point: u32,
+    },
     /// An answer whose parent is not a question.
-    ParentNotQuestion { parent_id: i64, parent_kind: String },
+    ParentNotQuestion {
+        parent_id: i64,
+        parent_kind: String,
+    },
     /// A comment whose parent is a comment.
-    ParentIsComment { parent_id: i64 },
+    ParentIsComment {
+        parent_id: i64,
+    },
     /// A question, wiki or article with a parent: only answers and comments
     /// hang under another post.
-    UnexpectedParent { kind: String },
+    UnexpectedParent {
+        kind: String,
+    },
     /// A re-import that changes the kind of a stored post (a question into an
     /// answer, say): kinds are fixed once stored, which is what keeps the
     /// parent links free of cycles across imports.
-    KindChanged { stored: String, found: String },
+    KindChanged {
+        stored: String,
+        found: String,
+    },
     /// A post that is its own parent, or a link from a post to itself.
     SelfLink(i64),
     /// A post tag that is empty or only whitespace.
@@ -204,7 +217,10 @@ impl std::fmt::Display for SkipReason {
             SkipReason::SelfLink(id) => write!(f, "post {id} links to itself"),
             SkipReason::EmptyTag => f.write_str("a tag is empty"),
             SkipReason::UnknownVoteType(type_id) => {
-                write!(f, "unknown vote type {type_id} (the dump schema has 1 to 16)")
+                write!(
+                    f,
+                    "unknown vote type {type_id} (the dump schema has 1 to 16)"
+                )
             }
             SkipReason::RejectedByStore(message) => {
                 write!(f, "the store refused the record: {message}")

@@ -459,7 +459,11 @@ impl BufRead for LineCounting {
 
     fn consume(&mut self, amount: usize) {
         let consumed = &self.inner.buffer()[..amount];
-        for (offset, _) in consumed.iter().enumerate().filter(|(_, byte)| **byte == b'\n') {
+        for (offset, _) in consumed
+            .iter()
+            .enumerate()
+            .filter(|(_, byte)| **byte == b'\n')
+        {
             self.newlines += 1;
             self.line_start = self.consumed + offset as u64 + 1;
         }

@@ -55,9 +55,14 @@ fn write_slice(source: &Path, target: &Path, seed: u64) {
 }
 
 async fn import(store: &Store, dir: &Path) {
-    import_dump(store, dir, &DumpOptions { batch_size: 100 }, &JobHandle::new())
-        .await
-        .expect("the slice imports");
+    import_dump(
+        store,
+        dir,
+        &DumpOptions { batch_size: 100 },
+        &JobHandle::new(),
+    )
+    .await
+    .expect("the slice imports");
 }
 
 /// What a user would compare: the summary and every vote count.

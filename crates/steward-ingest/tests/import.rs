@@ -289,7 +289,12 @@ async fn postgres_gives_the_same_stats_as_sqlite() {
         let report = import(&postgres, &dir).await;
         let stats = postgres.stats().await.expect("stats");
         check_counts(&expected, &dir, &report, &stats);
-        assert_eq!(stats, sqlite.stats().await.expect("stats"), "{}", expected.dump);
+        assert_eq!(
+            stats,
+            sqlite.stats().await.expect("stats"),
+            "{}",
+            expected.dump
+        );
         assert_eq!(
             postgres.vote_counts().await.expect("counts"),
             sqlite.vote_counts().await.expect("counts"),

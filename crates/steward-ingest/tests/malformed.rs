@@ -29,7 +29,10 @@ fn write_dump_file(dir: &Path, file: &str, element: &str, rows: &[String]) {
 
 /// `(file, line, code)` of every skip, in report order.
 fn skips(report: &ImportReport) -> Vec<(String, u64, &'static str)> {
-    assert!(report.skips.len() as u64 == report.total_skipped, "{report}");
+    assert!(
+        report.skips.len() as u64 == report.total_skipped,
+        "{report}"
+    );
     report
         .skips
         .iter()
@@ -62,7 +65,9 @@ where
 /// finding. Returns what the import must report.
 fn write_hostile_dump(dir: &Path) -> Vec<(String, u64, &'static str)> {
     let question = |id: &str, extra: &str| {
-        format!(r#"Id="{id}" PostTypeId="1" Title="Q{id}" Body="&lt;p&gt;q&lt;/p&gt;" Tags="&lt;a&gt;&lt;b&gt;" {CREATED} {extra}"#)
+        format!(
+            r#"Id="{id}" PostTypeId="1" Title="Q{id}" Body="&lt;p&gt;q&lt;/p&gt;" Tags="&lt;a&gt;&lt;b&gt;" {CREATED} {extra}"#
+        )
     };
     let answer = |id: &str, parent: &str| {
         format!(r#"Id="{id}" PostTypeId="2" ParentId="{parent}" Body="a" {CREATED}"#)
@@ -76,8 +81,8 @@ fn write_hostile_dump(dir: &Path) -> Vec<(String, u64, &'static str)> {
         question("1099511627776", ""),
         question("1099511627876", ""),
         question("9223372036854775807", ""),
-        format!(r#"Id="20" PostTypeId="1" Body="x" CreationDate="0000-01-01T00:00:00""#),
-        format!(r#"Id="21" PostTypeId="1" Body="x" CreationDate="9999-12-31T00:00:00""#),
+        r#"Id="20" PostTypeId="1" Body="x" CreationDate="0000-01-01T00:00:00""#.to_string(),
+        r#"Id="21" PostTypeId="1" Body="x" CreationDate="9999-12-31T00:00:00""#.to_string(),
         format!(r#"Id="22" PostTypeId="1" Title="a&#x1B;[31m" Body="x" {CREATED}"#),
         format!("Id=\"23\" PostTypeId=\"1\" Title=\"raw \u{1} control\" Body=\"x\" {CREATED}"),
         answer("24", "13"),
@@ -130,7 +135,11 @@ fn write_hostile_dump(dir: &Path) -> Vec<(String, u64, &'static str)> {
     let mut expected = Vec::new();
     expected.extend(located(
         "Users.xml",
-        &[(5, "id_out_of_range"), (6, "illegal_character"), (7, "id_out_of_range")],
+        &[
+            (5, "id_out_of_range"),
+            (6, "illegal_character"),
+            (7, "id_out_of_range"),
+        ],
     ));
     expected.extend(located(
         "Posts.xml",
@@ -197,8 +206,15 @@ async fn hostile_dump_values_are_located_skips_and_good_rows_stay_as_they_were()
         // Question 12 is still a question with its tags; post 100 is still
         // the question, and comment 100 lives apart from it.
         let question = store.post(PostId(12)).await.expect("read").expect("stored");
-        assert_eq!((question.kind, question.tags.clone()), (PostKind::Question, vec!["a".to_string(), "b".to_string()]));
-        let post_100 = store.post(PostId(100)).await.expect("read").expect("stored");
+        assert_eq!(
+            (question.kind, question.tags.clone()),
+            (PostKind::Question, vec!["a".to_string(), "b".to_string()])
+        );
+        let post_100 = store
+            .post(PostId(100))
+            .await
+            .expect("read")
+            .expect("stored");
         assert_eq!(post_100.title.as_deref(), Some("Q100"));
         let comment_100 = store
             .post(PostId::comment(100))
@@ -217,9 +233,14 @@ async fn hostile_dump_values_are_located_skips_and_good_rows_stay_as_they_were()
         assert_eq!(community.display_name, "Community");
 
         // A second import changes nothing and reports the same.
-        let again = import_dump(&store, temp.path(), &DumpOptions::default(), &JobHandle::new())
-            .await
-            .expect("the dump imports again");
+        let again = import_dump(
+            &store,
+            temp.path(),
+            &DumpOptions::default(),
+            &JobHandle::new(),
+        )
+        .await
+        .expect("the dump imports again");
         assert_eq!(skips(&again), expected);
         assert_eq!(store.stats().await.expect("stats"), stats);
     })
@@ -233,20 +254,35 @@ async fn a_dump_file_without_line_breaks_is_read_as_xml_with_columns() {
         let row = |id: &str| {
             format!(r#"<row Id="{id}" PostTypeId="1" Title="Q{id}" Body="q" {CREATED} />"#)
         };
-        let prefix = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><posts>{}", row("1"));
+        let prefix = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><posts>{}",
+            row("1")
+        );
         let text = format!("{prefix}{}{}</posts>", row("x2"), row("3"));
         std::fs::write(temp.path().join("Posts.xml"), &text).expect("Posts.xml");
-        let report = import_dump(&store, temp.path(), &DumpOptions::default(), &JobHandle::new())
-            .await
-            .expect("the dump imports");
+        let report = import_dump(
+            &store,
+            temp.path(),
+            &DumpOptions::default(),
+            &JobHandle::new(),
+        )
+        .await
+        .expect("the dump imports");
         let skip = report.skips.first().expect("one skip");
         assert_eq!(
-            (report.total_skipped, skip.line, skip.column, skip.reason.code()),
+            (
+                report.total_skipped,
+                skip.line,
+                skip.column,
+                skip.reason.code()
+            ),
             (1, 1, Some(prefix.len() as u64 + 1), "bad_number"),
             "{report}"
         );
         assert!(
-            report.to_string().contains(&format!("Posts.xml:1:{}:", prefix.len() + 1)),
+            report
+                .to_string()
+                .contains(&format!("Posts.xml:1:{}:", prefix.len() + 1)),
             "{report}"
         );
         assert_eq!(store.stats().await.expect("stats").questions, 2);
@@ -264,9 +300,14 @@ async fn an_unreadable_dump_file_is_an_error_naming_it_not_an_absent_file() {
     let users = temp.path().join("Users.xml");
     std::os::unix::fs::symlink(&users, &users).expect("a symlink loop");
     let store = TestDb::sqlite().open().await;
-    let error = import_dump(&store, temp.path(), &DumpOptions::default(), &JobHandle::new())
-        .await
-        .expect_err("a symlink loop is an error");
+    let error = import_dump(
+        &store,
+        temp.path(),
+        &DumpOptions::default(),
+        &JobHandle::new(),
+    )
+    .await
+    .expect_err("a symlink loop is an error");
     let message = error.to_string();
     assert!(message.contains("Users.xml"), "{message}");
     assert!(

@@ -526,9 +526,7 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
             dialect,
             &VOTE_COUNTS,
             &vote_counts,
-            |query, (post_id, vote_type, count)| {
-                query.bind(*post_id).bind(*vote_type).bind(*count)
-            },
+            |query, (post_id, vote_type, count)| query.bind(*post_id).bind(*vote_type).bind(*count),
             "writing vote counts",
         )
         .await?;
@@ -830,7 +828,10 @@ fn bind_event(query: AnyQuery<'static>, event: &&Event) -> AnyQuery<'static> {
 }
 
 fn bind_anonymous_vote(query: AnyQuery<'static>, vote: &&AnonymousVote) -> AnyQuery<'static> {
-    query.bind(vote.id).bind(vote.post_id.0).bind(vote.vote_type)
+    query
+        .bind(vote.id)
+        .bind(vote.post_id.0)
+        .bind(vote.vote_type)
 }
 
 /// Rejects, before anything is written, the values one backend would store and

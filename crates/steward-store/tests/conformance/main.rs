@@ -84,7 +84,10 @@ async fn replicas_starting_together_migrate_once() {
             assert_eq!(store.stats().await.expect("stats").posts, 0);
             let applied = store.applied_migrations().await.expect("migrations");
             assert_eq!(
-                applied.iter().map(|(version, _)| *version).collect::<Vec<_>>(),
+                applied
+                    .iter()
+                    .map(|(version, _)| *version)
+                    .collect::<Vec<_>>(),
                 [1, 2, 3, 4],
                 "each migration recorded once: {applied:?}"
             );
@@ -520,13 +523,23 @@ async fn each_anonymous_vote_is_counted_once_whatever_the_order_or_repetition() 
             }
         };
         // Out of order, one repeated inside the batch.
-        write(vec![vote(30, 1, 2), vote(10, 1, 2), vote(20, 1, 3), vote(10, 1, 2)])
-            .await
-            .expect("first votes");
+        write(vec![
+            vote(30, 1, 2),
+            vote(10, 1, 2),
+            vote(20, 1, 3),
+            vote(10, 1, 2),
+        ])
+        .await
+        .expect("first votes");
         // Lower ids than before (an unsorted file), and two already counted.
-        write(vec![vote(5, 2, 2), vote(10, 1, 2), vote(30, 1, 2), vote(1, 1, 2)])
-            .await
-            .expect("second votes");
+        write(vec![
+            vote(5, 2, 2),
+            vote(10, 1, 2),
+            vote(30, 1, 2),
+            vote(1, 1, 2),
+        ])
+        .await
+        .expect("second votes");
         let expected = vec![(PostId(1), 2, 3), (PostId(1), 3, 1), (PostId(2), 2, 1)];
         assert_eq!(store.vote_counts().await.expect("counts"), expected);
         assert_eq!(store.stats().await.expect("stats").anonymous_votes, 5);
@@ -607,7 +620,10 @@ async fn migration_4_drops_vote_counts_it_cannot_tie_to_vote_ids() {
                 .expect("checkpoint"),
             None
         );
-        assert_eq!(store.checkpoint("other").await.expect("checkpoint"), Some(7));
+        assert_eq!(
+            store.checkpoint("other").await.expect("checkpoint"),
+            Some(7)
+        );
         store
             .write(&WriteBatch {
                 anonymous_votes: vec![vote(1, 1, 2), vote(2, 1, 2)],
