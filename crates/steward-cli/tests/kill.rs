@@ -2,11 +2,12 @@
 //! through the real `steward` binary: re-running the import must end with the
 //! database of one clean import (the README's "an interrupted import
 //! converges"). The dump is a slice of se-ai-2017 written to a temporary
-//! directory: its first 300 posts and every vote, in a shuffled order.
+//! directory: its first 300 posts and every vote, in a shuffled order. (The
+//! same on PostgreSQL, in process, is `steward-ingest/tests/convergence.rs`.)
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use steward_testkit::require_shared;
 
@@ -100,19 +101,34 @@ fn imports_killed_at_random_moments_converge_to_one_clean_import() {
         );
 
         let killed = work.path().join("killed.db");
-        // Twice killed (SIGKILL: no cleanup, an open transaction mid-way),
-        // at moments that differ per run, then run to the end.
-        for delay_ms in [30 + run * 41 % 250, 120 + run * 67 % 400] {
+        // Twice killed (SIGKILL: no cleanup, a transaction open mid-way)
+        // while it reports progress in Votes.xml, after a number of progress
+        // lines that differs per run, then run to the end.
+        let mut killed_in_votes = 0;
+        for after_lines in [1 + run % 5, 3 + run * 7 % 11] {
             let mut child = import(&killed, &dump)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .env("STEWARD_PROGRESS_INTERVAL_MS", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("steward starts");
-            std::thread::sleep(Duration::from_millis(delay_ms));
-            // Fails only when the import has already finished: fine.
-            let _ = child.kill();
-            child.wait().expect("the killed import is reaped");
+            let stderr = child.stderr.take().expect("stderr is piped");
+            let votes_lines = BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .filter(|line| line.starts_with("Votes.xml: "));
+            if votes_lines.take(after_lines as usize).count() == after_lines as usize {
+                // Fails only when the import has just finished: fine.
+                if child.kill().is_ok() {
+                    killed_in_votes += 1;
+                }
+            }
+            child.wait().expect("the import is reaped");
         }
+        assert!(
+            killed_in_votes > 0,
+            "run {run}: no kill landed in Votes.xml"
+        );
         succeeded(import(&killed, &dump).output().expect("steward runs"));
         let stats = succeeded(
             steward(&killed, &["stats", "--json"])
