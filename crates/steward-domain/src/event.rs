@@ -112,13 +112,17 @@ pub struct Event {
     pub weight: f64,
 }
 
-/// Anonymous votes on one post, by Stack Exchange `VoteTypeId`: the dumps strip
-/// the voter from up and down votes, so they count for the post, not a user.
+/// One anonymous vote, kept by its source id: the dumps strip the voter from up
+/// and down votes, so they count for the post, not a user. Keeping each vote
+/// (not only a running count) is what lets a re-run, an interrupted run or two
+/// imports at once count every vote exactly once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VoteCount {
+pub struct AnonymousVote {
+    /// The source's vote id (Stack Exchange `Votes.xml` `Id`).
+    pub id: i64,
     pub post_id: PostId,
+    /// Stack Exchange `VoteTypeId` (2 up, 3 down, ...).
     pub vote_type: i64,
-    pub count: i64,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod post;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use event::{Event, EventKind, EventTarget, VoteCount};
+pub use event::{AnonymousVote, Event, EventKind, EventTarget};
 pub use post::{Post, PostKind, PostLink, PostLinkKind, split_tags};
 
 /// All times in Steward are UTC.

@@ -60,6 +60,40 @@ pub const LATEST_YEAR: i32 = 2100;
 /// account is positive.
 pub const MIN_USER_ID: i64 = -1;
 
+/// Largest source id an importer accepts for posts, users, votes, badges,
+/// links and history rows (2^40 - 1). Stack Exchange comments live at
+/// `PostId::comment(n)` = 2^40 + n, so a post id from 2^40 on would land on a
+/// comment, and a comment id from 2^40 on would overflow into another range
+/// (or wrap past `i64::MAX`); 2^40 is a thousand times the largest site's ids.
+pub const MAX_SOURCE_ID: i64 = PostId::COMMENT_BASE - 1;
+
+/// Whether `id` is a source id of a post, comment, vote, badge, link or
+/// history row: `1..=MAX_SOURCE_ID`.
+pub fn is_source_id(id: i64) -> bool {
+    (1..=MAX_SOURCE_ID).contains(&id)
+}
+
+/// Whether `id` is a post id: a source id, or a Stack Exchange comment's
+/// `PostId::comment(n)` with `n` a source id (`2^40 + 1 ..= 2^41 - 1`).
+pub fn is_post_id(id: i64) -> bool {
+    is_source_id(id)
+        || id
+            .checked_sub(PostId::COMMENT_BASE)
+            .is_some_and(is_source_id)
+}
+
+/// Whether `id` is a user id an importer accepts: a source id, or
+/// [`MIN_USER_ID`] (Stack Exchange's "Community" user).
+pub fn is_user_id(id: i64) -> bool {
+    id == MIN_USER_ID || is_source_id(id)
+}
+
+/// Whether `year` is in [`EARLIEST_YEAR`]`..=`[`LATEST_YEAR`]: the one range
+/// of times for events, posts, users and every other record.
+pub fn is_accepted_year(year: i32) -> bool {
+    (EARLIEST_YEAR..=LATEST_YEAR).contains(&year)
+}
+
 /// Fields of an event object; anything else is rejected, so that a typo such
 /// as `wieght` is an error rather than a silently defaulted weight. `type`
 /// may only say `event`: it lets a JSONL event line be posted as it is.
@@ -202,7 +236,7 @@ fn normalize(mut event: Event) -> Result<Event, IntakeError> {
     check_user_id(event.user_id.0, "user_id")?;
     event.target = normalize_target(event.target)?;
     let year = event.at.year();
-    if !(EARLIEST_YEAR..=LATEST_YEAR).contains(&year) {
+    if !is_accepted_year(year) {
         return Err(IntakeError::at(
             "at",
             format!(
@@ -279,10 +313,7 @@ fn check_user_id(id: i64, field: &'static str) -> Result<(), IntakeError> {
 /// Post ids live in `1..2^40`; Stack Exchange comments at `2^40 + n` with
 /// `n` in `1..2^40` (see [`PostId::comment`]).
 fn check_post_id(id: i64) -> Result<(), IntakeError> {
-    let base = PostId::COMMENT_BASE;
-    let comment = id.checked_sub(base);
-    let valid = (1..base).contains(&id) || comment.is_some_and(|n| (1..base).contains(&n));
-    if !valid {
+    if !is_post_id(id) {
         return Err(IntakeError::at(
             "target.id",
             format!("post id {id} is outside 1 to 2^40-1 (posts) and 2^40+1 to 2^41-1 (comments)"),

@@ -4,11 +4,13 @@
 //! batches (one transaction each) and treat bad records as data: every skipped
 //! record is reported with its file, line and reason, and the import goes on.
 //! Re-running an import converges: rows are upserted by source id, events carry
-//! stable keys and anonymous vote counts are guarded by a checkpoint.
+//! stable keys and anonymous votes are kept by vote id, counted once each.
 //!
 //! [`intake`] is the one validation of interaction events, shared with the
 //! server's live event endpoint.
 
+mod batch;
+mod checks;
 mod error;
 mod idset;
 pub mod intake;

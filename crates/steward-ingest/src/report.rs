@@ -54,6 +54,57 @@ pub enum SkipReason {
     /// An event (a JSONL event line, or the event a dump row implies) that
     /// [`crate::intake`] rejected; the same field and problem the API gives.
     InvalidEvent(IntakeError),
+    /// An id outside the range the store keeps apart (see
+    /// [`crate::intake::MAX_SOURCE_ID`]): zero, negative, or so large that it
+    /// would land on another record (a comment's post id) or wrap.
+    IdOutOfRange {
+        attribute: &'static str,
+        value: String,
+    },
+    /// A time outside [`crate::intake::EARLIEST_YEAR`] to
+    /// [`crate::intake::LATEST_YEAR`] (a `0001` or `9999` sentinel).
+    DateOutOfRange {
+        attribute: &'static str,
+        value: String,
+    },
+    /// A character that XML 1.0 forbids (C0 controls but tab, newline and
+    /// carriage return; U+FFFE, U+FFFF), raw or as a character reference,
+    /// or a NUL in JSONL text: the store cannot keep NUL, and the others are
+    /// invisible in every page and report that shows them.
+    IllegalCharacter {
+        attribute: String,
+        code_point: u32,
+    },
+    /// An answer whose parent is not a question.
+    ParentNotQuestion {
+        parent_id: i64,
+        parent_kind: String,
+    },
+    /// A comment whose parent is a comment.
+    ParentIsComment {
+        parent_id: i64,
+    },
+    /// A question, wiki or article with a parent: only answers and comments
+    /// hang under another post.
+    UnexpectedParent {
+        kind: String,
+    },
+    /// A re-import that changes the kind of a stored post (a question into an
+    /// answer, say): kinds are fixed once stored, which is what keeps the
+    /// parent links free of cycles across imports.
+    KindChanged {
+        stored: String,
+        found: String,
+    },
+    /// A post that is its own parent, or a link from a post to itself.
+    SelfLink(i64),
+    /// A post tag that is empty or only whitespace.
+    EmptyTag,
+    /// A `VoteTypeId` outside the dump schema's 1 to 16.
+    UnknownVoteType(i64),
+    /// The database refused the record although it passed every check here;
+    /// the rest of its batch was written.
+    RejectedByStore(String),
 }
 
 impl SkipReason {
@@ -74,6 +125,17 @@ impl SkipReason {
             SkipReason::DanglingReference { .. } => "dangling_reference",
             SkipReason::DuplicateId(_) => "duplicate_id",
             SkipReason::InvalidEvent(_) => "invalid_event",
+            SkipReason::IdOutOfRange { .. } => "id_out_of_range",
+            SkipReason::DateOutOfRange { .. } => "date_out_of_range",
+            SkipReason::IllegalCharacter { .. } => "illegal_character",
+            SkipReason::ParentNotQuestion { .. } => "parent_not_question",
+            SkipReason::ParentIsComment { .. } => "parent_is_comment",
+            SkipReason::UnexpectedParent { .. } => "unexpected_parent",
+            SkipReason::KindChanged { .. } => "kind_changed",
+            SkipReason::SelfLink(_) => "self_link",
+            SkipReason::EmptyTag => "empty_tag",
+            SkipReason::UnknownVoteType(_) => "unknown_vote_type",
+            SkipReason::RejectedByStore(_) => "rejected_by_store",
         }
     }
 
@@ -117,6 +179,77 @@ impl std::fmt::Display for SkipReason {
                 write!(f, "duplicate id {id} (an earlier record used it)")
             }
             SkipReason::InvalidEvent(error) => write!(f, "invalid event, {error}"),
+            SkipReason::IdOutOfRange { attribute, value } => write!(
+                f,
+                "{attribute} `{value}` is outside the ids Steward keeps (1 to 2^40-1)"
+            ),
+            SkipReason::DateOutOfRange { attribute, value } => write!(
+                f,
+                "{attribute} `{value}` is outside the years {} to {}",
+                crate::intake::EARLIEST_YEAR,
+                crate::intake::LATEST_YEAR
+            ),
+            SkipReason::IllegalCharacter {
+                attribute,
+                code_point,
+            } => write!(
+                f,
+                "{attribute} holds the character U+{code_point:04X}, which is not allowed in text"
+            ),
+            SkipReason::ParentNotQuestion {
+                parent_id,
+                parent_kind,
+            } => write!(
+                f,
+                "an answer's parent must be a question; post {parent_id} is a {parent_kind}"
+            ),
+            SkipReason::ParentIsComment { parent_id } => write!(
+                f,
+                "a comment's parent must be a post, not comment {parent_id}"
+            ),
+            SkipReason::UnexpectedParent { kind } => {
+                write!(f, "a {kind} has no parent; only answers and comments do")
+            }
+            SkipReason::KindChanged { stored, found } => write!(
+                f,
+                "the store holds this post as a {stored}, not a {found}; a post's kind does not change"
+            ),
+            SkipReason::SelfLink(id) => write!(f, "post {id} links to itself"),
+            SkipReason::EmptyTag => f.write_str("a tag is empty"),
+            SkipReason::UnknownVoteType(type_id) => {
+                write!(
+                    f,
+                    "unknown vote type {type_id} (the dump schema has 1 to 16)"
+                )
+            }
+            SkipReason::RejectedByStore(message) => {
+                write!(f, "the store refused the record: {message}")
+            }
+        }
+    }
+}
+
+/// Where a record starts in its file: the 1-based line and, for a file that
+/// is not one record per line (read by the streaming XML parser), the
+/// 1-based column (in bytes) within that line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    pub line: u64,
+    pub column: Option<u64>,
+}
+
+impl Location {
+    /// The start of `line`.
+    pub fn line(line: u64) -> Location {
+        Location { line, column: None }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.column {
+            None => write!(f, "{}", self.line),
+            Some(column) => write!(f, "{}:{column}", self.line),
         }
     }
 }
@@ -127,14 +260,21 @@ pub struct Skip {
     pub file: String,
     /// 1-based line where the record starts.
     pub line: u64,
+    /// 1-based byte column where the record starts, when its file is not one
+    /// record per line.
+    pub column: Option<u64>,
     pub reason: SkipReason,
 }
 
 impl Serialize for Skip {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut state = serializer.serialize_struct("Skip", 5)?;
+        let mut state = serializer.serialize_struct("Skip", 6)?;
         state.serialize_field("file", &self.file)?;
         state.serialize_field("line", &self.line)?;
+        match self.column {
+            Some(column) => state.serialize_field("column", &column)?,
+            None => state.skip_field("column")?,
+        }
         state.serialize_field("code", self.reason.code())?;
         match self.reason.field() {
             Some(field) => state.serialize_field("field", field)?,
@@ -208,7 +348,7 @@ impl ImportReport {
         }
     }
 
-    pub(crate) fn record_skip(&mut self, file_idx: usize, line: u64, reason: SkipReason) {
+    pub(crate) fn record_skip(&mut self, file_idx: usize, at: Location, reason: SkipReason) {
         self.files[file_idx].skipped += 1;
         self.total_skipped += 1;
         *self
@@ -217,7 +357,12 @@ impl ImportReport {
             .or_default() += 1;
         if self.skips.len() < MAX_SKIP_DETAILS {
             let file = self.files[file_idx].file.clone();
-            self.skips.push(Skip { file, line, reason });
+            self.skips.push(Skip {
+                file,
+                line: at.line,
+                column: at.column,
+                reason,
+            });
         }
     }
 
@@ -276,7 +421,11 @@ impl std::fmt::Display for ImportReport {
                 by_reason.join(", ")
             )?;
             for skip in &self.skips {
-                writeln!(f, "  {}:{}: {}", skip.file, skip.line, skip.reason)?;
+                let at = Location {
+                    line: skip.line,
+                    column: skip.column,
+                };
+                writeln!(f, "  {}:{at}: {}", skip.file, skip.reason)?;
             }
             let hidden = self.total_skipped.saturating_sub(self.skips.len() as u64);
             if hidden > 0 {

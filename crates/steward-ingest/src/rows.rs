@@ -1,8 +1,10 @@
 //! Streaming record readers shared by the importers: a line-oriented framer
 //! for Stack Exchange XML (one `<row .../>` per line, rows spanning lines
-//! accumulated up to a bound) and for JSONL, and a background thread that
-//! reads, parses and maps records in chunks while the caller writes the
-//! previous chunk to the store.
+//! accumulated up to a bound) and for JSONL; a streaming XML reader for dump
+//! files that are not one row per line (valid XML written without line
+//! breaks, or with several rows on a line), chosen by looking at the start of
+//! the file; and a background thread that reads, parses and maps records in
+//! chunks while the caller writes the previous chunk to the store.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -11,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::Event as XmlEvent;
 
-use crate::report::SkipReason;
+use crate::report::{Location, SkipReason};
+use crate::values::check_characters;
 use crate::{Error, Result};
 
 /// Longest record accepted (a row spanning lines or one JSON line); anything
@@ -277,14 +280,7 @@ pub(crate) fn parse_row(text: &str) -> Result<Row, SkipReason> {
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|error| SkipReason::Malformed(error.to_string()))?
                         .into_owned();
-                    if value.contains('\0') {
-                        return Err(SkipReason::BadValue {
-                            attribute: "row",
-                            value: format!(
-                                "{key} holds a NUL character, which the store cannot keep"
-                            ),
-                        });
-                    }
+                    check_characters(&key, &value)?;
                     attributes.push((key, value));
                 }
                 row = Some(Row { attributes });
@@ -305,7 +301,7 @@ pub(crate) fn parse_row(text: &str) -> Result<Row, SkipReason> {
 /// One record after mapping: the value, or why it was skipped.
 #[derive(Debug)]
 pub(crate) struct Parsed<T> {
-    pub(crate) line: u64,
+    pub(crate) line: Location,
     pub(crate) outcome: Result<T, SkipReason>,
 }
 
@@ -331,17 +327,28 @@ where
     F: Fn(&str) -> Result<T, SkipReason> + Send + 'static,
 {
     let file = File::open(path).map_err(|source| Error::io("opening", path, source))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let streaming = framing == Framing::XmlRows
+        && !is_one_row_per_line(
+            reader
+                .fill_buf()
+                .map_err(|source| Error::io("reading", path, source))?,
+        );
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let thread_name = format!("read {}", path.display());
     let path_for_error: PathBuf = path.to_path_buf();
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
-            let mut framer = Framer::new(BufReader::with_capacity(1 << 20, file), framing);
+            let mut records_source = if streaming {
+                RecordSource::Stream(XmlStream::new(reader))
+            } else {
+                RecordSource::Lines(Framer::new(reader, framing))
+            };
             let mut records = Vec::with_capacity(chunk_size);
             let mut bytes_sent = 0;
             loop {
-                let framed = match framer.next_record() {
+                let framed = match records_source.next_record() {
                     Ok(framed) => framed,
                     Err(error) => {
                         let _ = sender.blocking_send(Err(error));
@@ -349,24 +356,19 @@ where
                     }
                 };
                 let at_end = framed.is_none();
-                if let Some(framed) = framed {
-                    records.push(match framed {
-                        Framed::Record { line, text } => Parsed {
-                            line,
-                            outcome: map(&text),
-                        },
-                        Framed::Skip { line, reason } => Parsed {
-                            line,
-                            outcome: Err(reason),
-                        },
+                if let Some((line, text)) = framed {
+                    records.push(Parsed {
+                        line,
+                        outcome: text.and_then(|text| map(&text)),
                     });
                 }
                 if records.len() >= chunk_size || at_end {
+                    let bytes_read = records_source.bytes_read();
                     let chunk = Chunk {
                         records: std::mem::replace(&mut records, Vec::with_capacity(chunk_size)),
-                        bytes: framer.bytes_read() - bytes_sent,
+                        bytes: bytes_read - bytes_sent,
                     };
-                    bytes_sent = framer.bytes_read();
+                    bytes_sent = bytes_read;
                     if sender.blocking_send(Ok(chunk)).is_err() {
                         return;
                     }
@@ -378,6 +380,190 @@ where
         })
         .map_err(|source| Error::io("starting a reader thread for", path_for_error, source))?;
     Ok(receiver)
+}
+
+/// Whether the start of a dump file is laid out one `<row>` per line, as the
+/// dumps are: no line holds a row after other markup, nor two rows. A file
+/// written otherwise (without line breaks, say) is read by [`XmlStream`].
+fn is_one_row_per_line(start: &[u8]) -> bool {
+    let start = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+    start.split(|&byte| byte == b'\n').all(|line| {
+        let line = line.trim_ascii();
+        match memchr_row(line) {
+            None => true,
+            Some(0) => memchr_row(&line[4..]).is_none(),
+            Some(_) => false,
+        }
+    })
+}
+
+/// The offset of the first `<row` in `bytes` that starts an element.
+fn memchr_row(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(5).position(|window| {
+        window.starts_with(b"<row") && matches!(window[4], b' ' | b'\t' | b'\r' | b'/' | b'>')
+    })
+}
+
+/// Where a reader thread takes its records from.
+enum RecordSource {
+    Lines(Framer<BufReader<File>>),
+    Stream(XmlStream),
+}
+
+impl RecordSource {
+    /// The next record's location and text, or why it cannot be parsed.
+    fn next_record(&mut self) -> std::io::Result<Option<(Location, Result<String, SkipReason>)>> {
+        match self {
+            RecordSource::Lines(framer) => Ok(framer.next_record()?.map(|framed| match framed {
+                Framed::Record { line, text } => (Location::line(line), Ok(text)),
+                Framed::Skip { line, reason } => (Location::line(line), Err(reason)),
+            })),
+            RecordSource::Stream(stream) => stream.next_record(),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            RecordSource::Lines(framer) => framer.bytes_read(),
+            RecordSource::Stream(stream) => stream.reader.buffer_position(),
+        }
+    }
+}
+
+/// A buffered file reader that counts the lines it has handed out, so that a
+/// streaming parser can tell the line and column of the element it is at.
+struct LineCounting {
+    inner: BufReader<File>,
+    /// Newlines consumed so far.
+    newlines: u64,
+    /// Bytes consumed so far.
+    consumed: u64,
+    /// Offset just past the last newline consumed.
+    line_start: u64,
+}
+
+impl std::io::Read for LineCounting {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n_bytes = available.len().min(buffer.len());
+        buffer[..n_bytes].copy_from_slice(&available[..n_bytes]);
+        self.consume(n_bytes);
+        Ok(n_bytes)
+    }
+}
+
+impl BufRead for LineCounting {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let consumed = &self.inner.buffer()[..amount];
+        for (offset, _) in consumed
+            .iter()
+            .enumerate()
+            .filter(|(_, byte)| **byte == b'\n')
+        {
+            self.newlines += 1;
+            self.line_start = self.consumed + offset as u64 + 1;
+        }
+        self.consumed += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
+/// Reads `<row/>` elements with quick-xml's streaming parser, wherever the
+/// line breaks fall; each record is located by line and column.
+struct XmlStream {
+    reader: quick_xml::Reader<LineCounting>,
+    buffer: Vec<u8>,
+    finished: bool,
+}
+
+impl XmlStream {
+    fn new(inner: BufReader<File>) -> XmlStream {
+        let counting = LineCounting {
+            inner,
+            newlines: 0,
+            consumed: 0,
+            line_start: 0,
+        };
+        XmlStream {
+            reader: quick_xml::Reader::from_reader(counting),
+            buffer: Vec::with_capacity(64 * 1024),
+            finished: false,
+        }
+    }
+
+    /// Where the parser stands: the start of the next event.
+    fn location(&self) -> Location {
+        let counting = self.reader.get_ref();
+        Location {
+            line: counting.newlines + 1,
+            column: Some(counting.consumed - counting.line_start + 1),
+        }
+    }
+
+    fn next_record(&mut self) -> std::io::Result<Option<(Location, Result<String, SkipReason>)>> {
+        loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let at = self.location();
+            self.buffer.clear();
+            let event = match self.reader.read_event_into(&mut self.buffer) {
+                Ok(event) => event,
+                Err(quick_xml::Error::Io(error)) => {
+                    return Err(std::io::Error::new(error.kind(), error.to_string()));
+                }
+                Err(error) => {
+                    // quick-xml cannot find the next element after a syntax
+                    // error with certainty: the rest of the file is one skip.
+                    self.finished = true;
+                    return Ok(Some((at, Err(SkipReason::Malformed(error.to_string())))));
+                }
+            };
+            match event {
+                XmlEvent::Empty(element) if element.name().as_ref() == "row" => {
+                    if element.len() > MAX_RECORD_BYTES {
+                        return Ok(Some((
+                            at,
+                            Err(SkipReason::TooLong {
+                                bytes: MAX_RECORD_BYTES,
+                            }),
+                        )));
+                    }
+                    let text: &str = &element;
+                    return Ok(Some((at, Ok(format!("<{text}/>")))));
+                }
+                XmlEvent::Start(element) if element.name().as_ref() == "row" => {
+                    let end = element.to_end().into_owned();
+                    let mut ignored = Vec::new();
+                    if let Err(error) = self.reader.read_to_end_into(end.name(), &mut ignored) {
+                        self.finished = true;
+                        return Ok(Some((at, Err(SkipReason::Malformed(error.to_string())))));
+                    }
+                    return Ok(Some((
+                        at,
+                        Err(SkipReason::Malformed(
+                            "not a single self-closing <row/>".to_string(),
+                        )),
+                    )));
+                }
+                XmlEvent::Text(text) if text.trim().is_empty() => {}
+                XmlEvent::Text(_) | XmlEvent::CData(_) => {
+                    return Ok(Some((at, Err(SkipReason::NotARecord))));
+                }
+                XmlEvent::Empty(_) => return Ok(Some((at, Err(SkipReason::NotARecord)))),
+                XmlEvent::Eof => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                // The wrapper element, the declaration, comments.
+                _ => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,16 @@
 //! `se:accept:{QuestionId}` (the asker accepted the answer; the dump carries no
 //! acceptance time, so the answer's creation time stands in for it),
 //! `se:comment:{Id}`, `se:vote:{Id}` (favorites, bounty starts as follows) and
-//! `se:history:{Id}` (title, body and tag edits). Anonymous votes become
-//! per-post counts, written with a checkpoint so that they are counted once.
+//! `se:history:{Id}` (title, body and tag edits). Anonymous votes are kept by
+//! vote id, and the store adds to the per-post counts only the votes it did
+//! not hold yet, so a vote is counted once whatever the file's order, however
+//! often the import is interrupted and re-run, and however many run at once.
+//!
+//! Every value is checked before the store sees it (ids in `1..2^40`, times in
+//! the accepted years, characters XML 1.0 allows, parents of the right kind,
+//! known vote types): a bad one is a located skip. Should the store still
+//! refuse a record, its batch is split until that record stands alone, and it
+//! is skipped as `rejected_by_store` while the others are written.
 //!
 //! Every derived event passes [`crate::intake::validate`], the check live and
 //! JSONL events pass; a row whose event it rejects is skipped whole
@@ -20,17 +28,20 @@ use std::path::Path;
 use std::time::Instant;
 
 use steward_domain::{
-    Badge, BadgeClass, BadgeId, Event, EventKind, EventTarget, Post, PostId, PostKind, PostLink,
-    PostLinkKind, Tag, Timestamp, User, UserId, VoteCount, split_tags,
+    AnonymousVote, Badge, BadgeClass, BadgeId, Event, EventKind, EventTarget, Post, PostId,
+    PostKind, PostLink, PostLinkKind, Tag, Timestamp, User, UserId, split_tags,
 };
 use steward_jobs::{JobHandle, Unit};
 use steward_store::{Store, WriteBatch};
 use steward_text::html::html_to_text;
 
+use crate::batch::LocatedBatch;
+use crate::checks::{KnownPosts, check_post};
 use crate::idset::IdSet;
 use crate::intake::{self, IntakeError};
-use crate::report::{ImportReport, SkipReason};
+use crate::report::{ImportReport, Location, SkipReason};
 use crate::rows::{Chunk, Framing, parse_row, spawn_reader};
+use crate::values::check_user_id;
 use crate::{Error, Result};
 
 /// The dump's files in import order; only `Posts.xml` is required.
@@ -45,12 +56,13 @@ pub const DUMP_FILES: [&str; 8] = [
     "Tags.xml",
 ];
 
-/// Checkpoint key under which the highest counted vote `Id` is stored.
-pub const VOTES_CHECKPOINT: &str = "stackexchange/Votes.xml";
-
 /// Vote types that name their voter in the dumps.
 const VOTE_FAVORITE: i64 = 5;
 const VOTE_BOUNTY_START: i64 = 8;
+
+/// Vote types of the dump schema (1 accepted by originator ... 16 approve
+/// edit suggestion); any other is a located skip (`unknown_vote_type`).
+const VOTE_TYPES: std::ops::RangeInclusive<i64> = 1..=16;
 
 /// Post history types that are edits: title, body, tags, and a suggested edit applied.
 const EDIT_HISTORY_TYPES: [i64; 4] = [4, 5, 6, 24];
@@ -91,7 +103,7 @@ pub async fn import_dump(
             std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         ));
     }
-    if !dir.join("Posts.xml").is_file() {
+    if !dump_file_exists(&dir.join("Posts.xml"))? {
         return Err(Error::MissingPosts(dir.to_path_buf()));
     }
     let mut importer = DumpImporter {
@@ -99,7 +111,7 @@ pub async fn import_dump(
         job,
         batch_size: options.batch_size.max(1),
         report: ImportReport::new(dir.display().to_string()),
-        imported_posts: IdSet::default(),
+        known_posts: KnownPosts::default(),
         pending_accepts: HashMap::new(),
         rows_done: 0,
     };
@@ -109,8 +121,7 @@ pub async fn import_dump(
                 rows_done: importer.rows_done,
             });
         }
-        let path = dir.join(file);
-        if !path.is_file() {
+        if !dump_file_exists(&dir.join(file))? {
             importer.report.absent_files.push(file.to_string());
             continue;
         }
@@ -129,14 +140,31 @@ pub async fn import_dump(
     Ok(importer.report)
 }
 
+/// Whether the dump file at `path` is there: `false` only when nothing is
+/// at that path. A path that cannot be read (a symlink loop, no permission)
+/// or is not a file is an error naming it, not an absent file.
+fn dump_file_exists(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(true),
+        Ok(_) => Err(Error::io(
+            "reading",
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        )),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(Error::io("reading", path, error)),
+    }
+}
+
 /// State of one dump import.
 struct DumpImporter<'a> {
     store: &'a Store,
     job: &'a JobHandle,
     batch_size: usize,
     report: ImportReport,
-    /// Every post written by this import, to resolve references without the store.
-    imported_posts: IdSet,
+    /// Every post written by this import and its kind, to check parents
+    /// without the store.
+    known_posts: KnownPosts,
     /// Accepted answer id -> (question id, question owner), until the answer is read.
     pending_accepts: HashMap<i64, (PostId, Option<UserId>)>,
     rows_done: u64,
@@ -189,16 +217,15 @@ impl<'a> DumpImporter<'a> {
         }
     }
 
-    /// Writes one batch, then reports progress and honours a cancel.
-    async fn write(
-        &mut self,
-        batch: &WriteBatch,
-        file_idx: usize,
-        imported: u64,
-        bytes: u64,
-    ) -> Result<()> {
-        if !batch.is_empty() || batch.checkpoint.is_some() {
-            self.store.write(batch).await?;
+    /// Writes one batch (a record the store refuses is a located skip; the
+    /// others are written), then reports progress and honours a cancel.
+    async fn write(&mut self, batch: LocatedBatch, file_idx: usize, bytes: u64) -> Result<()> {
+        let records = batch.records() as u64;
+        let rejected = batch.write(self.store).await?;
+        let imported = records - rejected.len() as u64;
+        for rejected in rejected {
+            let reason = SkipReason::RejectedByStore(rejected.error.to_string());
+            self.report.record_skip(file_idx, rejected.line, reason);
         }
         let file = &mut self.report.files[file_idx];
         file.imported += imported;
@@ -214,40 +241,19 @@ impl<'a> DumpImporter<'a> {
         Ok(())
     }
 
-    fn skip(&mut self, file_idx: usize, line: u64, reason: SkipReason) {
-        self.report.record_skip(file_idx, line, reason);
+    fn skip(&mut self, file_idx: usize, at: Location, reason: SkipReason) {
+        self.report.record_skip(file_idx, at, reason);
     }
 
-    /// Of the posts `referenced` that this import has not written, the ones
-    /// the store already holds (one query per batch, not per row).
-    async fn posts_in_store(&self, referenced: impl Iterator<Item = i64>) -> Result<HashSet<i64>> {
-        let mut missing: Vec<PostId> = referenced
-            .filter(|id| !self.imported_posts.contains(*id))
-            .map(PostId)
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        let mut found = HashSet::new();
-        for ids in missing.chunks(500) {
-            found.extend(
-                self.store
-                    .existing_posts(ids)
-                    .await?
-                    .into_iter()
-                    .map(|id| id.0),
-            );
-        }
-        Ok(found)
-    }
-
-    fn is_known_post(&self, id: i64, in_store: &HashSet<i64>) -> bool {
-        self.imported_posts.contains(id) || in_store.contains(&id)
+    /// Whether post `id` exists: written by this import or found in `stored`.
+    fn is_known_post(&self, id: PostId, stored: &HashMap<PostId, PostKind>) -> bool {
+        self.known_posts.contains(id) || stored.contains_key(&id)
     }
 
     async fn import_users(&mut self, dir: &Path) -> Result<()> {
         let mut file = self.open(dir, "Users.xml", map_user)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 match record.outcome {
                     Err(reason) => self.skip(file.file_idx, record.line, reason),
@@ -258,12 +264,16 @@ impl<'a> DumpImporter<'a> {
                             SkipReason::DuplicateId(user.id.to_string()),
                         );
                     }
-                    Ok(user) => batch.users.push(user),
+                    Ok(user) => batch.push(
+                        record.line,
+                        WriteBatch {
+                            users: vec![user],
+                            ..WriteBatch::default()
+                        },
+                    ),
                 }
             }
-            let imported = batch.users.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -271,21 +281,18 @@ impl<'a> DumpImporter<'a> {
     async fn import_posts(&mut self, dir: &Path) -> Result<()> {
         let mut file = self.open(dir, "Posts.xml", map_post)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let defined_here: HashSet<i64> = chunk
-                .records
-                .iter()
-                .filter_map(|record| record.outcome.as_ref().ok().map(|post| post.id.0))
-                .collect();
-            let in_store = self
-                .posts_in_store(
+            let stored = self
+                .known_posts
+                .stored_kinds(
+                    self.store,
                     chunk
                         .records
                         .iter()
-                        .filter_map(|record| record.outcome.as_ref().ok()?.parent_id.map(|id| id.0))
-                        .filter(|id| !defined_here.contains(id)),
+                        .filter_map(|record| record.outcome.as_ref().ok())
+                        .flat_map(|post| [Some(post.id), post.parent_id].into_iter().flatten()),
                 )
                 .await?;
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 let post = match record.outcome {
                     Err(reason) => {
@@ -302,13 +309,7 @@ impl<'a> DumpImporter<'a> {
                     );
                     continue;
                 }
-                if let Some(parent_id) = post.parent_id
-                    && !self.is_known_post(parent_id.0, &in_store)
-                {
-                    let reason = SkipReason::DanglingReference {
-                        attribute: "ParentId",
-                        post_id: parent_id.0,
-                    };
+                if let Err(reason) = self.known_posts.check_links(&post, "ParentId", &stored) {
                     self.skip(file.file_idx, record.line, reason);
                     continue;
                 }
@@ -321,13 +322,17 @@ impl<'a> DumpImporter<'a> {
                     }
                 };
                 file.seen_ids.insert(post.id.0);
-                self.imported_posts.insert(post.id.0);
-                batch.events.extend(events);
-                batch.posts.push(post);
+                self.known_posts.insert(post.id, post.kind);
+                batch.push(
+                    record.line,
+                    WriteBatch {
+                        posts: vec![post],
+                        events,
+                        ..WriteBatch::default()
+                    },
+                );
             }
-            let imported = batch.posts.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -376,13 +381,22 @@ impl<'a> DumpImporter<'a> {
     async fn import_comments(&mut self, dir: &Path) -> Result<()> {
         let mut file = self.open(dir, "Comments.xml", map_comment)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let in_store = self
-                .posts_in_store(chunk.records.iter().filter_map(|record| {
-                    let comment = record.outcome.as_ref().ok()?;
-                    comment.post.parent_id.map(|id| id.0)
-                }))
+            let stored = self
+                .known_posts
+                .stored_kinds(
+                    self.store,
+                    chunk
+                        .records
+                        .iter()
+                        .filter_map(|record| record.outcome.as_ref().ok())
+                        .flat_map(|comment| {
+                            [Some(comment.post.id), comment.post.parent_id]
+                                .into_iter()
+                                .flatten()
+                        }),
+                )
                 .await?;
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 let comment = match record.outcome {
                     Err(reason) => {
@@ -402,14 +416,14 @@ impl<'a> DumpImporter<'a> {
                     );
                     continue;
                 }
-                if !self.is_known_post(parent_id.0, &in_store) {
-                    let reason = SkipReason::DanglingReference {
-                        attribute: "PostId",
-                        post_id: parent_id.0,
-                    };
+                if let Err(reason) = self
+                    .known_posts
+                    .check_links(&comment.post, "PostId", &stored)
+                {
                     self.skip(file.file_idx, record.line, reason);
                     continue;
                 }
+                let mut events = Vec::new();
                 if let Some(user_id) = comment.post.owner_id {
                     match event(
                         format!("se:comment:{}", comment.comment_id),
@@ -418,7 +432,7 @@ impl<'a> DumpImporter<'a> {
                         EventTarget::Post(parent_id),
                         comment.post.created_at,
                     ) {
-                        Ok(event) => batch.events.push(event),
+                        Ok(event) => events.push(event),
                         Err(error) => {
                             let reason = SkipReason::InvalidEvent(error);
                             self.skip(file.file_idx, record.line, reason);
@@ -426,11 +440,17 @@ impl<'a> DumpImporter<'a> {
                         }
                     }
                 }
-                batch.posts.push(comment.post);
+                self.known_posts.insert(comment.post.id, PostKind::Comment);
+                batch.push(
+                    record.line,
+                    WriteBatch {
+                        posts: vec![comment.post],
+                        events,
+                        ..WriteBatch::default()
+                    },
+                );
             }
-            let imported = batch.posts.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -438,18 +458,18 @@ impl<'a> DumpImporter<'a> {
     async fn import_post_links(&mut self, dir: &Path) -> Result<()> {
         let mut file = self.open(dir, "PostLinks.xml", map_post_link)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let in_store = self
-                .posts_in_store(chunk.records.iter().flat_map(|record| {
-                    let link = record.outcome.as_ref().ok();
-                    [
-                        link.map(|link| link.post_id.0),
-                        link.map(|link| link.related_post_id.0),
-                    ]
-                    .into_iter()
-                    .flatten()
-                }))
+            let stored = self
+                .known_posts
+                .stored_kinds(
+                    self.store,
+                    chunk
+                        .records
+                        .iter()
+                        .filter_map(|record| record.outcome.as_ref().ok())
+                        .flat_map(|link| [link.post_id, link.related_post_id]),
+                )
                 .await?;
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 let link = match record.outcome {
                     Err(reason) => {
@@ -471,7 +491,7 @@ impl<'a> DumpImporter<'a> {
                     ("RelatedPostId", link.related_post_id),
                 ]
                 .into_iter()
-                .find(|(_, id)| !self.is_known_post(id.0, &in_store));
+                .find(|(_, id)| !self.is_known_post(*id, &stored));
                 if let Some((attribute, post_id)) = dangling {
                     let reason = SkipReason::DanglingReference {
                         attribute,
@@ -480,34 +500,36 @@ impl<'a> DumpImporter<'a> {
                     self.skip(file.file_idx, record.line, reason);
                     continue;
                 }
-                batch.post_links.push(link);
+                batch.push(
+                    record.line,
+                    WriteBatch {
+                        post_links: vec![link],
+                        ..WriteBatch::default()
+                    },
+                );
             }
-            let imported = batch.post_links.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
 
+    /// Votes that name their voter (favorites, bounty starts) become events;
+    /// the others are kept by vote id, and the store counts each once.
     async fn import_votes(&mut self, dir: &Path) -> Result<()> {
-        let counted_through = self
-            .store
-            .checkpoint(VOTES_CHECKPOINT)
-            .await?
-            .unwrap_or(i64::MIN);
-        let mut highest_counted = counted_through;
         let mut file = self.open(dir, "Votes.xml", map_vote)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let in_store = self
-                .posts_in_store(
-                    chunk.records.iter().filter_map(|record| {
-                        record.outcome.as_ref().ok().map(|vote| vote.post_id.0)
-                    }),
+            let stored = self
+                .known_posts
+                .stored_kinds(
+                    self.store,
+                    chunk
+                        .records
+                        .iter()
+                        .filter_map(|record| record.outcome.as_ref().ok())
+                        .map(|vote| vote.post_id),
                 )
                 .await?;
-            let mut batch = WriteBatch::default();
-            let mut counts: HashMap<(PostId, i64), i64> = HashMap::new();
-            let mut imported = 0;
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 let vote = match record.outcome {
                     Err(reason) => {
@@ -524,7 +546,7 @@ impl<'a> DumpImporter<'a> {
                     );
                     continue;
                 }
-                if !self.is_known_post(vote.post_id.0, &in_store) {
+                if !self.is_known_post(vote.post_id, &stored) {
                     let reason = SkipReason::DanglingReference {
                         attribute: "PostId",
                         post_id: vote.post_id.0,
@@ -537,40 +559,36 @@ impl<'a> DumpImporter<'a> {
                     (VOTE_BOUNTY_START, Some(user_id)) => Some((EventKind::Follow, user_id)),
                     _ => None,
                 };
-                if let Some((kind, user_id)) = user_event_kind {
-                    match event(
+                let record_batch = match user_event_kind {
+                    Some((kind, user_id)) => match event(
                         format!("se:vote:{}", vote.id),
                         user_id,
                         kind,
                         EventTarget::Post(vote.post_id),
                         vote.at,
                     ) {
-                        Ok(event) => batch.events.push(event),
+                        Ok(event) => WriteBatch {
+                            events: vec![event],
+                            ..WriteBatch::default()
+                        },
                         Err(error) => {
                             let reason = SkipReason::InvalidEvent(error);
                             self.skip(file.file_idx, record.line, reason);
                             continue;
                         }
-                    }
-                } else if vote.id > counted_through {
-                    *counts.entry((vote.post_id, vote.vote_type)).or_default() += 1;
-                    highest_counted = highest_counted.max(vote.id);
-                }
-                imported += 1;
+                    },
+                    None => WriteBatch {
+                        anonymous_votes: vec![AnonymousVote {
+                            id: vote.id,
+                            post_id: vote.post_id,
+                            vote_type: vote.vote_type,
+                        }],
+                        ..WriteBatch::default()
+                    },
+                };
+                batch.push(record.line, record_batch);
             }
-            batch.vote_counts = counts
-                .into_iter()
-                .map(|((post_id, vote_type), count)| VoteCount {
-                    post_id,
-                    vote_type,
-                    count,
-                })
-                .collect();
-            if highest_counted > counted_through {
-                batch.checkpoint = Some((VOTES_CHECKPOINT.to_string(), highest_counted));
-            }
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -578,7 +596,7 @@ impl<'a> DumpImporter<'a> {
     async fn import_badges(&mut self, dir: &Path) -> Result<()> {
         let mut file = self.open(dir, "Badges.xml", map_badge)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 match record.outcome {
                     Err(reason) => self.skip(file.file_idx, record.line, reason),
@@ -589,12 +607,16 @@ impl<'a> DumpImporter<'a> {
                             SkipReason::DuplicateId(badge.id.to_string()),
                         );
                     }
-                    Ok(badge) => batch.badges.push(badge),
+                    Ok(badge) => batch.push(
+                        record.line,
+                        WriteBatch {
+                            badges: vec![badge],
+                            ..WriteBatch::default()
+                        },
+                    ),
                 }
             }
-            let imported = batch.badges.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -602,13 +624,17 @@ impl<'a> DumpImporter<'a> {
     async fn import_post_history(&mut self, dir: &Path) -> Result<()> {
         let mut file = self.open(dir, "PostHistory.xml", map_history)?;
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let in_store = self
-                .posts_in_store(chunk.records.iter().filter_map(|record| {
-                    let entry = record.outcome.as_ref().ok()?;
-                    entry.is_edit().then_some(entry.post_id.0)
-                }))
+            let stored = self
+                .known_posts
+                .stored_kinds(
+                    self.store,
+                    chunk.records.iter().filter_map(|record| {
+                        let entry = record.outcome.as_ref().ok()?;
+                        entry.is_edit().then_some(entry.post_id)
+                    }),
+                )
                 .await?;
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 let entry = match record.outcome {
                     Err(reason) => {
@@ -629,7 +655,7 @@ impl<'a> DumpImporter<'a> {
                     self.report.files[file.file_idx].ignored += 1;
                     continue;
                 };
-                if !self.is_known_post(entry.post_id.0, &in_store) {
+                if !self.is_known_post(entry.post_id, &stored) {
                     let reason = SkipReason::DanglingReference {
                         attribute: "PostId",
                         post_id: entry.post_id.0,
@@ -644,16 +670,20 @@ impl<'a> DumpImporter<'a> {
                     EventTarget::Post(entry.post_id),
                     entry.at,
                 ) {
-                    Ok(event) => batch.events.push(event),
+                    Ok(event) => batch.push(
+                        record.line,
+                        WriteBatch {
+                            events: vec![event],
+                            ..WriteBatch::default()
+                        },
+                    ),
                     Err(error) => {
                         let reason = SkipReason::InvalidEvent(error);
                         self.skip(file.file_idx, record.line, reason);
                     }
                 }
             }
-            let imported = batch.events.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -662,7 +692,7 @@ impl<'a> DumpImporter<'a> {
         let mut file = self.open(dir, "Tags.xml", map_tag)?;
         let mut seen_names: HashSet<String> = HashSet::new();
         while let Some(chunk) = self.next_chunk(&mut file).await? {
-            let mut batch = WriteBatch::default();
+            let mut batch = LocatedBatch::default();
             for record in chunk.records {
                 let mut tag_row = match record.outcome {
                     Err(reason) => {
@@ -681,11 +711,15 @@ impl<'a> DumpImporter<'a> {
                 }
                 tag_row.tag.excerpt = self.wiki_text(tag_row.excerpt_post_id).await?;
                 tag_row.tag.wiki = self.wiki_text(tag_row.wiki_post_id).await?;
-                batch.tags.push(tag_row.tag);
+                batch.push(
+                    record.line,
+                    WriteBatch {
+                        tags: vec![tag_row.tag],
+                        ..WriteBatch::default()
+                    },
+                );
             }
-            let imported = batch.tags.len() as u64;
-            self.write(&batch, file.file_idx, imported, chunk.bytes)
-                .await?;
+            self.write(batch, file.file_idx, chunk.bytes).await?;
         }
         Ok(())
     }
@@ -700,6 +734,28 @@ impl<'a> DumpImporter<'a> {
             .map(|post| post.body_text.trim().to_string())
             .filter(|text| !text.is_empty()))
     }
+}
+
+/// Runs `text` through the row parser and every file's mapper, for the fuzz
+/// targets (`fuzz/`): each must return a value or a skip reason, never panic,
+/// and a mapped post must pass the checks the importer relies on.
+#[doc(hidden)]
+pub fn fuzz_row(text: &str) {
+    if let Ok(post) = map_post(text) {
+        assert!(intake::is_source_id(post.id.0), "{post:?}");
+        assert!(check_post(&post, "ParentId").is_ok(), "{post:?}");
+    }
+    if let Ok(comment) = map_comment(text) {
+        assert!(intake::is_post_id(comment.post.id.0), "{comment:?}");
+    }
+    let _ = map_user(text);
+    let _ = map_post_link(text);
+    if let Ok(vote) = map_vote(text) {
+        assert!(VOTE_TYPES.contains(&vote.vote_type), "{vote:?}");
+    }
+    let _ = map_badge(text);
+    let _ = map_history(text);
+    let _ = map_tag(text);
 }
 
 /// An event a dump row implies, with its kind's default weight, through the
@@ -723,7 +779,7 @@ fn event(
 
 fn map_user(text: &str) -> Result<User, SkipReason> {
     let mut row = parse_row(text)?;
-    let id = row.required_i64("Id")?;
+    let id = check_user_id("Id", row.required_i64("Id")?)?;
     let created_at = row.required_date("CreationDate")?;
     let about = row
         .take("AboutMe")
@@ -745,12 +801,12 @@ fn map_user(text: &str) -> Result<User, SkipReason> {
 /// and language detection overlap with the store's writes.
 fn map_post(text: &str) -> Result<Post, SkipReason> {
     let mut row = parse_row(text)?;
-    let id = row.required_i64("Id")?;
+    let id = row.required_id("Id")?;
     let post_type_id = row.required_i64("PostTypeId")?;
     let kind = PostKind::from_stack_exchange(post_type_id)
         .ok_or(SkipReason::UnknownPostType(post_type_id))?;
     let created_at = row.required_date("CreationDate")?;
-    let parent_id = row.optional_i64("ParentId")?.map(PostId);
+    let parent_id = row.optional_id("ParentId")?.map(PostId);
     if kind.needs_parent() && parent_id.is_none() {
         return Err(SkipReason::MissingAttribute("ParentId"));
     }
@@ -761,12 +817,12 @@ fn map_post(text: &str) -> Result<Post, SkipReason> {
         Some(title) => steward_text::lang::detect(&format!("{title}\n{}", body.text)),
         None => steward_text::lang::detect(&body.text),
     };
-    Ok(Post {
+    let post = Post {
         id: PostId(id),
         kind,
         parent_id,
-        accepted_answer_id: row.optional_i64("AcceptedAnswerId")?.map(PostId),
-        owner_id: row.optional_i64("OwnerUserId")?.map(UserId),
+        accepted_answer_id: row.optional_id("AcceptedAnswerId")?.map(PostId),
+        owner_id: row.optional_user_id("OwnerUserId")?.map(UserId),
         title,
         body_html,
         body_text: body.text,
@@ -782,7 +838,9 @@ fn map_post(text: &str) -> Result<Post, SkipReason> {
         closed_at: row.optional_date("ClosedDate")?,
         license: row.optional_string("ContentLicense"),
         language: language.map(str::to_string),
-    })
+    };
+    check_post(&post, "ParentId")?;
+    Ok(post)
 }
 
 /// A comment as a post under its parent, and its dump `Id`.
@@ -794,21 +852,23 @@ struct CommentRow {
 
 fn map_comment(text: &str) -> Result<CommentRow, SkipReason> {
     let mut row = parse_row(text)?;
-    let comment_id = row.required_i64("Id")?;
-    let parent_id = row.required_i64("PostId")?;
+    // Both in `1..2^40`, so the comment's post id (2^40 + Id) neither wraps
+    // nor lands on a post, and its parent is a post, not another comment.
+    let comment_id = row.required_id("Id")?;
+    let parent_id = row.required_id("PostId")?;
     let created_at = row.required_date("CreationDate")?;
     let body = row
         .take("Text")
         .ok_or(SkipReason::MissingAttribute("Text"))?;
     let language = steward_text::lang::detect(&body).map(str::to_string);
-    Ok(CommentRow {
+    let comment = CommentRow {
         comment_id,
         post: Post {
             id: PostId::comment(comment_id),
             kind: PostKind::Comment,
             parent_id: Some(PostId(parent_id)),
             accepted_answer_id: None,
-            owner_id: row.optional_i64("UserId")?.map(UserId),
+            owner_id: row.optional_user_id("UserId")?.map(UserId),
             title: None,
             body_html: body.clone(),
             body_text: body,
@@ -825,17 +885,22 @@ fn map_comment(text: &str) -> Result<CommentRow, SkipReason> {
             license: row.optional_string("ContentLicense"),
             language,
         },
-    })
+    };
+    check_post(&comment.post, "PostId")?;
+    Ok(comment)
 }
 
 fn map_post_link(text: &str) -> Result<PostLink, SkipReason> {
     let row = parse_row(text)?;
-    let id = row.required_i64("Id")?;
-    let post_id = row.required_i64("PostId")?;
-    let related_post_id = row.required_i64("RelatedPostId")?;
+    let id = row.required_id("Id")?;
+    let post_id = row.required_id("PostId")?;
+    let related_post_id = row.required_id("RelatedPostId")?;
     let link_type_id = row.required_i64("LinkTypeId")?;
     let kind = PostLinkKind::from_stack_exchange(link_type_id)
         .ok_or(SkipReason::UnknownLinkType(link_type_id))?;
+    if post_id == related_post_id {
+        return Err(SkipReason::SelfLink(post_id));
+    }
     Ok(PostLink {
         id,
         post_id: PostId(post_id),
@@ -857,19 +922,23 @@ struct VoteRow {
 
 fn map_vote(text: &str) -> Result<VoteRow, SkipReason> {
     let row = parse_row(text)?;
+    let vote_type = row.required_i64("VoteTypeId")?;
+    if !VOTE_TYPES.contains(&vote_type) {
+        return Err(SkipReason::UnknownVoteType(vote_type));
+    }
     Ok(VoteRow {
-        id: row.required_i64("Id")?,
-        post_id: PostId(row.required_i64("PostId")?),
-        vote_type: row.required_i64("VoteTypeId")?,
-        user_id: row.optional_i64("UserId")?.map(UserId),
+        id: row.required_id("Id")?,
+        post_id: PostId(row.required_id("PostId")?),
+        vote_type,
+        user_id: row.optional_user_id("UserId")?.map(UserId),
         at: row.required_date("CreationDate")?,
     })
 }
 
 fn map_badge(text: &str) -> Result<Badge, SkipReason> {
     let row = parse_row(text)?;
-    let id = row.required_i64("Id")?;
-    let user_id = row.required_i64("UserId")?;
+    let id = row.required_id("Id")?;
+    let user_id = check_user_id("UserId", row.required_i64("UserId")?)?;
     let name = row.required("Name")?.to_string();
     let awarded_at = row.required_date("Date")?;
     let class_code = row.required_i64("Class")?;
@@ -918,10 +987,10 @@ impl HistoryRow {
 fn map_history(text: &str) -> Result<HistoryRow, SkipReason> {
     let row = parse_row(text)?;
     Ok(HistoryRow {
-        id: row.required_i64("Id")?,
+        id: row.required_id("Id")?,
         history_type: row.required_i64("PostHistoryTypeId")?,
-        post_id: PostId(row.required_i64("PostId")?),
-        user_id: row.optional_i64("UserId")?.map(UserId),
+        post_id: PostId(row.required_id("PostId")?),
+        user_id: row.optional_user_id("UserId")?.map(UserId),
         at: row.required_date("CreationDate")?,
     })
 }
@@ -948,8 +1017,8 @@ fn map_tag(text: &str) -> Result<TagRow, SkipReason> {
             wiki: None,
             synonyms: Vec::new(),
         },
-        excerpt_post_id: row.optional_i64("ExcerptPostId")?.map(PostId),
-        wiki_post_id: row.optional_i64("WikiPostId")?.map(PostId),
+        excerpt_post_id: row.optional_id("ExcerptPostId")?.map(PostId),
+        wiki_post_id: row.optional_id("WikiPostId")?.map(PostId),
     })
 }
 

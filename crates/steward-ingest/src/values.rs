@@ -1,9 +1,10 @@
 //! Typed reads of record fields: required and optional numbers, dates and
 //! flags, each failure turned into the [`SkipReason`] the report shows.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use steward_domain::Timestamp;
 
+use crate::intake::{is_accepted_year, is_source_id, is_user_id};
 use crate::report::SkipReason;
 use crate::rows::Row;
 
@@ -42,6 +43,25 @@ impl Row {
         }
     }
 
+    /// A required source id (`1..2^40`, see [`crate::intake::MAX_SOURCE_ID`]).
+    pub(crate) fn required_id(&self, name: &'static str) -> Result<i64, SkipReason> {
+        check_id(name, self.required_i64(name)?)
+    }
+
+    /// An optional source id, as [`Row::required_id`].
+    pub(crate) fn optional_id(&self, name: &'static str) -> Result<Option<i64>, SkipReason> {
+        self.optional_i64(name)?
+            .map(|id| check_id(name, id))
+            .transpose()
+    }
+
+    /// An optional user id: a source id or -1 (Stack Exchange's Community user).
+    pub(crate) fn optional_user_id(&self, name: &'static str) -> Result<Option<i64>, SkipReason> {
+        self.optional_i64(name)?
+            .map(|id| check_user_id(name, id))
+            .transpose()
+    }
+
     pub(crate) fn i64_or_zero(&self, name: &'static str) -> Result<i64, SkipReason> {
         Ok(self.optional_i64(name)?.unwrap_or(0))
     }
@@ -75,11 +95,60 @@ pub(crate) fn parse_i64(name: &'static str, value: &str) -> Result<i64, SkipReas
     })
 }
 
+/// A time, which must fall in the accepted years ([`is_accepted_year`]).
 pub(crate) fn parse_date(name: &'static str, value: &str) -> Result<Timestamp, SkipReason> {
-    parse_timestamp(value).ok_or_else(|| SkipReason::BadDate {
+    let at = parse_timestamp(value).ok_or_else(|| SkipReason::BadDate {
         attribute: name,
         value: value.chars().take(40).collect(),
-    })
+    })?;
+    if !is_accepted_year(at.year()) {
+        return Err(SkipReason::DateOutOfRange {
+            attribute: name,
+            value: value.chars().take(40).collect(),
+        });
+    }
+    Ok(at)
+}
+
+/// `id` if it is a source id (`1..2^40`).
+pub(crate) fn check_id(name: &'static str, id: i64) -> Result<i64, SkipReason> {
+    if is_source_id(id) {
+        Ok(id)
+    } else {
+        Err(SkipReason::IdOutOfRange {
+            attribute: name,
+            value: id.to_string(),
+        })
+    }
+}
+
+/// `id` if it is a user id (a source id or -1).
+pub(crate) fn check_user_id(name: &'static str, id: i64) -> Result<i64, SkipReason> {
+    if is_user_id(id) {
+        Ok(id)
+    } else {
+        Err(SkipReason::IdOutOfRange {
+            attribute: name,
+            value: id.to_string(),
+        })
+    }
+}
+
+/// The first character of `text` that XML 1.0 does not allow (C0 controls
+/// other than tab, newline and carriage return; U+FFFE and U+FFFF): `Err`
+/// naming `name` and the character.
+pub(crate) fn check_characters(name: &str, text: &str) -> Result<(), SkipReason> {
+    let illegal = text.chars().find(|&character| {
+        (character < ' ' && !matches!(character, '\t' | '\n' | '\r'))
+            || matches!(character, '\u{FFFE}' | '\u{FFFF}')
+    });
+    match illegal {
+        None => Ok(()),
+        Some(character) => Err(SkipReason::IllegalCharacter {
+            attribute: name.to_string(),
+            code_point: u32::from(character),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,35 @@ pub enum Error {
     NotAFinalState { id: i64, state: &'static str },
 }
 
+impl Error {
+    /// Whether the database refused a value of the batch (a constraint, a
+    /// value out of range, a NUL) rather than failed as a whole (a lost
+    /// connection, a full disk): an importer then splits the batch to find the
+    /// record, where for a failure it stops and keeps what it has written.
+    pub fn is_rejected_value(&self) -> bool {
+        let Error::Database { source, .. } = self else {
+            return matches!(self, Error::InvalidValue { .. });
+        };
+        let sqlx::Error::Database(database_error) = source else {
+            return false;
+        };
+        if !matches!(database_error.kind(), sqlx::error::ErrorKind::Other) {
+            return true;
+        }
+        let Some(code) = database_error.code() else {
+            return false;
+        };
+        // PostgreSQL SQLSTATE classes 22 (data exception) and 23 (integrity
+        // constraint); SQLite primary codes 18 (too big), 19 (constraint) and
+        // 20 (type mismatch), which extended codes keep in their low byte.
+        code.starts_with("22")
+            || code.starts_with("23")
+            || code
+                .parse::<i64>()
+                .is_ok_and(|code| matches!(code & 0xff, 18..=20))
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Attaches what the store was doing to a sqlx error: `.map_err(database("writing posts"))`.

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use steward_domain::{
-    Badge, Event, LlmCall, Post, PostId, PostKind, PostLink, Tag, Timestamp, User, UserId,
-    VoteCount,
+    AnonymousVote, Badge, Event, LlmCall, Post, PostId, PostKind, PostLink, Tag, Timestamp, User,
+    UserId,
 };
 
 mod artifacts;
@@ -105,8 +105,10 @@ pub struct WriteBatch {
     pub badges: Vec<Badge>,
     /// Inserted unless an event with the same key exists.
     pub events: Vec<Event>,
-    /// Added to the stored counts. Only idempotent together with `checkpoint`.
-    pub vote_counts: Vec<VoteCount>,
+    /// Kept once per vote id; only the votes this batch newly stores are added
+    /// to the per-post counts, in the same transaction, so re-runs, resumed
+    /// runs and concurrent imports count each vote exactly once.
+    pub anonymous_votes: Vec<AnonymousVote>,
     /// `(key, position)`: how far through a source this batch reaches, written in
     /// the same transaction so that a resumed import knows what is already in.
     pub checkpoint: Option<(String, i64)>,
@@ -120,7 +122,7 @@ impl WriteBatch {
             + self.post_links.len()
             + self.badges.len()
             + self.events.len()
-            + self.vote_counts.len()
+            + self.anonymous_votes.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -316,12 +318,30 @@ impl Store {
 
     /// Writes a batch in one transaction (see [`WriteBatch`]). Records are
     /// upserted by their source id; within one batch the last record per id
-    /// wins, events keep their first record per key and vote counts for the
-    /// same post and type are summed. Text with a NUL character or a
+    /// wins, events keep their first record per key, anonymous votes their first
+    /// record per vote id, and only votes not stored before add to the counts. Text with a NUL character or a
     /// non-finite event weight is refused up front ([`Error::InvalidValue`]):
     /// PostgreSQL cannot store the one, SQLite would turn the other into NULL.
     pub async fn write(&self, batch: &WriteBatch) -> Result<()> {
         write::write_batch(self, batch).await
+    }
+
+    /// The kind of each of `ids` that exists as a post (an importer checks that
+    /// an answer's parent is a question, across imports).
+    pub async fn post_kinds(&self, ids: &[PostId]) -> Result<HashMap<PostId, PostKind>> {
+        read::post_kinds(self, ids).await
+    }
+
+    /// The schema migrations recorded as applied, `(version, name)`, oldest
+    /// first: each exactly once, however many replicas opened the store.
+    pub async fn applied_migrations(&self) -> Result<Vec<(i64, String)>> {
+        migrate::applied(&self.pool).await
+    }
+
+    /// Every anonymous vote count as `(post, vote type, count)`, ordered by
+    /// post and type: one row per voted post and type, for checks and exports.
+    pub async fn vote_counts(&self) -> Result<Vec<(PostId, i64, i64)>> {
+        read::vote_counts(self).await
     }
 
     /// The subset of `ids` that exist as posts.

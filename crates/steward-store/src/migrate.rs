@@ -252,6 +252,26 @@ const MIGRATIONS: &[Migration] = &[
         ],
         data: None,
     },
+    Migration {
+        version: 4,
+        name: "anonymous_votes",
+        statements: &[
+            // Each anonymous vote by its source id. `vote_counts` is derived
+            // from it: a write adds to a count only the votes its insert really
+            // added, so no order, interruption or concurrency counts one twice.
+            "CREATE TABLE anonymous_votes (
+            id {id},
+            post_id BIGINT NOT NULL,
+            vote_type BIGINT NOT NULL
+        )",
+            // Counts made under the old scheme (a highest-vote-id checkpoint)
+            // cannot be tied to vote ids, and may be doubled or short: they go,
+            // with the checkpoint, and the next import of the dump counts again.
+            "DELETE FROM vote_counts",
+            "DELETE FROM checkpoints WHERE key = 'stackexchange/Votes.xml'",
+        ],
+        data: None,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -349,6 +369,16 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect, schema: Option<&st
         );
     }
     Ok(())
+}
+
+/// Every migration recorded as applied, `(version, name)`, oldest first.
+pub(crate) async fn applied(pool: &AnyPool) -> Result<Vec<(i64, String)>> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, name FROM steward_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .map_err(database("reading the applied migrations"))?;
+    Ok(rows)
 }
 
 /// Begins a transaction that holds the migration lock until it ends.

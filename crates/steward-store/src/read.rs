@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
-use steward_domain::{Event, Post, PostId, Tag, User, UserId};
+use steward_domain::{Event, Post, PostId, PostKind, Tag, User, UserId};
 
 use crate::error::{Result, database};
 use crate::rows::{self, column};
@@ -223,6 +223,56 @@ pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<Hash
         }
     }
     Ok(existing)
+}
+
+/// The kind of each of `ids` that exists as a post.
+pub(crate) async fn post_kinds(store: &Store, ids: &[PostId]) -> Result<HashMap<PostId, PostKind>> {
+    let mut kinds = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(kinds);
+    }
+    let mut connection = store
+        .pool
+        .acquire()
+        .await
+        .map_err(database("reading the kinds of posts"))?;
+    for chunk in ids.chunks(store.dialect.rows_per_statement(1)) {
+        let mut sql = SqlText::new(store.dialect, "SELECT id, kind FROM posts WHERE id IN (");
+        sql.parameter_list(chunk.len()).push(")");
+        let mut query = sql.query();
+        for id in chunk {
+            query = query.bind(id.0);
+        }
+        for row in query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(database("reading the kinds of posts"))?
+        {
+            let kind: String = column(&row, "posts", "kind")?;
+            let kind: PostKind = rows::parse("posts", &kind)?;
+            kinds.insert(PostId(column(&row, "posts", "id")?), kind);
+        }
+    }
+    Ok(kinds)
+}
+
+/// Every anonymous vote count as `(post, vote type, count)`, in key order.
+pub(crate) async fn vote_counts(store: &Store) -> Result<Vec<(PostId, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT post_id, vote_type, count FROM vote_counts ORDER BY post_id, vote_type",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .map_err(database("reading vote counts"))?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                PostId(column(row, "vote_counts", "post_id")?),
+                column(row, "vote_counts", "vote_type")?,
+                column(row, "vote_counts", "count")?,
+            ))
+        })
+        .collect()
 }
 
 pub(crate) async fn events_by_keys(store: &Store, keys: &[String]) -> Result<Vec<Event>> {

@@ -16,7 +16,7 @@ use std::hash::Hash;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use steward_domain::{
-    Badge, Event, EventTarget, Post, PostId, PostLink, Tag, User, UserId, VoteCount,
+    AnonymousVote, Badge, Event, EventTarget, Post, PostId, PostLink, Tag, User, UserId,
 };
 
 use crate::error::{Error, Result, database};
@@ -203,6 +203,14 @@ const EVENTS: Table = Table {
         "weight",
     ],
     conflict: &["key"],
+    on_conflict: OnConflict::Nothing,
+};
+
+/// One row per anonymous vote: the set the counts are derived from.
+const ANONYMOUS_VOTES: Table = Table {
+    name: "anonymous_votes",
+    columns: &["id", "post_id", "vote_type"],
+    conflict: &["id"],
     on_conflict: OnConflict::Nothing,
 };
 
@@ -396,7 +404,7 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
     let post_links = last_per_key(&batch.post_links, |link| link.id);
     let badges = last_per_key(&batch.badges, |badge| badge.id);
     let events = first_per_key(&batch.events);
-    let vote_counts = summed_vote_counts(&batch.vote_counts);
+    let anonymous_votes = first_per_vote_id(&batch.anonymous_votes);
 
     let mut transaction = store.begin_write().await?;
     let connection: &mut AnyConnection = &mut transaction;
@@ -491,13 +499,34 @@ pub(crate) async fn write_batch(store: &Store, batch: &WriteBatch) -> Result<()>
         ids.sort_unstable();
         changed.extend(ids.into_iter().map(ChangeKey::Event));
     }
-    if !vote_counts.is_empty() {
+    if !anonymous_votes.is_empty() {
+        // Only the votes this insert really added (not those another run
+        // stored first) come back, and only they are counted.
+        let mut new_votes: Vec<(i64, i64)> = Vec::new();
+        write_rows(
+            connection,
+            dialect,
+            &ANONYMOUS_VOTES,
+            &anonymous_votes,
+            bind_anonymous_vote,
+            Some("post_id, vote_type"),
+            "writing anonymous votes",
+            |row| {
+                new_votes.push((
+                    column(row, "anonymous_votes", "post_id")?,
+                    column(row, "anonymous_votes", "vote_type")?,
+                ));
+                Ok(())
+            },
+        )
+        .await?;
+        let vote_counts = counts_of(&new_votes);
         insert_rows(
             connection,
             dialect,
             &VOTE_COUNTS,
             &vote_counts,
-            bind_vote_count,
+            |query, (post_id, vote_type, count)| query.bind(*post_id).bind(*vote_type).bind(*count),
             "writing vote counts",
         )
         .await?;
@@ -645,24 +674,25 @@ fn first_per_key(events: &[Event]) -> Vec<&Event> {
         .collect()
 }
 
-fn summed_vote_counts(vote_counts: &[VoteCount]) -> Vec<VoteCount> {
-    let mut order: Vec<(i64, i64)> = Vec::new();
-    let mut sums: HashMap<(i64, i64), i64> = HashMap::with_capacity(vote_counts.len());
-    for vote in vote_counts {
-        let key = (vote.post_id.0, vote.vote_type);
-        let sum = sums.entry(key).or_insert_with(|| {
-            order.push(key);
-            0
-        });
-        *sum += vote.count;
+/// Anonymous votes keep their first record per id, sorted by id: two imports
+/// racing on PostgreSQL then take the row locks in the same order and wait
+/// for each other instead of deadlocking.
+fn first_per_vote_id(votes: &[AnonymousVote]) -> Vec<&AnonymousVote> {
+    let mut seen: HashSet<i64> = HashSet::with_capacity(votes.len());
+    let mut kept: Vec<&AnonymousVote> = votes.iter().filter(|vote| seen.insert(vote.id)).collect();
+    kept.sort_unstable_by_key(|vote| vote.id);
+    kept
+}
+
+/// `(post_id, vote_type, count)` of `votes`, in key order (the lock order, as above).
+fn counts_of(votes: &[(i64, i64)]) -> Vec<(i64, i64, i64)> {
+    let mut counts: std::collections::BTreeMap<(i64, i64), i64> = Default::default();
+    for key in votes {
+        *counts.entry(*key).or_default() += 1;
     }
-    order
+    counts
         .into_iter()
-        .map(|(post_id, vote_type)| VoteCount {
-            post_id: steward_domain::PostId(post_id),
-            vote_type,
-            count: sums[&(post_id, vote_type)],
-        })
+        .map(|((post_id, vote_type), count)| (post_id, vote_type, count))
         .collect()
 }
 
@@ -797,11 +827,11 @@ fn bind_event(query: AnyQuery<'static>, event: &&Event) -> AnyQuery<'static> {
         .bind(event.weight)
 }
 
-fn bind_vote_count(query: AnyQuery<'static>, vote: &VoteCount) -> AnyQuery<'static> {
+fn bind_anonymous_vote(query: AnyQuery<'static>, vote: &&AnonymousVote) -> AnyQuery<'static> {
     query
+        .bind(vote.id)
         .bind(vote.post_id.0)
         .bind(vote.vote_type)
-        .bind(vote.count)
 }
 
 /// Rejects, before anything is written, the values one backend would store and
@@ -830,6 +860,13 @@ fn validate_batch(batch: &WriteBatch) -> Result<()> {
         }
         for text in post.tags.iter().chain(&post.code_blocks) {
             check_text("post", &id, text)?;
+        }
+        if post.tags.iter().any(|tag| tag.trim().is_empty()) {
+            return Err(Error::InvalidValue {
+                table: "post",
+                id: id(),
+                message: "a tag is empty".to_string(),
+            });
         }
     }
     for tag in &batch.tags {

@@ -244,7 +244,7 @@ async fn without_a_blob_directory_postgres_keeps_large_artifacts_inline() {
 }
 
 /// Runs `statements` on the test database directly, outside the store.
-async fn raw_sql(db: &TestDb, statements: &[String]) {
+pub(crate) async fn raw_sql(db: &TestDb, statements: &[String]) {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let options = db.options();
@@ -294,6 +294,8 @@ async fn a_store_made_before_the_registry_keeps_its_artifacts() {
             // Migration 3's changes go too, so that it can be applied again.
             "DROP TABLE api_keys",
             "ALTER TABLE llm_calls DROP COLUMN key_id",
+            // And migration 4's.
+            "DROP TABLE anonymous_votes",
             "DELETE FROM steward_migrations WHERE version > 1",
             &format!(
                 "CREATE TABLE artifacts (name TEXT PRIMARY KEY, bytes {bytes_type} NOT NULL, \

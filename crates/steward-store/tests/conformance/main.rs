@@ -14,8 +14,8 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 use proptest::prelude::*;
 use steward_domain::{
-    Badge, BadgeClass, BadgeId, EventKind, EventTarget, LlmCall, LlmOutcome, Post, PostId,
-    PostKind, PostLink, PostLinkKind, Tag, User, UserId, VoteCount,
+    AnonymousVote, Badge, BadgeClass, BadgeId, EventKind, EventTarget, LlmCall, LlmOutcome, Post,
+    PostId, PostKind, PostLink, PostLinkKind, Tag, User, UserId,
 };
 use steward_store::{
     ApiKeyRecord, Dialect, Error, LlmUsage, NewArtifact, PostOrder, PostQuery, Store,
@@ -59,6 +59,9 @@ async fn opening_twice_migrates_once_and_keeps_the_data() {
         store.close().await;
         let reopened = db.open().await;
         let again = db.open().await;
+        let applied = again.applied_migrations().await.expect("migrations");
+        let versions: Vec<i64> = applied.iter().map(|(version, _)| *version).collect();
+        assert_eq!(versions, [1, 2, 3, 4], "{applied:?}");
         assert_eq!(reopened.stats().await.expect("stats").questions, 1);
         assert_eq!(
             again.post(PostId(1)).await.expect("read"),
@@ -79,6 +82,15 @@ async fn replicas_starting_together_migrate_once() {
         for store in [first, second, third] {
             let store = store.expect("every replica opens");
             assert_eq!(store.stats().await.expect("stats").posts, 0);
+            let applied = store.applied_migrations().await.expect("migrations");
+            assert_eq!(
+                applied
+                    .iter()
+                    .map(|(version, _)| *version)
+                    .collect::<Vec<_>>(),
+                [1, 2, 3, 4],
+                "each migration recorded once: {applied:?}"
+            );
         }
     })
     .await;
@@ -256,7 +268,7 @@ fn sample_batch() -> WriteBatch {
             EventKind::Answer,
             EventTarget::Post(PostId(1)),
         )],
-        vote_counts: Vec::new(),
+        anonymous_votes: Vec::new(),
         checkpoint: Some(("posts".to_string(), 2)),
     }
 }
@@ -369,10 +381,10 @@ async fn a_batch_that_fails_part_way_leaves_nothing() {
                 EventKind::View,
                 EventTarget::Post(PostId(10)),
             )],
-            vote_counts: vec![VoteCount {
+            anonymous_votes: vec![AnonymousVote {
+                id: 1,
                 post_id: PostId(1),
                 vote_type: 2,
-                count: 5,
             }],
             checkpoint: Some(("posts".to_string(), 10)),
             ..WriteBatch::default()
@@ -487,51 +499,141 @@ async fn events_are_stored_once_per_key() {
     .await;
 }
 
+fn vote(id: i64, post_id: i64, vote_type: i64) -> AnonymousVote {
+    AnonymousVote {
+        id,
+        post_id: PostId(post_id),
+        vote_type,
+    }
+}
+
 #[tokio::test]
-async fn vote_counts_add_up_and_move_with_their_checkpoint() {
+async fn each_anonymous_vote_is_counted_once_whatever_the_order_or_repetition() {
     on_every_backend(|db| async move {
         let store = db.open().await;
-        let votes = |post_id: i64, vote_type: i64, count: i64| VoteCount {
-            post_id: PostId(post_id),
-            vote_type,
-            count,
+        let write = |votes: Vec<AnonymousVote>| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(&WriteBatch {
+                        anonymous_votes: votes,
+                        ..WriteBatch::default()
+                    })
+                    .await
+            }
         };
-        store
-            .write(&WriteBatch {
-                vote_counts: vec![votes(1, 2, 3), votes(1, 3, 1), votes(1, 2, 4)],
-                checkpoint: Some(("votes".to_string(), 100)),
-                ..WriteBatch::default()
-            })
-            .await
-            .expect("first votes");
-        store
-            .write(&WriteBatch {
-                vote_counts: vec![votes(1, 2, 10), votes(2, 2, 1)],
-                checkpoint: Some(("votes".to_string(), 200)),
-                ..WriteBatch::default()
-            })
-            .await
-            .expect("second votes");
-        assert_eq!(store.stats().await.expect("stats").anonymous_votes, 19);
-        assert_eq!(
-            store.checkpoint("votes").await.expect("checkpoint"),
-            Some(200)
-        );
+        // Out of order, one repeated inside the batch.
+        write(vec![
+            vote(30, 1, 2),
+            vote(10, 1, 2),
+            vote(20, 1, 3),
+            vote(10, 1, 2),
+        ])
+        .await
+        .expect("first votes");
+        // Lower ids than before (an unsorted file), and two already counted.
+        write(vec![
+            vote(5, 2, 2),
+            vote(10, 1, 2),
+            vote(30, 1, 2),
+            vote(1, 1, 2),
+        ])
+        .await
+        .expect("second votes");
+        let expected = vec![(PostId(1), 2, 3), (PostId(1), 3, 1), (PostId(2), 2, 1)];
+        assert_eq!(store.vote_counts().await.expect("counts"), expected);
+        assert_eq!(store.stats().await.expect("stats").anonymous_votes, 5);
 
+        // A failing batch counts nothing of its votes.
         let failing = WriteBatch {
-            vote_counts: vec![votes(1, 2, 1000)],
+            anonymous_votes: vec![vote(40, 1, 2)],
             tags: vec![tag("")],
-            checkpoint: Some(("votes".to_string(), 300)),
             ..WriteBatch::default()
         };
         store
             .write(&failing)
             .await
             .expect_err("an empty tag name is refused");
-        assert_eq!(store.stats().await.expect("stats").anonymous_votes, 19);
+        assert_eq!(store.vote_counts().await.expect("counts"), expected);
+        write(vec![vote(40, 1, 2)]).await.expect("the vote alone");
+        assert_eq!(store.stats().await.expect("stats").anonymous_votes, 6);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_of_the_same_votes_count_each_once() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        let votes: Vec<AnonymousVote> = (1..=400).map(|id| vote(id, id % 7, 2 + id % 2)).collect();
+        let writers = (0..4).map(|writer| {
+            let store = store.clone();
+            let mut votes = votes.clone();
+            // Each writer sends them in its own order, in batches of 50.
+            votes.rotate_left(writer * 100);
+            async move {
+                for chunk in votes.chunks(50) {
+                    store
+                        .write(&WriteBatch {
+                            anonymous_votes: chunk.to_vec(),
+                            ..WriteBatch::default()
+                        })
+                        .await
+                        .expect("votes written");
+                }
+            }
+        });
+        futures::future::join_all(writers).await;
+        let counts = store.vote_counts().await.expect("counts");
+        assert_eq!(counts.iter().map(|(_, _, count)| count).sum::<i64>(), 400);
+        assert_eq!(counts.len(), 14, "7 posts x 2 types: {counts:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migration_4_drops_vote_counts_it_cannot_tie_to_vote_ids() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        store.close().await;
+        // Back to version 3, with counts and the checkpoint of the old scheme.
+        let statements: Vec<String> = [
+            "DROP TABLE anonymous_votes",
+            "DELETE FROM steward_migrations WHERE version = 4",
+            "INSERT INTO vote_counts (post_id, vote_type, count) VALUES (1, 2, 99)",
+            "INSERT INTO checkpoints (key, position) VALUES ('stackexchange/Votes.xml', 500)",
+            "INSERT INTO checkpoints (key, position) VALUES ('other', 7)",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        artifacts::raw_sql(&db, &statements).await;
+
+        let store = db.open().await;
         assert_eq!(
-            store.checkpoint("votes").await.expect("checkpoint"),
-            Some(200)
+            store.vote_counts().await.expect("counts"),
+            Vec::<(PostId, i64, i64)>::new()
+        );
+        assert_eq!(
+            store
+                .checkpoint("stackexchange/Votes.xml")
+                .await
+                .expect("checkpoint"),
+            None
+        );
+        assert_eq!(
+            store.checkpoint("other").await.expect("checkpoint"),
+            Some(7)
+        );
+        store
+            .write(&WriteBatch {
+                anonymous_votes: vec![vote(1, 1, 2), vote(2, 1, 2)],
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("votes");
+        assert_eq!(
+            store.vote_counts().await.expect("counts"),
+            [(PostId(1), 2, 2)]
         );
     })
     .await;
@@ -589,18 +691,12 @@ fn small_community() -> WriteBatch {
             event("v2", 2, EventKind::View, EventTarget::Post(PostId(1))),
             event("u1", 2, EventKind::UpVote, EventTarget::Post(PostId(4))),
         ],
-        vote_counts: vec![
-            VoteCount {
-                post_id: PostId(1),
-                vote_type: 2,
-                count: 7,
-            },
-            VoteCount {
-                post_id: PostId(4),
-                vote_type: 3,
-                count: 2,
-            },
-        ],
+        anonymous_votes: (1..=9)
+            .map(|id| match id {
+                1..=7 => vote(id, 1, 2),
+                _ => vote(id, 4, 3),
+            })
+            .collect(),
         checkpoint: None,
     }
 }
