@@ -87,22 +87,23 @@ pub async fn import_jsonl(
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(|source| Error::io("reading", path, source))?;
         report.files[file_idx].rows_read += chunk.records.len() as u64;
+        // Collected first: an iterator of closures held across the await below
+        // would make this future not `Send` for every lifetime (a worker spawns it).
+        let wanted: Vec<PostId> = chunk
+            .records
+            .iter()
+            .filter_map(|record| record.outcome.as_ref().ok())
+            .flat_map(|record| {
+                let own = match record {
+                    Record::Post(post) => Some(post.id),
+                    _ => None,
+                };
+                own.into_iter()
+                    .chain(record.referenced_posts().into_iter().map(|(_, id)| id))
+            })
+            .collect();
         let stored = known_posts
-            .stored_kinds(
-                store,
-                chunk
-                    .records
-                    .iter()
-                    .filter_map(|record| record.outcome.as_ref().ok())
-                    .flat_map(|record| {
-                        let own = match record {
-                            Record::Post(post) => Some(post.id),
-                            _ => None,
-                        };
-                        own.into_iter()
-                            .chain(record.referenced_posts().into_iter().map(|(_, id)| id))
-                    }),
-            )
+            .stored_kinds(store, wanted.into_iter())
             .await?;
 
         let mut batch = LocatedBatch::default();
