@@ -294,6 +294,13 @@ async fn a_store_made_before_the_registry_keeps_its_artifacts() {
             // Migration 3's changes go too, so that it can be applied again.
             "DROP TABLE api_keys",
             "ALTER TABLE llm_calls DROP COLUMN key_id",
+            // And migration 5's indexes.
+            "DROP INDEX posts_by_time",
+            "DROP INDEX posts_by_score",
+            "DROP INDEX posts_by_kind_time_id",
+            "DROP INDEX posts_by_kind_score",
+            "DROP INDEX posts_by_parent_kind",
+            "DROP INDEX posts_by_parent_time",
             "DELETE FROM steward_migrations WHERE version > 1",
             &format!(
                 "CREATE TABLE artifacts (name TEXT PRIMARY KEY, bytes {bytes_type} NOT NULL, \
