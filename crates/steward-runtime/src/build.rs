@@ -42,13 +42,13 @@ pub async fn open_store(config: &Config) -> Result<Store> {
                 };
             }
             Error::OpenStore {
-            url: mask_url_password(&config.database.url),
-            origin: config
-                .origin("database.url")
-                .cloned()
-                .unwrap_or(Origin::Default),
-            source: Box::new(source),
-        }
+                url: mask_url_password(&config.database.url),
+                origin: config
+                    .origin("database.url")
+                    .cloned()
+                    .unwrap_or(Origin::Default),
+                source: Box::new(source),
+            }
         })
 }
 

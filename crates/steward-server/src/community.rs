@@ -213,10 +213,7 @@ pub fn parse_id(parameter: &str, raw: &str) -> Result<i64, ApiError> {
 
 /// A page of a listing. Its `total` comes from the totals cache (at most
 /// `totals_max_age` old), so that a page costs its rows, not a count.
-pub async fn posts(
-    state: &AppState,
-    query: &PostQuery,
-) -> Result<PageDto<PostSummary>, ApiError> {
+pub async fn posts(state: &AppState, query: &PostQuery) -> Result<PageDto<PostSummary>, ApiError> {
     let listing = state.store.post_listing(query).await?;
     let total = state
         .caches
@@ -228,16 +225,18 @@ pub async fn posts(
         total,
         page: query.cursor.is_none().then_some(query.page),
         per_page: listing.per_page,
-        next_cursor: listing
-            .next_cursor
-            .map(|cursor| encode_cursor(tag, cursor)),
+        next_cursor: listing.next_cursor.map(|cursor| encode_cursor(tag, cursor)),
     })
 }
 
 /// A post with a page of its comments and a page of its answers (the
 /// accepted one first, then by score, ties oldest first), each answer with
 /// its first comments. Five queries whatever the size of the thread.
-pub async fn thread(store: &Store, id: PostId, query: &ThreadQuery) -> Result<PostThread, ApiError> {
+pub async fn thread(
+    store: &Store,
+    id: PostId,
+    query: &ThreadQuery,
+) -> Result<PostThread, ApiError> {
     let post = store
         .post(id)
         .await?
@@ -255,8 +254,7 @@ pub async fn thread(store: &Store, id: PostId, query: &ThreadQuery) -> Result<Po
     let mut comments = store
         .comments(id, query.comments_cursor, query.comments_per_page + 1)
         .await?;
-    let next_comments_cursor =
-        next_cursor(&mut comments, query.comments_per_page, COMMENTS_CURSOR);
+    let next_comments_cursor = next_cursor(&mut comments, query.comments_per_page, COMMENTS_CURSOR);
     let answer_ids: Vec<PostId> = answers.iter().map(|answer| answer.id).collect();
     let mut answer_comments: HashMap<PostId, Vec<Post>> = HashMap::new();
     for comment in store
@@ -444,7 +442,11 @@ mod tests {
         };
         for tag in ['n', 'o', 's', ANSWERS_CURSOR, COMMENTS_CURSOR] {
             let text = encode_cursor(tag, cursor);
-            assert_eq!(decode_cursor("cursor", tag, &text).ok(), Some(cursor), "{text}");
+            assert_eq!(
+                decode_cursor("cursor", tag, &text).ok(),
+                Some(cursor),
+                "{text}"
+            );
         }
     }
 }

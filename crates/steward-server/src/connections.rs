@@ -138,13 +138,12 @@ impl Connection {
         let _ = self.stream.set_nodelay(true);
         let remote = self.remote;
         // The peer address keys the rate limit of callers without a key.
-        let service = self
-            .router
-            .clone()
-            .map_request(move |mut request: axum::extract::Request<Incoming>| {
+        let service = self.router.clone().map_request(
+            move |mut request: axum::extract::Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(remote));
                 request
-            });
+            },
+        );
         let connection = self
             .builder
             .serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service));

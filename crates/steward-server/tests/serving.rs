@@ -71,8 +71,8 @@ async fn call(
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .expect("body");
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|error| panic!("{uri}: not JSON ({error})"));
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|error| panic!("{uri}: not JSON ({error})"));
     (status, retry_after, value)
 }
 
@@ -138,7 +138,9 @@ async fn start(config: ServerConfig) -> Running {
 async fn fresh_get(address: std::net::SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(address).await.expect("connected");
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .expect("sent");
     let mut answer = Vec::new();
@@ -197,9 +199,7 @@ async fn idle_and_half_sent_connections_are_closed_after_the_header_timeout() {
     .await;
     let mut hogs = idle_and_half_sent(server.address, 200).await;
     // A kept-alive connection that finished a request counts as idle too.
-    let mut kept_alive = TcpStream::connect(server.address)
-        .await
-        .expect("connected");
+    let mut kept_alive = TcpStream::connect(server.address).await.expect("connected");
     kept_alive
         .write_all(b"GET /api/v1/health/live HTTP/1.1\r\nHost: test\r\n\r\n")
         .await
@@ -236,7 +236,12 @@ fn questions(first_id: i64, count: i64, first_millis: i64) -> Vec<Post> {
     (0..count)
         .map(|index| {
             let id = first_id + index;
-            let mut question = post(id, PostKind::Question, None, first_millis + (index / 3) * 1_000);
+            let mut question = post(
+                id,
+                PostKind::Question,
+                None,
+                first_millis + (index / 3) * 1_000,
+            );
             question.score = (index * 7) % 5;
             question
         })
@@ -253,7 +258,9 @@ async fn walk(state: &AppState, query: &str, per_page: u32) -> Vec<i64> {
         assert!(page_ids.len() <= per_page as usize, "{page}");
         seen.extend(page_ids);
         match page["next_cursor"].as_str() {
-            Some(cursor) => uri = format!("/api/v1/posts?{query}&per_page={per_page}&cursor={cursor}"),
+            Some(cursor) => {
+                uri = format!("/api/v1/posts?{query}&per_page={per_page}&cursor={cursor}")
+            }
             None => return seen,
         }
     }
@@ -270,7 +277,8 @@ async fn listings_walked_by_cursor_match_the_pages_and_survive_inserts() {
         let state = AppState::new(store.clone());
         for sort in ["newest", "oldest", "score"] {
             let query = format!("sort={sort}");
-            let all = ids(&get(&state, &format!("/api/v1/posts?{query}&per_page=100")).await["items"]);
+            let all =
+                ids(&get(&state, &format!("/api/v1/posts?{query}&per_page=100")).await["items"]);
             assert_eq!(all.len(), 57);
             assert_eq!(walk(&state, &query, 10).await, all, "{sort}");
             // Page numbers still work, and agree with the cursor.
@@ -292,7 +300,11 @@ async fn listings_walked_by_cursor_match_the_pages_and_survive_inserts() {
         let mut seen = ids(&first["items"]);
         let mut cursor = first["next_cursor"].as_str().expect("more").to_string();
         loop {
-            let page = get(&state, &format!("/api/v1/posts?sort=oldest&per_page=20&cursor={cursor}")).await;
+            let page = get(
+                &state,
+                &format!("/api/v1/posts?sort=oldest&per_page=20&cursor={cursor}"),
+            )
+            .await;
             assert_eq!(page["page"], Value::Null, "a cursor page has no number");
             seen.extend(ids(&page["items"]));
             match page["next_cursor"].as_str() {
@@ -336,12 +348,26 @@ fn big_thread() -> Vec<Post> {
     question.accepted_answer_id = Some(PostId(accepted));
     let mut posts = vec![question];
     for index in 0..ANSWERS {
-        let mut answer = post(100 + index, PostKind::Answer, Some(QUESTION), 1_000 + index % 17);
-        answer.score = if 100 + index == accepted { -5 } else { index % 11 };
+        let mut answer = post(
+            100 + index,
+            PostKind::Answer,
+            Some(QUESTION),
+            1_000 + index % 17,
+        );
+        answer.score = if 100 + index == accepted {
+            -5
+        } else {
+            index % 11
+        };
         posts.push(answer);
     }
     for index in 0..45 {
-        posts.push(post(10_000 + index, PostKind::Comment, Some(QUESTION), 5_000 + index / 2));
+        posts.push(post(
+            10_000 + index,
+            PostKind::Comment,
+            Some(QUESTION),
+            5_000 + index / 2,
+        ));
     }
     for (answer, parent) in [110, 121, 132].into_iter().enumerate() {
         for index in 0..25 {
@@ -446,7 +472,10 @@ async fn stats_are_served_from_memory_and_refreshed_in_the_background() {
         };
         let first = get(&state, "/api/v1/stats").await;
         assert_eq!(first["questions"], 4);
-        assert_eq!(first, serde_json::to_value(store.stats().await.expect("stats")).expect("JSON"));
+        assert_eq!(
+            first,
+            serde_json::to_value(store.stats().await.expect("stats")).expect("JSON")
+        );
 
         store
             .write(&posts_batch(questions(100, 3, 1_704_067_200_000)))
@@ -459,7 +488,10 @@ async fn stats_are_served_from_memory_and_refreshed_in_the_background() {
         loop {
             let stats = get(&state, "/api/v1/stats").await;
             if stats["questions"] == 7 {
-                assert_eq!(stats, serde_json::to_value(store.stats().await.expect("stats")).expect("JSON"));
+                assert_eq!(
+                    stats,
+                    serde_json::to_value(store.stats().await.expect("stats")).expect("JSON")
+                );
                 break;
             }
             assert!(Instant::now() < deadline, "stats never refreshed: {stats}");
@@ -505,15 +537,23 @@ async fn a_locked_database_answers_503_database_busy_with_retry_after() {
         let mut other = raw_connection(&db).await;
         let lock = match db.schema() {
             None => "BEGIN IMMEDIATE".to_string(),
-            Some(schema) => format!("BEGIN; LOCK TABLE \"{schema}\".events IN ACCESS EXCLUSIVE MODE"),
+            Some(schema) => {
+                format!("BEGIN; LOCK TABLE \"{schema}\".events IN ACCESS EXCLUSIVE MODE")
+            }
         };
         sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
             .execute(&mut other)
             .await
             .expect("locked");
 
-        let (status, retry_after, body) =
-            call(&state, Some(&key), Method::POST, "/api/v1/events", Some(view("busy:1"))).await;
+        let (status, retry_after, body) = call(
+            &state,
+            Some(&key),
+            Method::POST,
+            "/api/v1/events",
+            Some(view("busy:1")),
+        )
+        .await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["error"]["code"], "database_busy", "{body}");
         assert_eq!(retry_after.as_deref(), Some("1"));
@@ -526,13 +566,24 @@ async fn a_locked_database_answers_503_database_busy_with_retry_after() {
             assert_eq!(retry_after.as_deref(), Some("1"));
         }
 
-        sqlx::raw_sql("ROLLBACK").execute(&mut other).await.expect("released");
-        let (status, _, body) =
-            call(&state, None, Method::GET, "/api/v1/health/ready", None).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("released");
+        let (status, _, body) = call(&state, None, Method::GET, "/api/v1/health/ready", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, _, body) =
-            call(&state, Some(&key), Method::POST, "/api/v1/events", Some(view("busy:1"))).await;
-        assert_eq!((status, body), (StatusCode::OK, json!({"accepted": 1, "duplicates": 0})));
+        let (status, _, body) = call(
+            &state,
+            Some(&key),
+            Method::POST,
+            "/api/v1/events",
+            Some(view("busy:1")),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"accepted": 1, "duplicates": 0}))
+        );
         store.close().await;
     })
     .await;
@@ -557,8 +608,13 @@ async fn processes_opening_a_new_sqlite_file_at_once_all_succeed() {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let path = directory.path().join("new.db").display().to_string();
         let opens = (0..4).map(|_| Store::open(&path));
-        for (index, opened) in futures::future::join_all(opens).await.into_iter().enumerate() {
-            let store = opened.unwrap_or_else(|error| panic!("round {round}, open {index}: {error}"));
+        for (index, opened) in futures::future::join_all(opens)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let store =
+                opened.unwrap_or_else(|error| panic!("round {round}, open {index}: {error}"));
             assert_eq!(store.stats().await.expect("stats").posts, 0);
             store.close().await;
         }

@@ -230,10 +230,7 @@ pub(crate) async fn answers(
 ) -> Result<Vec<Post>> {
     // An id no post has when nothing is accepted.
     let accepted = accepted.map_or(i64::MIN, |id| id.0);
-    let mut sql = SqlText::new(
-        store.dialect,
-        "SELECT id FROM posts WHERE parent_id = ",
-    );
+    let mut sql = SqlText::new(store.dialect, "SELECT id FROM posts WHERE parent_id = ");
     sql.parameter().push(" AND kind = 'answer'");
     if after.is_some() {
         sql.push(" AND (CASE WHEN id = ")

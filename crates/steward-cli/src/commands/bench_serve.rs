@@ -148,7 +148,9 @@ pub async fn run(args: BenchServeArgs, context: &Context) -> anyhow::Result<()> 
     }
     println!(
         "  idle: {} idle connections open, a new client got `{}` in {:.1} ms",
-        result.idle.idle_connections_opened, result.idle.new_client_status, result.idle.new_client_ms
+        result.idle.idle_connections_opened,
+        result.idle.new_client_status,
+        result.idle.new_client_ms
     );
     println!(
         "  meets targets (listing and stats >= {TARGET_REQUESTS_PER_SECOND} req/s, p99 < {TARGET_P99_MILLISECONDS} ms, 0 errors; new client served): {}",
@@ -182,6 +184,12 @@ async fn bench(
     let address = server.address.clone();
     let mut endpoints = Vec::new();
     for (name, path, targeted) in paths {
+        // Warm-up: the first /stats waits for the first computation, which
+        // would otherwise land in the measured tail.
+        let warm = get_status(&address, &path).await;
+        if !warm.contains("200") {
+            bail!("GET {path} answered `{warm}` before the load started");
+        }
         let url = format!("http://{address}{path}");
         let figures = run_wrk(wrk, args, &url).with_context(|| format!("running wrk on {url}"))?;
         endpoints.push(EndpointResult {
@@ -194,11 +202,15 @@ async fn bench(
     let idle = idle_connections(&address, args.idle_connections).await?;
     server.stop();
 
-    let meets_targets = endpoints.iter().filter(|endpoint| endpoint.targeted).all(|endpoint| {
-        endpoint.requests_per_second >= TARGET_REQUESTS_PER_SECOND
-            && endpoint.p99_ms < TARGET_P99_MILLISECONDS
-            && endpoint.errors == 0
-    }) && idle.new_client_status.contains("200");
+    let meets_targets = endpoints
+        .iter()
+        .filter(|endpoint| endpoint.targeted)
+        .all(|endpoint| {
+            endpoint.requests_per_second >= TARGET_REQUESTS_PER_SECOND
+                && endpoint.p99_ms < TARGET_P99_MILLISECONDS
+                && endpoint.errors == 0
+        })
+        && idle.new_client_status.contains("200");
     Ok(BenchServeResult {
         database: database.display().to_string(),
         posts: stats.posts,
@@ -216,7 +228,11 @@ async fn bench(
 }
 
 /// Generates the community and imports it into `options.url`.
-async fn prepare(args: &BenchServeArgs, work_dir: &Path, options: &StoreOptions) -> anyhow::Result<()> {
+async fn prepare(
+    args: &BenchServeArgs,
+    work_dir: &Path,
+    options: &StoreOptions,
+) -> anyhow::Result<()> {
     let dump = work_dir.join("dump");
     let questions = (args.posts as f64 / POSTS_PER_QUESTION).ceil() as u64;
     let config = SampleConfig {
@@ -233,9 +249,12 @@ async fn prepare(args: &BenchServeArgs, work_dir: &Path, options: &StoreOptions)
         .await
         .with_context(|| format!("creating {}", options.url))?;
     let job = JobHandle::new();
-    progress::run(&job, import_dump(&store, &dump, &DumpOptions::default(), &job))
-        .await
-        .with_context(|| format!("importing {}", dump.display()))?;
+    progress::run(
+        &job,
+        import_dump(&store, &dump, &DumpOptions::default(), &job),
+    )
+    .await
+    .with_context(|| format!("importing {}", dump.display()))?;
     store.close().await;
     let _ = std::fs::remove_dir_all(&dump);
     Ok(())
@@ -320,15 +339,15 @@ impl Server {
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
             .context("reading the server's address")?;
-        let address = line
-            .trim()
-            .strip_prefix("http://")
-            .map(str::to_string);
+        let address = line.trim().strip_prefix("http://").map(str::to_string);
         match address {
             Some(address) => Ok(Server { child, address }),
             None => {
                 let _ = child.kill();
-                bail!("`steward serve` did not print its address (got `{}`)", line.trim())
+                bail!(
+                    "`steward serve` did not print its address (got `{}`)",
+                    line.trim()
+                )
             }
         }
     }
@@ -407,7 +426,9 @@ fn parse_wrk(report: &str) -> anyhow::Result<EndpointResult> {
             ["50%", latency] => result.p50_ms = milliseconds(latency)?,
             ["99%", latency] => result.p99_ms = milliseconds(latency)?,
             [requests, "requests", "in", ..] => result.requests = requests.parse()?,
-            ["Non-2xx", "or", "3xx", "responses:", count] => result.errors += count.parse::<u64>()?,
+            ["Non-2xx", "or", "3xx", "responses:", count] => {
+                result.errors += count.parse::<u64>()?
+            }
             ["Socket", "errors:", rest @ ..] => {
                 // connect 0, read 0, write 0, timeout 0
                 for count in rest.iter().skip(1).step_by(2) {
@@ -458,10 +479,26 @@ async fn idle_connections(address: &str, wanted: u32) -> anyhow::Result<IdleResu
     }
     let opened = u32::try_from(idle.len()).unwrap_or(u32::MAX);
     let started = Instant::now();
-    let status = tokio::time::timeout(Duration::from_secs(30), async {
+    let new_client_status = get_status(address, "/api/v1/health/live").await;
+    let new_client_ms = started.elapsed().as_secs_f64() * 1e3;
+    drop(idle);
+    Ok(IdleResult {
+        idle_connections_opened: opened,
+        new_client_status,
+        new_client_ms,
+    })
+}
+
+/// `GET path` on a new connection: the status line, or what went wrong
+/// (within 30 s).
+async fn get_status(address: &str, path: &str) -> String {
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
         let mut stream = tokio::net::TcpStream::connect(address).await?;
         stream
-            .write_all(b"GET /api/v1/health/live HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
             .await?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await?;
@@ -474,24 +511,19 @@ async fn idle_connections(address: &str, wanted: u32) -> anyhow::Result<IdleResu
         )
     })
     .await;
-    let new_client_ms = started.elapsed().as_secs_f64() * 1e3;
-    drop(idle);
-    let new_client_status = match status {
+    match answer {
         Ok(Ok(line)) => line,
         Ok(Err(error)) => format!("error: {error}"),
         Err(_) => "no answer within 30 s".to_string(),
-    };
-    Ok(IdleResult {
-        idle_connections_opened: opened,
-        new_client_status,
-        new_client_ms,
-    })
+    }
 }
 
 /// This process's soft limit of open files (`ulimit -n`), from /proc.
 fn open_file_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
 

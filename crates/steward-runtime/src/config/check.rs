@@ -72,7 +72,11 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         config.auth.anonymous_requests_per_second.into(),
         1,
     );
-    problems.at_least("auth.anonymous_burst", config.auth.anonymous_burst.into(), 1);
+    problems.at_least(
+        "auth.anonymous_burst",
+        config.auth.anonymous_burst.into(),
+        1,
+    );
     problems.at_least(
         "database.acquire_timeout_secs",
         config.database.acquire_timeout_secs,
