@@ -18,13 +18,16 @@ use crate::config::{
 };
 use crate::{Error, Problem, Result};
 
-/// How the store is opened: `database.url`, its pool size, where big
-/// artifacts go (`database.blob_dir`) and, on PostgreSQL, `database.schema`.
+/// How the store is opened: `database.url`, its pool size and timeouts,
+/// where big artifacts go (`database.blob_dir`) and, on PostgreSQL,
+/// `database.schema`.
 pub fn store_options(config: &Config) -> StoreOptions {
     let mut options = StoreOptions::new(config.database.url.clone());
     options.max_connections = config.database.max_connections;
     options.blob_dir = config.database.blob_dir.clone();
     options.schema = config.database.schema.clone();
+    options.busy_timeout = std::time::Duration::from_millis(config.database.busy_timeout_ms);
+    options.acquire_timeout = std::time::Duration::from_secs(config.database.acquire_timeout_secs);
     options
 }
 
@@ -32,13 +35,22 @@ pub fn store_options(config: &Config) -> StoreOptions {
 pub async fn open_store(config: &Config) -> Result<Store> {
     Store::open_with(store_options(config))
         .await
-        .map_err(|source| Error::OpenStore {
-            url: mask_url_password(&config.database.url),
-            origin: config
-                .origin("database.url")
-                .cloned()
-                .unwrap_or(Origin::Default),
-            source: Box::new(source),
+        .map_err(|source| {
+            if source.is_busy() {
+                return Error::StoreBusy {
+                    url: mask_url_password(&config.database.url),
+                    busy_timeout_ms: config.database.busy_timeout_ms,
+                    source: Box::new(source),
+                };
+            }
+            Error::OpenStore {
+                url: mask_url_password(&config.database.url),
+                origin: config
+                    .origin("database.url")
+                    .cloned()
+                    .unwrap_or(Origin::Default),
+                source: Box::new(source),
+            }
         })
 }
 

@@ -39,6 +39,17 @@ pub enum Error {
         #[source]
         source: Box<steward_store::Error>,
     },
+    /// The database is there and the URL is right, but another process held
+    /// its lock past the busy timeout (an import writing, say).
+    #[error(
+        "opening the database `{url}`: it is locked by another process (still locked after database.busy_timeout_ms = {busy_timeout_ms}): {source}; wait for the other command to finish and retry, or raise database.busy_timeout_ms"
+    )]
+    StoreBusy {
+        url: String,
+        busy_timeout_ms: u64,
+        #[source]
+        source: Box<steward_store::Error>,
+    },
     /// Finding, downloading or loading a model.
     #[error("{what}: {source}")]
     Model {

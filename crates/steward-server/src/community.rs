@@ -1,11 +1,12 @@
 //! Reading the community: parameter validation and the store calls behind the
 //! `/api/v1` read endpoints, so that handlers only parse, call and map.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
-use steward_domain::{PostId, PostKind, UserId};
-use steward_store::{PostOrder, PostQuery, Stats, Store};
+use steward_domain::{Post, PostId, PostKind, UserId};
+use steward_store::{PostCursor, PostOrder, PostQuery, Store};
 
 use crate::AppState;
 use crate::dto::{
@@ -27,10 +28,18 @@ pub struct PostsParams {
     pub kind: Option<String>,
     pub tag: Option<String>,
     pub sort: Option<String>,
+    /// `next_cursor` of the page before; replaces `page`.
+    pub cursor: Option<String>,
 }
 
 impl PostsParams {
     pub fn to_query(&self) -> Result<PostQuery, ApiError> {
+        if self.page.is_some() && self.cursor.is_some() {
+            return Err(ApiError::invalid_parameter(
+                "cursor",
+                "send either `page` or `cursor`, not both: `cursor` continues where a page ended",
+            ));
+        }
         let page = match &self.page {
             None => 1,
             Some(raw) => parse_in_range("page", raw, 1, u32::MAX)?,
@@ -62,12 +71,119 @@ impl PostsParams {
             .as_deref()
             .map(|tag| tag.trim().to_lowercase())
             .filter(|tag| !tag.is_empty());
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(decode_cursor("cursor", listing_cursor_tag(order), raw)?),
+        };
         Ok(PostQuery {
             kind,
             tag,
             order,
             page,
             per_page,
+            cursor,
+        })
+    }
+}
+
+fn listing_cursor_tag(order: PostOrder) -> char {
+    match order {
+        PostOrder::Newest => 'n',
+        PostOrder::Oldest => 'o',
+        PostOrder::Score => 's',
+    }
+}
+
+const ANSWERS_CURSOR: char = 'a';
+const COMMENTS_CURSOR: char = 'c';
+
+/// A cursor as sent to clients: opaque to them, `<order>.<score>.<created
+/// ms>.<id>` to us. The order letter keeps a cursor of one listing order
+/// (or of answers, or comments) from being used with another.
+pub fn encode_cursor(tag: char, cursor: PostCursor) -> String {
+    format!(
+        "{tag}.{}.{}.{}",
+        cursor.score, cursor.created_at_millis, cursor.id
+    )
+}
+
+fn decode_cursor(parameter: &str, tag: char, raw: &str) -> Result<PostCursor, ApiError> {
+    let bad = || {
+        ApiError::invalid_parameter(
+            parameter,
+            format!(
+                "`{parameter}` is not a cursor of this listing and order: send back the \
+                 `next_...cursor` of the page before, unchanged"
+            ),
+        )
+    };
+    let mut parts = raw.trim().split('.');
+    let mut tag_buffer = [0; 4];
+    if parts.next() != Some(&*tag.encode_utf8(&mut tag_buffer)) {
+        return Err(bad());
+    }
+    let mut number = || -> Result<i64, ApiError> {
+        parts
+            .next()
+            .and_then(|part| part.parse::<i64>().ok())
+            .ok_or_else(bad)
+    };
+    let cursor = PostCursor {
+        score: number()?,
+        created_at_millis: number()?,
+        id: number()?,
+    };
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(cursor)
+}
+
+/// `GET /api/v1/posts/{id}` query: pages of answers and of comments.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ThreadParams {
+    pub answers_per_page: Option<String>,
+    pub answers_cursor: Option<String>,
+    pub comments_per_page: Option<String>,
+    pub comments_cursor: Option<String>,
+}
+
+pub const DEFAULT_ANSWERS_PER_PAGE: u32 = 30;
+pub const DEFAULT_COMMENTS_PER_PAGE: u32 = 20;
+
+/// What a thread request asks for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadQuery {
+    pub answers_per_page: u32,
+    pub answers_cursor: Option<PostCursor>,
+    /// Comments under the post per page, and under each answer shown.
+    pub comments_per_page: u32,
+    pub comments_cursor: Option<PostCursor>,
+}
+
+impl ThreadParams {
+    pub fn to_query(&self) -> Result<ThreadQuery, ApiError> {
+        let per_page = |parameter: &str, raw: &Option<String>, default: u32| match raw {
+            None => Ok(default),
+            Some(raw) => parse_in_range(parameter, raw, 1, MAX_PER_PAGE),
+        };
+        let cursor = |parameter: &str, tag: char, raw: &Option<String>| match raw.as_deref() {
+            None | Some("") => Ok(None),
+            Some(raw) => decode_cursor(parameter, tag, raw).map(Some),
+        };
+        Ok(ThreadQuery {
+            answers_per_page: per_page(
+                "answers_per_page",
+                &self.answers_per_page,
+                DEFAULT_ANSWERS_PER_PAGE,
+            )?,
+            answers_cursor: cursor("answers_cursor", ANSWERS_CURSOR, &self.answers_cursor)?,
+            comments_per_page: per_page(
+                "comments_per_page",
+                &self.comments_per_page,
+                DEFAULT_COMMENTS_PER_PAGE,
+            )?,
+            comments_cursor: cursor("comments_cursor", COMMENTS_CURSOR, &self.comments_cursor)?,
         })
     }
 }
@@ -95,53 +211,91 @@ pub fn parse_id(parameter: &str, raw: &str) -> Result<i64, ApiError> {
     })
 }
 
-pub async fn posts(store: &Store, query: &PostQuery) -> Result<PageDto<PostSummary>, ApiError> {
-    let page = store.posts(query).await?;
-    Ok(PageDto::of_posts(&page))
+/// A page of a listing. Its `total` comes from the totals cache (at most
+/// `totals_max_age` old), so that a page costs its rows, not a count.
+pub async fn posts(state: &AppState, query: &PostQuery) -> Result<PageDto<PostSummary>, ApiError> {
+    let listing = state.store.post_listing(query).await?;
+    let total = state
+        .caches
+        .total(&state.store, query, state.config.stats_max_age)
+        .await?;
+    let tag = listing_cursor_tag(query.order);
+    Ok(PageDto {
+        items: listing.items.iter().map(PostSummary::from).collect(),
+        total,
+        page: query.cursor.is_none().then_some(query.page),
+        per_page: listing.per_page,
+        next_cursor: listing.next_cursor.map(|cursor| encode_cursor(tag, cursor)),
+    })
 }
 
-/// A post with its comments and answers, each answer with its comments.
-/// Answers come as a reader expects them: the accepted one first, then by
-/// score, ties oldest first.
-pub async fn thread(store: &Store, id: PostId) -> Result<PostThread, ApiError> {
+/// A post with a page of its comments and a page of its answers (the
+/// accepted one first, then by score, ties oldest first), each answer with
+/// its first comments. Five queries whatever the size of the thread.
+pub async fn thread(
+    store: &Store,
+    id: PostId,
+    query: &ThreadQuery,
+) -> Result<PostThread, ApiError> {
     let post = store
         .post(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no post with id {id}")))?;
-    let children = store.children(id).await?;
-    let (mut answers, comments): (Vec<_>, Vec<_>) = children
-        .into_iter()
-        .partition(|child| child.kind == PostKind::Answer);
-    answers.sort_by_key(|answer| {
-        let accepted = post.accepted_answer_id == Some(answer.id);
-        (
-            !accepted,
-            std::cmp::Reverse(answer.score),
-            answer.created_at,
-            answer.id,
+    // One more than asked: whether a next page exists.
+    let mut answers = store
+        .answers(
+            id,
+            post.accepted_answer_id,
+            query.answers_cursor,
+            query.answers_per_page + 1,
         )
-    });
-    let mut answer_dtos = Vec::with_capacity(answers.len());
-    for answer in &answers {
-        let answer_comments = store.children(answer.id).await?;
-        answer_dtos.push(AnswerDto {
-            post: PostDto::from(answer),
-            comments: answer_comments
-                .iter()
-                .filter(|child| child.kind == PostKind::Comment)
-                .map(PostDto::from)
-                .collect(),
-        });
+        .await?;
+    let next_answers_cursor = next_cursor(&mut answers, query.answers_per_page, ANSWERS_CURSOR);
+    let mut comments = store
+        .comments(id, query.comments_cursor, query.comments_per_page + 1)
+        .await?;
+    let next_comments_cursor = next_cursor(&mut comments, query.comments_per_page, COMMENTS_CURSOR);
+    let answer_ids: Vec<PostId> = answers.iter().map(|answer| answer.id).collect();
+    let mut answer_comments: HashMap<PostId, Vec<Post>> = HashMap::new();
+    for comment in store
+        .first_comments(&answer_ids, query.comments_per_page + 1)
+        .await?
+    {
+        if let Some(parent) = comment.parent_id {
+            answer_comments.entry(parent).or_default().push(comment);
+        }
     }
+    let answers = answers
+        .iter()
+        .map(|answer| {
+            let mut comments = answer_comments.remove(&answer.id).unwrap_or_default();
+            let next_comments_cursor =
+                next_cursor(&mut comments, query.comments_per_page, COMMENTS_CURSOR);
+            AnswerDto {
+                post: PostDto::from(answer),
+                comments: comments.iter().map(PostDto::from).collect(),
+                next_comments_cursor,
+            }
+        })
+        .collect();
     Ok(PostThread {
         post: PostDto::from(&post),
-        comments: comments
-            .iter()
-            .filter(|child| child.kind == PostKind::Comment)
-            .map(PostDto::from)
-            .collect(),
-        answers: answer_dtos,
+        comments: comments.iter().map(PostDto::from).collect(),
+        next_comments_cursor,
+        answers,
+        next_answers_cursor,
     })
+}
+
+/// Trims `items` fetched one past `per_page` and says where the next page starts.
+fn next_cursor(items: &mut Vec<Post>, per_page: u32, tag: char) -> Option<String> {
+    if items.len() <= per_page as usize {
+        return None;
+    }
+    items.truncate(per_page as usize);
+    items
+        .last()
+        .map(|last| encode_cursor(tag, PostCursor::of(last)))
 }
 
 pub async fn user(store: &Store, id: UserId) -> Result<UserDto, ApiError> {
@@ -160,19 +314,25 @@ pub async fn llm_usage(store: &Store) -> Result<LlmUsageList, ApiError> {
     })
 }
 
-pub async fn stats(store: &Store) -> Result<Stats, ApiError> {
-    Ok(store.stats().await?)
-}
-
 /// How long readiness waits for the database before saying no: a load
 /// balancer's probe must get an answer, not a hang.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Ready when the database answers one cheap query (a checkpoint lookup by
-/// key, one indexed row) within [`READY_TIMEOUT`].
+/// Ready when the database answers within [`READY_TIMEOUT`] and would take a
+/// write: a SQLite file locked by another writer makes the server not ready
+/// (503 `not_ready`, with `Retry-After`) for as long as the lock is held.
 pub async fn readiness(state: &AppState) -> Result<Readiness, ApiError> {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.checkpoint("steward:ready")).await {
-        Ok(Ok(_)) => Ok(Readiness {
+    let probe = async {
+        state.store.checkpoint("steward:ready").await?;
+        state.store.check_writable().await
+    };
+    let not_ready = |message: &str| {
+        let mut error = ApiError::not_ready(message);
+        error.details.retry_after_secs = Some(1);
+        error
+    };
+    match tokio::time::timeout(READY_TIMEOUT, probe).await {
+        Ok(Ok(())) => Ok(Readiness {
             status: "ready",
             llm: state
                 .llm
@@ -183,13 +343,17 @@ pub async fn readiness(state: &AppState) -> Result<Readiness, ApiError> {
                 .as_ref()
                 .map(|embedder| embedder.model_id().to_string()),
         }),
+        Ok(Err(error)) if error.is_busy() => {
+            tracing::warn!(%error, "readiness: the database is busy");
+            Err(not_ready("the database is busy (locked by another writer)"))
+        }
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness: the database failed");
-            Err(ApiError::not_ready("the database is not answering"))
+            Err(not_ready("the database is not answering"))
         }
         Err(_) => {
             tracing::warn!(?READY_TIMEOUT, "readiness: the database timed out");
-            Err(ApiError::not_ready("the database is not answering"))
+            Err(not_ready("the database is not answering (or is locked)"))
         }
     }
 }
@@ -237,6 +401,7 @@ mod tests {
                 "kind" => params.kind = value,
                 "tag" => params.tag = value,
                 "sort" => params.sort = value,
+                "cursor" => params.cursor = value,
                 _ => {}
             }
         }
@@ -261,5 +426,27 @@ mod tests {
         check("per_page=101", Err("per_page"));
         check("kind=poll", Err("kind"));
         check("sort=hot", Err("sort"));
+        check("cursor=o.1.2.3", Err("cursor"));
+        check("sort=oldest&cursor=n.1.2.3", Err("cursor"));
+        check("cursor=n.1.2", Err("cursor"));
+        check("cursor=n.1.2.3.4", Err("cursor"));
+        check("page=2&cursor=n.1.2.3", Err("cursor"));
+    }
+
+    #[test]
+    fn cursors_read_back_what_was_written() {
+        let cursor = PostCursor {
+            score: -3,
+            created_at_millis: 1_704_067_200_000,
+            id: 1 << 40,
+        };
+        for tag in ['n', 'o', 's', ANSWERS_CURSOR, COMMENTS_CURSOR] {
+            let text = encode_cursor(tag, cursor);
+            assert_eq!(
+                decode_cursor("cursor", tag, &text).ok(),
+                Some(cursor),
+                "{text}"
+            );
+        }
     }
 }

@@ -139,36 +139,36 @@ impl From<&Post> for PostDto {
 pub struct AnswerDto {
     #[serde(flatten)]
     pub post: PostDto,
+    /// Its first comments, oldest first (`comments_per_page` of them).
     pub comments: Vec<PostDto>,
+    /// More comments: `GET /api/v1/posts/{answer id}?comments_cursor=...`.
+    pub next_comments_cursor: Option<String>,
 }
 
-/// `GET /api/v1/posts/{id}`: a post, its comments and its answers (accepted
-/// first, then by score) with theirs.
+/// `GET /api/v1/posts/{id}`: a post, a page of its comments and a page of
+/// its answers (accepted first, then by score) with their first comments.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PostThread {
     pub post: PostDto,
     pub comments: Vec<PostDto>,
+    /// Send as `comments_cursor` for the next page of comments; `null`: no more.
+    pub next_comments_cursor: Option<String>,
     pub answers: Vec<AnswerDto>,
+    /// Send as `answers_cursor` for the next page of answers; `null`: no more.
+    pub next_answers_cursor: Option<String>,
 }
 
 /// A page of a listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PageDto<T> {
     pub items: Vec<T>,
+    /// Matches of the filters; may lag new posts by `server.stats_refresh_secs`.
     pub total: i64,
-    pub page: u32,
+    /// The page number asked for; `null` for a page read by cursor.
+    pub page: Option<u32>,
     pub per_page: u32,
-}
-
-impl PageDto<PostSummary> {
-    pub fn of_posts(page: &Page<Post>) -> PageDto<PostSummary> {
-        PageDto {
-            items: page.items.iter().map(PostSummary::from).collect(),
-            total: page.total,
-            page: page.page,
-            per_page: page.per_page,
-        }
-    }
+    /// Send as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/users/{id}`.

@@ -49,6 +49,10 @@ pub struct ErrorDetails {
     /// `unknown_key`, `revoked_key` or `expired_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// Seconds after which a retry may succeed: sent as the `Retry-After`
+    /// header (503 `database_busy`, `not_ready`), not in the body.
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -117,6 +121,28 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
     }
 
+    /// The database is held by another writer, or every pooled connection is
+    /// in use: nothing is wrong, a retry in a moment should succeed.
+    pub fn database_busy() -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_busy",
+            "the database is busy; retry after the time in Retry-After",
+        );
+        error.details.retry_after_secs = Some(1);
+        error
+    }
+
+    /// The `Retry-After` header this error asks for, if any.
+    fn retry_after(&self) -> Option<(axum::http::HeaderName, axum::http::HeaderValue)> {
+        self.details.retry_after_secs.map(|secs| {
+            (
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            )
+        })
+    }
+
     pub fn timeout(limit: std::time::Duration) -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -146,12 +172,20 @@ impl IntoResponse for ApiError {
                 details: &self.details,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some((name, value)) = self.retry_after() {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 
 impl From<steward_store::Error> for ApiError {
     fn from(error: steward_store::Error) -> ApiError {
+        if error.is_busy() {
+            tracing::warn!(%error, "database busy");
+            return ApiError::database_busy();
+        }
         match error {
             // A value the client sent that no backend can store.
             steward_store::Error::InvalidValue { .. } => ApiError::bad_request(error.to_string()),
@@ -258,6 +292,10 @@ impl From<JsonRejection> for OpenAiError {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        (self.0.status, Json(self.body())).into_response()
+        let mut response = (self.0.status, Json(self.body())).into_response();
+        if let Some((name, value)) = self.0.retry_after() {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }

@@ -7,7 +7,9 @@
 //! route sits behind the principal guard, which checks the caller's API key
 //! against the permission the route declares ([`route_specs`]).
 
+pub mod cache;
 pub mod community;
+mod connections;
 pub mod dto;
 pub mod error;
 pub mod events;
@@ -17,7 +19,6 @@ pub mod keys;
 pub mod openai_api;
 mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,15 @@ pub struct ServerConfig {
     /// Whether callers without a key may read the community (stats, posts,
     /// users, the model list). Writes and model calls always need a key.
     pub public_read: bool,
+    /// A connection that has not sent a whole request head within this time
+    /// is closed: idle ones (between keep-alive requests too) and ones
+    /// sending their head a byte at a time.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; a new one past it closes the oldest.
+    pub max_connections: usize,
+    /// How old `/api/v1/stats` and listing totals may get before a refresh
+    /// off the request path; zero computes them on every request.
+    pub stats_max_age: Duration,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +66,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             llm_timeout: Duration::from_secs(300),
             public_read: true,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            stats_max_age: Duration::from_secs(5),
         }
     }
 }
@@ -75,6 +88,8 @@ pub struct AppState {
     pub authenticator: Option<Arc<Authenticator>>,
     /// Per-key and per-client request rates.
     pub rate_limiter: Arc<RateLimiter>,
+    /// Stats and listing totals, refreshed off the request path.
+    pub caches: cache::ReadCaches,
 }
 
 impl AppState {
@@ -88,6 +103,7 @@ impl AppState {
             config: ServerConfig::default(),
             authenticator: None,
             rate_limiter: Arc::new(RateLimiter::new(RateLimits::default())),
+            caches: cache::ReadCaches::default(),
         }
     }
 
@@ -133,17 +149,17 @@ pub fn router(state: AppState) -> Router {
 /// Serves `state` on `listener` until `shutdown` resolves, then stops
 /// accepting connections and waits for requests in flight (streams included)
 /// to finish. Bind port 0 for a free port; `listener.local_addr()` tells which.
+/// Connections are limited and timed as `state.config` says (see
+/// `connections.rs`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    // The peer address keys the rate limit of callers without a key.
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = connections::ConnectionLimits {
+        header_read_timeout: state.config.header_read_timeout,
+        max_connections: state.config.max_connections,
+    };
+    connections::serve(listener, router(state), limits, shutdown).await?;
     Ok(())
 }

@@ -14,9 +14,8 @@ use axum::{Extension, Json};
 use serde_json::Value;
 use steward_domain::{PostId, UserId};
 use steward_ml::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ModelList};
-use steward_store::Stats;
 
-use crate::community::{self, PostsParams};
+use crate::community::{self, PostsParams, ThreadParams};
 use steward_auth::{Caller, Permission};
 
 use crate::dto::{
@@ -124,8 +123,17 @@ pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Readiness>
     community::readiness(&state).await.map(Json)
 }
 
-pub(crate) async fn stats(State(state): State<AppState>) -> ApiResult<Stats> {
-    community::stats(&state.store).await.map(Json)
+/// The store's `Stats` as JSON, served from the stats cache.
+pub(crate) async fn stats(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let json = state
+        .caches
+        .stats_json(&state.store, state.config.stats_max_age)
+        .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    )
+        .into_response())
 }
 
 pub(crate) async fn posts(
@@ -134,15 +142,20 @@ pub(crate) async fn posts(
 ) -> ApiResult<PageDto<PostSummary>> {
     let Query(params) = params?;
     let query = params.to_query()?;
-    community::posts(&state.store, &query).await.map(Json)
+    community::posts(&state, &query).await.map(Json)
 }
 
 pub(crate) async fn post(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    params: Result<Query<ThreadParams>, QueryRejection>,
 ) -> ApiResult<PostThread> {
     let id = community::parse_id("id", &id)?;
-    community::thread(&state.store, PostId(id)).await.map(Json)
+    let Query(params) = params?;
+    let query = params.to_query()?;
+    community::thread(&state.store, PostId(id), &query)
+        .await
+        .map(Json)
 }
 
 pub(crate) async fn user(

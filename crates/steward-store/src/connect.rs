@@ -12,9 +12,6 @@ use crate::error::{Error, Result, database};
 use crate::migrate::quote_identifier;
 use crate::{Dialect, StoreOptions};
 
-/// How long a SQLite connection waits for another writer before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
-
 /// Page size of new SQLite files. A post with its HTML and text is ~2.5 KB:
 /// on 4 KiB pages one post fills a page and bulk inserts ran 2-3x slower than
 /// on 16 KiB pages (measured with `examples/write_speed.rs`). Existing files
@@ -192,30 +189,11 @@ pub(crate) async fn pool(options: &StoreOptions) -> Result<Opened> {
             let in_memory = file.is_none();
             sqlite_file = file;
             if !in_memory {
-                // WAL is a property of the file, set once: switching needs an
-                // exclusive lock that the busy timeout does not wait for.
-                let mut first = sqlx::AnyConnection::connect(&url)
-                    .await
-                    .map_err(database("opening the SQLite database"))?;
-                // `page_size` only takes effect on a file without tables yet.
-                sqlx::query(AssertSqlSafe(format!(
-                    "PRAGMA page_size = {SQLITE_PAGE_SIZE}"
-                )))
-                .execute(&mut first)
-                .await
-                .map_err(database("setting the SQLite page size"))?;
-                sqlx::query("PRAGMA journal_mode = WAL")
-                    .execute(&mut first)
-                    .await
-                    .map_err(database("switching SQLite to WAL"))?;
-                first
-                    .close()
-                    .await
-                    .map_err(database("opening the SQLite database"))?;
+                prepare_sqlite_file(&url, options.busy_timeout).await?;
             }
             let per_connection = vec![
                 "PRAGMA synchronous = NORMAL".to_string(),
-                format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"),
+                format!("PRAGMA busy_timeout = {}", options.busy_timeout.as_millis()),
                 format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}"),
                 format!("PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT_PAGES}"),
                 // Keep the WAL file from staying at its high-water mark.
@@ -224,7 +202,12 @@ pub(crate) async fn pool(options: &StoreOptions) -> Result<Opened> {
             (url, Dialect::Sqlite, per_connection, in_memory)
         }
         Target::Postgres { url } => {
-            let mut per_connection = Vec::new();
+            // Waiting on another transaction's lock ends like SQLite's busy
+            // timeout: with an error the server answers as "busy, retry".
+            let mut per_connection = vec![format!(
+                "SET lock_timeout = {}",
+                options.busy_timeout.as_millis().max(1)
+            )];
             if let Some(schema) = &options.schema {
                 if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
                     return Err(Error::InvalidSchema(schema.clone()));
@@ -237,7 +220,7 @@ pub(crate) async fn pool(options: &StoreOptions) -> Result<Opened> {
     let per_connection = Arc::new(per_connection);
     let mut pool_options = AnyPoolOptions::new()
         .max_connections(options.max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(30));
+        .acquire_timeout(options.acquire_timeout);
     if in_memory {
         // An in-memory database lives and dies with its one connection.
         pool_options = pool_options
@@ -266,6 +249,53 @@ pub(crate) async fn pool(options: &StoreOptions) -> Result<Opened> {
         dialect,
         sqlite_file,
     })
+}
+
+/// Sets what is a property of a SQLite file rather than of a connection (the
+/// page size of a new file, WAL), once per open. Two processes creating the
+/// same new file at once race here: switching to WAL takes an exclusive lock
+/// that SQLite's busy handler does not always wait for, so a busy answer is
+/// retried until `busy_timeout` has passed.
+async fn prepare_sqlite_file(url: &str, busy_timeout: Duration) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match try_prepare_sqlite_file(url, busy_timeout).await {
+            Err(error) if error.is_busy() && started.elapsed() < busy_timeout => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_prepare_sqlite_file(url: &str, busy_timeout: Duration) -> Result<()> {
+    let mut first = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(database("opening the SQLite database"))?;
+    sqlx::query(AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {}",
+        busy_timeout.as_millis()
+    )))
+    .execute(&mut first)
+    .await
+    .map_err(database("setting the SQLite busy timeout"))?;
+    // `page_size` only takes effect on a file without tables yet.
+    sqlx::query(AssertSqlSafe(format!(
+        "PRAGMA page_size = {SQLITE_PAGE_SIZE}"
+    )))
+    .execute(&mut first)
+    .await
+    .map_err(database("setting the SQLite page size"))?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut first)
+        .await
+        .map_err(database("switching SQLite to WAL"))?;
+    first
+        .close()
+        .await
+        .map_err(database("opening the SQLite database"))
 }
 
 #[cfg(test)]

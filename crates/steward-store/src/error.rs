@@ -109,6 +109,39 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// Whether the database was too busy to answer rather than broken: another
+    /// writer held a lock past the busy timeout (SQLite `SQLITE_BUSY` /
+    /// `SQLITE_LOCKED`, PostgreSQL `lock_timeout`), or no pooled connection
+    /// came free within the acquire timeout. Worth retrying a moment later.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Error::Database { source, .. } => is_busy(source),
+            _ => false,
+        }
+    }
+}
+
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(database) => {
+            let code = database.code();
+            let code = code.as_deref().unwrap_or("");
+            // SQLite reports (extended) result codes as numbers: the low byte
+            // is the primary code, 5 BUSY and 6 LOCKED.
+            let sqlite_busy = code
+                .parse::<i64>()
+                .is_ok_and(|number| matches!(number & 0xff, 5 | 6));
+            // PostgreSQL: lock_not_available (lock_timeout), too_many_connections,
+            // cannot_connect_now (starting up or shutting down).
+            let postgres_busy = matches!(code, "55P03" | "53300" | "57P03");
+            sqlite_busy || postgres_busy || database.message().contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
 /// Attaches what the store was doing to a sqlx error: `.map_err(database("writing posts"))`.
 pub(crate) fn database(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::Database { context, source }

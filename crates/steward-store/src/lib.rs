@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 use steward_domain::{
@@ -81,6 +82,14 @@ pub struct StoreOptions {
     /// named by their SHA-256. `None`: beside a SQLite file (`<file>.blobs/`);
     /// inline in the database for PostgreSQL and in-memory SQLite.
     pub blob_dir: Option<PathBuf>,
+    /// How long a statement waits for another writer's lock before failing
+    /// with an error that [`Error::is_busy`] recognises: SQLite's busy
+    /// timeout, PostgreSQL's `lock_timeout`.
+    pub busy_timeout: Duration,
+    /// How long a caller waits for a pooled connection before failing
+    /// (busy, too): shorter than a request's time limit, so that a starved
+    /// pool answers "busy, retry" instead of hanging until the request dies.
+    pub acquire_timeout: Duration,
 }
 
 impl StoreOptions {
@@ -90,6 +99,8 @@ impl StoreOptions {
             schema: None,
             max_connections: 8,
             blob_dir: None,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -184,6 +195,40 @@ pub struct PostQuery {
     pub page: u32,
     /// 0 reads as [`DEFAULT_PER_PAGE`]; more than [`MAX_PER_PAGE`] is capped.
     pub per_page: u32,
+    /// Start after this post (a keyset page) instead of at `page`; see
+    /// [`Store::post_listing`].
+    pub cursor: Option<PostCursor>,
+}
+
+/// Where a keyset page starts: the sort keys of the last post of the page
+/// before. Stable under inserts (a new post lands before or after it, never
+/// shifts the pages that follow); a post whose score changes may move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostCursor {
+    pub score: i64,
+    pub created_at_millis: i64,
+    pub id: i64,
+}
+
+impl PostCursor {
+    /// The cursor that continues after `post`.
+    pub fn of(post: &Post) -> PostCursor {
+        PostCursor {
+            score: post.score,
+            created_at_millis: to_millis(post.created_at),
+            id: post.id.0,
+        }
+    }
+}
+
+/// A page of a listing without its total: what a keyset page costs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostListing {
+    pub items: Vec<Post>,
+    /// The page size served (after capping).
+    pub per_page: u32,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<PostCursor>,
 }
 
 /// One page of results with the total number of matches.
@@ -388,8 +433,61 @@ impl Store {
         read::children(self, id).await
     }
 
+    /// Page `query.page` of a listing with the total number of matches
+    /// (`query.cursor` is ignored: offset pages only).
     pub async fn posts(&self, query: &PostQuery) -> Result<Page<Post>> {
         read::posts(self, query).await
+    }
+
+    /// A page of a listing without counting the matches: after
+    /// `query.cursor` when set (keyset, as cheap deep as shallow), else page
+    /// `query.page`; with the cursor of the next page.
+    pub async fn post_listing(&self, query: &PostQuery) -> Result<PostListing> {
+        read::post_listing(self, query).await
+    }
+
+    /// How many posts match the filters of `query` (`kind`, `tag`).
+    pub async fn count_posts(&self, query: &PostQuery) -> Result<i64> {
+        read::count_posts(self, query).await
+    }
+
+    /// Answers under `parent` in reading order: `accepted` first, then by
+    /// score, ties oldest first; after `after`, at most `limit`.
+    pub async fn answers(
+        &self,
+        parent: PostId,
+        accepted: Option<PostId>,
+        after: Option<PostCursor>,
+        limit: u32,
+    ) -> Result<Vec<Post>> {
+        read::answers(self, parent, accepted, after, limit).await
+    }
+
+    /// Comments under `parent`, oldest first, after `after`, at most `limit`.
+    pub async fn comments(
+        &self,
+        parent: PostId,
+        after: Option<PostCursor>,
+        limit: u32,
+    ) -> Result<Vec<Post>> {
+        read::comments(self, parent, after, limit).await
+    }
+
+    /// The first `per_parent` comments under each of `parents`, oldest first,
+    /// grouped by parent in the order of `parents`: one query, not one per parent.
+    pub async fn first_comments(&self, parents: &[PostId], per_parent: u32) -> Result<Vec<Post>> {
+        read::first_comments(self, parents, per_parent).await
+    }
+
+    /// Whether the database would take a write now: on SQLite, takes and
+    /// releases the write lock (waiting at most the busy timeout); on
+    /// PostgreSQL, where writers do not lock the database, one round trip.
+    pub async fn check_writable(&self) -> Result<()> {
+        let transaction = self.begin_write().await?;
+        transaction
+            .rollback()
+            .await
+            .map_err(database("checking that the database takes writes"))
     }
 
     /// Posts with `id > after` in id order, at most `limit`: a cursor over the

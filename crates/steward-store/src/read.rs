@@ -10,7 +10,7 @@ use crate::error::{Result, database};
 use crate::rows::{self, column};
 use crate::sql::SqlText;
 use crate::write::{POSTS, TAGS, USERS};
-use crate::{Page, PostOrder, PostQuery, Stats, Store, from_millis};
+use crate::{Page, PostCursor, PostListing, PostOrder, PostQuery, Stats, Store, from_millis};
 
 /// Page size when a query asks for 0 items per page (`PostQuery::default()`).
 pub const DEFAULT_PER_PAGE: u32 = 30;
@@ -79,73 +79,274 @@ pub(crate) async fn children(store: &Store, id: PostId) -> Result<Vec<Post>> {
     found.iter().map(rows::post).collect()
 }
 
-pub(crate) async fn posts(store: &Store, query: &PostQuery) -> Result<Page<Post>> {
-    let page = query.page.max(1);
-    let per_page = match query.per_page {
-        0 => DEFAULT_PER_PAGE,
-        requested => requested.min(MAX_PER_PAGE),
-    };
-    // One WHERE clause for the count and the page, bound in the same order.
-    let filter = |sql: &mut SqlText| {
+/// The WHERE clause of a listing (`kind`, `tag`), and its values in order.
+struct ListingFilter<'a> {
+    query: &'a PostQuery,
+}
+
+impl ListingFilter<'_> {
+    fn push(&self, sql: &mut SqlText) {
         sql.push(" FROM posts WHERE 1 = 1");
-        if query.kind.is_some() {
+        if self.query.kind.is_some() {
             sql.push(" AND kind = ").parameter();
         }
-        if query.tag.is_some() {
+        if self.query.tag.is_some() {
             sql.push(" AND id IN (SELECT post_id FROM post_tags WHERE tag = ")
                 .parameter()
                 .push(")");
         }
-    };
-    let bind_filter = |mut bound: crate::sql::AnyQuery<'static>| {
-        if let Some(kind) = query.kind {
+    }
+
+    fn bind(&self, mut bound: crate::sql::AnyQuery<'static>) -> crate::sql::AnyQuery<'static> {
+        if let Some(kind) = self.query.kind {
             bound = bound.bind(kind.as_str());
         }
-        if let Some(tag) = &query.tag {
+        if let Some(tag) = &self.query.tag {
             bound = bound.bind(tag.clone());
         }
         bound
-    };
+    }
+}
 
-    let mut count_sql = SqlText::new(store.dialect, "SELECT COUNT(*) AS total");
-    filter(&mut count_sql);
-    let mut page_sql = SqlText::new(store.dialect, "SELECT ");
-    page_sql.push(&POSTS.select_list());
-    filter(&mut page_sql);
-    page_sql.push(match query.order {
+fn order_by(order: PostOrder) -> &'static str {
+    match order {
         PostOrder::Newest => " ORDER BY created_at DESC, id DESC",
         PostOrder::Oldest => " ORDER BY created_at ASC, id ASC",
         PostOrder::Score => " ORDER BY score DESC, created_at DESC, id DESC",
-    });
-    page_sql
-        .push(" LIMIT ")
-        .parameter()
-        .push(" OFFSET ")
-        .parameter();
+    }
+}
 
-    let mut transaction = store.begin_read().await?;
-    let total: i64 = bind_filter(count_sql.query())
-        .fetch_one(&mut *transaction)
+fn per_page(query: &PostQuery) -> u32 {
+    match query.per_page {
+        0 => DEFAULT_PER_PAGE,
+        requested => requested.min(MAX_PER_PAGE),
+    }
+}
+
+pub(crate) async fn count_posts(store: &Store, query: &PostQuery) -> Result<i64> {
+    let filter = ListingFilter { query };
+    let mut sql = SqlText::new(store.dialect, "SELECT COUNT(*) AS total");
+    filter.push(&mut sql);
+    filter
+        .bind(sql.query())
+        .fetch_one(&store.pool)
         .await
         .map_err(database("counting posts"))
-        .and_then(|row| column(&row, "posts", "total"))?;
-    let offset = i64::from(page - 1) * i64::from(per_page);
-    let found = bind_filter(page_sql.query())
-        .bind(i64::from(per_page))
-        .bind(offset)
-        .fetch_all(&mut *transaction)
+        .and_then(|row| column(&row, "posts", "total"))
+}
+
+/// One page of a listing, without the count. After a cursor: the rows that
+/// follow it in the listing's order (a keyset read through the order's
+/// index). Else page `query.page` by offset, which walks the index entries
+/// before it (ids only) and reads whole rows for the page alone.
+pub(crate) async fn post_listing(store: &Store, query: &PostQuery) -> Result<PostListing> {
+    let per_page = per_page(query);
+    let filter = ListingFilter { query };
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&POSTS.select_list());
+    let bound = match query.cursor {
+        Some(cursor) => {
+            filter.push(&mut sql);
+            sql.push(match query.order {
+                PostOrder::Newest => " AND (created_at, id) < (",
+                PostOrder::Oldest => " AND (created_at, id) > (",
+                PostOrder::Score => " AND (score, created_at, id) < (",
+            });
+            if query.order == PostOrder::Score {
+                sql.parameter().push(", ");
+            }
+            sql.parameter().push(", ").parameter().push(")");
+            sql.push(order_by(query.order)).push(" LIMIT ").parameter();
+            let mut bound = filter.bind(sql.query());
+            if query.order == PostOrder::Score {
+                bound = bound.bind(cursor.score);
+            }
+            bound
+                .bind(cursor.created_at_millis)
+                .bind(cursor.id)
+                .bind(i64::from(per_page) + 1)
+        }
+        None => {
+            sql.push(" FROM posts WHERE id IN (SELECT id");
+            filter.push(&mut sql);
+            sql.push(order_by(query.order))
+                .push(" LIMIT ")
+                .parameter()
+                .push(" OFFSET ")
+                .parameter()
+                .push(")")
+                .push(order_by(query.order));
+            let offset = i64::from(query.page.max(1) - 1) * i64::from(per_page);
+            filter
+                .bind(sql.query())
+                .bind(i64::from(per_page) + 1)
+                .bind(offset)
+        }
+    };
+    let found = bound
+        .fetch_all(&store.pool)
         .await
         .map_err(database("listing posts"))?;
-    transaction
-        .commit()
-        .await
-        .map_err(database("listing posts"))?;
-    Ok(Page {
-        items: found.iter().map(rows::post).collect::<Result<_>>()?,
-        total,
-        page,
+    let mut items = found.iter().map(rows::post).collect::<Result<Vec<_>>>()?;
+    let more = items.len() > per_page as usize;
+    items.truncate(per_page as usize);
+    let next_cursor = if more {
+        items.last().map(PostCursor::of)
+    } else {
+        None
+    };
+    Ok(PostListing {
+        items,
         per_page,
+        next_cursor,
     })
+}
+
+pub(crate) async fn posts(store: &Store, query: &PostQuery) -> Result<Page<Post>> {
+    let query = PostQuery {
+        cursor: None,
+        ..query.clone()
+    };
+    let total = count_posts(store, &query).await?;
+    let listing = post_listing(store, &query).await?;
+    Ok(Page {
+        items: listing.items,
+        total,
+        page: query.page.max(1),
+        per_page: listing.per_page,
+    })
+}
+
+/// Answers under `parent` in reading order (the accepted one first, then by
+/// score, ties oldest first), after `after`, at most `limit`. The order is
+/// read from the covering index `posts_by_parent_kind`, whole rows for the
+/// page only.
+pub(crate) async fn answers(
+    store: &Store,
+    parent: PostId,
+    accepted: Option<PostId>,
+    after: Option<PostCursor>,
+    limit: u32,
+) -> Result<Vec<Post>> {
+    // An id no post has when nothing is accepted.
+    let accepted = accepted.map_or(i64::MIN, |id| id.0);
+    let mut sql = SqlText::new(store.dialect, "SELECT id FROM posts WHERE parent_id = ");
+    sql.parameter().push(" AND kind = 'answer'");
+    if after.is_some() {
+        sql.push(" AND (CASE WHEN id = ")
+            .parameter()
+            .push(" THEN 0 ELSE 1 END, 0 - score, created_at, id) > (")
+            .parameter()
+            .push(", ")
+            .parameter()
+            .push(", ")
+            .parameter()
+            .push(", ")
+            .parameter()
+            .push(")");
+    }
+    sql.push(" ORDER BY CASE WHEN id = ")
+        .parameter()
+        .push(" THEN 0 ELSE 1 END, score DESC, created_at, id LIMIT ")
+        .parameter();
+    let mut bound = sql.query().bind(parent.0);
+    if let Some(after) = after {
+        bound = bound
+            .bind(accepted)
+            .bind(i64::from(after.id != accepted))
+            .bind(-after.score)
+            .bind(after.created_at_millis)
+            .bind(after.id);
+    }
+    let ids = bound
+        .bind(accepted)
+        .bind(i64::from(limit))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("listing the answers of a post"))?
+        .iter()
+        .map(|row| column(row, "posts", "id").map(PostId))
+        .collect::<Result<Vec<_>>>()?;
+    posts_by_ids(store, &ids).await
+}
+
+/// Comments under `parent`, oldest first, after `after`, at most `limit`.
+pub(crate) async fn comments(
+    store: &Store,
+    parent: PostId,
+    after: Option<PostCursor>,
+    limit: u32,
+) -> Result<Vec<Post>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&POSTS.select_list())
+        .push(" FROM posts WHERE parent_id = ")
+        .parameter()
+        .push(" AND kind = 'comment'");
+    if after.is_some() {
+        sql.push(" AND (created_at, id) > (")
+            .parameter()
+            .push(", ")
+            .parameter()
+            .push(")");
+    }
+    sql.push(" ORDER BY created_at, id LIMIT ").parameter();
+    let mut bound = sql.query().bind(parent.0);
+    if let Some(after) = after {
+        bound = bound.bind(after.created_at_millis).bind(after.id);
+    }
+    let found = bound
+        .bind(i64::from(limit))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("listing the comments of a post"))?;
+    found.iter().map(rows::post).collect()
+}
+
+/// The first `per_parent` comments (oldest first) under each of `parents`, in
+/// one statement per chunk of parents, grouped by parent in `parents` order.
+pub(crate) async fn first_comments(
+    store: &Store,
+    parents: &[PostId],
+    per_parent: u32,
+) -> Result<Vec<Post>> {
+    let mut found = Vec::new();
+    for chunk in parents.chunks(store.dialect.rows_per_statement(1).saturating_sub(1).max(1)) {
+        let mut sql = SqlText::new(store.dialect, "SELECT ");
+        sql.push(&POSTS.select_list())
+            .push(" FROM (SELECT ")
+            .push(&POSTS.select_list())
+            .push(
+                ", ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY created_at, id) AS comment_rank \
+                 FROM posts WHERE kind = 'comment' AND parent_id IN (",
+            )
+            .parameter_list(chunk.len())
+            .push(")) AS numbered WHERE comment_rank <= ")
+            .parameter()
+            .push(" ORDER BY parent_id, created_at, id");
+        let mut query = sql.query();
+        for id in chunk {
+            query = query.bind(id.0);
+        }
+        for row in query
+            .bind(i64::from(per_parent))
+            .fetch_all(&store.pool)
+            .await
+            .map_err(database("reading the comments of answers"))?
+        {
+            found.push(rows::post(&row)?);
+        }
+    }
+    let rank: HashMap<PostId, usize> = parents
+        .iter()
+        .enumerate()
+        .map(|(index, id)| (*id, index))
+        .collect();
+    found.sort_by_key(|post| {
+        post.parent_id
+            .and_then(|parent| rank.get(&parent).copied())
+            .unwrap_or(usize::MAX)
+    });
+    Ok(found)
 }
 
 pub(crate) async fn posts_after(

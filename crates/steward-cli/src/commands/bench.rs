@@ -5,7 +5,7 @@ use steward_runtime::config::Flags;
 
 use crate::Context;
 
-use super::{bench_embed, bench_generate, bench_import};
+use super::{bench_embed, bench_generate, bench_import, bench_serve};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -15,6 +15,9 @@ pub enum BenchCommand {
     Embed(bench_embed::BenchEmbedArgs),
     /// LLM prompt-processing and decode speed (tokens/s), with llama.cpp side by side.
     Generate(bench_generate::BenchGenerateArgs),
+    /// HTTP serving: requests/s, p50 and p99 per endpoint under wrk, and a new
+    /// client among many idle connections, on a generated community.
+    Serve(bench_serve::BenchServeArgs),
 }
 
 impl BenchCommand {
@@ -22,7 +25,7 @@ impl BenchCommand {
     pub fn flags(&self, flags: &mut Flags) {
         match self {
             BenchCommand::Generate(args) => args.flags(flags),
-            BenchCommand::Import(_) | BenchCommand::Embed(_) => {}
+            BenchCommand::Import(_) | BenchCommand::Embed(_) | BenchCommand::Serve(_) => {}
         }
     }
 }
@@ -32,5 +35,6 @@ pub async fn run(command: BenchCommand, context: &Context) -> anyhow::Result<()>
         BenchCommand::Import(args) => bench_import::run(args, context).await,
         BenchCommand::Embed(args) => bench_embed::run(args, context).await,
         BenchCommand::Generate(args) => bench_generate::run(args, context).await,
+        BenchCommand::Serve(args) => bench_serve::run(args, context).await,
     }
 }

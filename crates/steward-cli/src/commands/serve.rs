@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use steward_auth::Authenticator;
+use steward_auth::{Authenticator, Rate, RateLimiter, RateLimits};
 use steward_runtime::Config;
 use steward_runtime::config::{Flags, LlmProvider, QuotaSettings, parse_quota};
 use steward_runtime::worker::{WorkerOptions, run_worker};
@@ -152,6 +152,7 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         llm: serving.gateway.map(Arc::new),
         embedder: serving.embedder.map(Arc::new),
         config: server_config(config),
+        rate_limiter: Arc::new(RateLimiter::new(rate_limits(config))),
         ..AppState::new(serving.store)
     }
     .with_authenticator(authenticator);
@@ -206,6 +207,20 @@ pub fn server_config(config: &Config) -> ServerConfig {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         llm_timeout: Duration::from_secs(config.server.llm_timeout_secs),
         public_read: config.auth.public_read,
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        max_connections: config.server.max_connections,
+        stats_max_age: Duration::from_secs(config.server.stats_refresh_secs),
+    }
+}
+
+/// The request rates: the anonymous one from `[auth]`, per role the defaults.
+pub fn rate_limits(config: &Config) -> RateLimits {
+    RateLimits {
+        anonymous: Rate {
+            per_second: f64::from(config.auth.anonymous_requests_per_second),
+            burst: config.auth.anonymous_burst,
+        },
+        ..RateLimits::default()
     }
 }
 
@@ -273,6 +288,11 @@ mod tests {
     #[test]
     fn server_defaults_agree_with_the_example_file() {
         assert_eq!(server_config(&Config::defaults()), ServerConfig::default());
+    }
+
+    #[test]
+    fn the_anonymous_rate_defaults_agree_with_the_example_file() {
+        assert_eq!(rate_limits(&Config::defaults()), RateLimits::default());
     }
 
     #[test]

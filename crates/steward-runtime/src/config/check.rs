@@ -57,6 +57,31 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         1,
     );
     problems.at_least("server.llm_timeout_secs", config.server.llm_timeout_secs, 1);
+    problems.at_least(
+        "server.header_read_timeout_secs",
+        config.server.header_read_timeout_secs,
+        1,
+    );
+    problems.at_least(
+        "server.max_connections",
+        config.server.max_connections as u64,
+        1,
+    );
+    problems.at_least(
+        "auth.anonymous_requests_per_second",
+        config.auth.anonymous_requests_per_second.into(),
+        1,
+    );
+    problems.at_least(
+        "auth.anonymous_burst",
+        config.auth.anonymous_burst.into(),
+        1,
+    );
+    problems.at_least(
+        "database.acquire_timeout_secs",
+        config.database.acquire_timeout_secs,
+        1,
+    );
 
     for (index, quota) in config.quotas.iter().enumerate() {
         if let Err(message) = quota_scope(&quota.scope) {

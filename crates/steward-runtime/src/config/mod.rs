@@ -54,6 +54,11 @@ pub struct DatabaseSettings {
     /// A SQLite file path, a `sqlite://` URL or a `postgres://` URL.
     pub url: String,
     pub max_connections: u32,
+    /// How long a statement waits for another writer's lock before the
+    /// server answers 503 `database_busy`.
+    pub busy_timeout_ms: u64,
+    /// How long a caller waits for a pooled connection (busy past it).
+    pub acquire_timeout_secs: u64,
     /// Folder for artifacts bigger than the store keeps inline; unset: beside
     /// a SQLite file (`<file>.blobs/`), in the database for PostgreSQL.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +122,9 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub llm_timeout_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub max_connections: usize,
+    pub stats_refresh_secs: u64,
     pub load_models: bool,
     pub run_worker: bool,
 }
@@ -151,6 +159,10 @@ pub struct AuthSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
     pub public_read: bool,
+    /// Requests per second per client address for callers without a key.
+    pub anonymous_requests_per_second: u32,
+    /// Requests such a caller may send at once before the rate applies.
+    pub anonymous_burst: u32,
 }
 
 /// A value that must not be printed: `Debug` masks it and `config show` masks

@@ -296,6 +296,13 @@ async fn a_store_made_before_the_registry_keeps_its_artifacts() {
             "ALTER TABLE llm_calls DROP COLUMN key_id",
             // And migration 4's.
             "DROP TABLE anonymous_votes",
+            // And migration 5's indexes.
+            "DROP INDEX posts_by_time",
+            "DROP INDEX posts_by_score",
+            "DROP INDEX posts_by_kind_time_id",
+            "DROP INDEX posts_by_kind_score",
+            "DROP INDEX posts_by_parent_kind",
+            "DROP INDEX posts_by_parent_time",
             "DELETE FROM steward_migrations WHERE version > 1",
             &format!(
                 "CREATE TABLE artifacts (name TEXT PRIMARY KEY, bytes {bytes_type} NOT NULL, \

@@ -802,6 +802,7 @@ async fn listings_filter_order_and_page() {
             order,
             page,
             per_page,
+            cursor: None,
         };
         check(questions(PostOrder::Newest, 1, 3), 25, vec![25, 24, 23]).await;
         check(questions(PostOrder::Newest, 3, 10), 25, vec![5, 4, 3, 2, 1]).await;
