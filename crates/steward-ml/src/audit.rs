@@ -301,7 +301,7 @@ impl Gateway {
         let slot = match self.admission.enter(cancel).await {
             Ok(slot) => slot,
             Err(error) => {
-                let outcome = match error {
+                let outcome = match &error {
                     Error::Busy { .. } => LlmOutcome::Refused,
                     _ => LlmOutcome::Cancelled,
                 };

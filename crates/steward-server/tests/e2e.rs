@@ -648,13 +648,14 @@ async fn embeddings_in_base64_are_the_float_vectors_little_endian() {
     let Some(models) = models() else { return };
     let server = start(models, Vec::new()).await;
     let texts = ["What is the capital of France?", "巴黎"];
+    let address = server.address;
     let answer = |format: Option<&str>| {
         let mut body = serde_json::json!({"model": EMBED_MODEL, "input": texts});
         if let Some(format) = format {
             body["encoding_format"] = format.into();
         }
         async move {
-            let response = post(server.address, "/v1/embeddings", &body).await;
+            let response = post(address, "/v1/embeddings", &body).await;
             assert_eq!(response.status(), 200);
             response
                 .json::<serde_json::Value>()
