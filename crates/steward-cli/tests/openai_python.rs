@@ -124,7 +124,9 @@ fn the_official_openai_python_client_works_against_steward_serve() {
     let created = Command::new(env!("CARGO_BIN_EXE_steward"))
         .arg("--database")
         .arg(&database)
-        .args(["keys", "create", "--role", "service", "--name", "python", "--json"])
+        .args([
+            "keys", "create", "--role", "service", "--name", "python", "--json",
+        ])
         .output()
         .expect("steward keys create runs");
     assert!(created.status.success(), "{}", tail(&created));

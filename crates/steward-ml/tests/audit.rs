@@ -290,7 +290,8 @@ async fn silent_gateway(limits: Limits) -> (tempfile::TempDir, Gateway) {
         ..OpenAiConfig::default()
     })
     .expect("client builds");
-    let gateway = Gateway::new(Llm::OpenAiCompatible(client), store, Vec::new()).with_limits(limits);
+    let gateway =
+        Gateway::new(Llm::OpenAiCompatible(client), store, Vec::new()).with_limits(limits);
     (dir, gateway)
 }
 
@@ -326,11 +327,7 @@ async fn the_concurrency_limit_queues_then_refuses_and_a_cancel_frees_the_slot()
     };
     let spawn = |cancel: CancellationToken| {
         let (gateway, context, request) = (gateway.clone(), context.clone(), request.clone());
-        tokio::spawn(async move {
-            gateway
-                .chat_with(&context, &request, None, &cancel)
-                .await
-        })
+        tokio::spawn(async move { gateway.chat_with(&context, &request, None, &cancel).await })
     };
     let (first_cancel, second_cancel) = (CancellationToken::new(), CancellationToken::new());
     let first = spawn(first_cancel.clone());

@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use steward_ml::Error;
-use steward_ml::llm::local::{LocalLlm, LocalOptions};
 use steward_ml::llm::json_constraint::JsonState;
+use steward_ml::llm::local::{LocalLlm, LocalOptions};
 use steward_ml::llm::{
     CancellationToken, ChatMessage, ChatRequest, FinishReason, GenerationParams, Llm,
     ResponseFormat, Role,
@@ -293,10 +293,9 @@ fn tokenizer_round_trips_english_chinese_and_code() {
 #[test]
 fn tokenizer_ids_match_the_reference_tokenizer_exactly() {
     let Some(llm) = model() else { return };
-    let reference: serde_json::Value = serde_json::from_str(include_str!(
-        "data/smollm2_tokenizer_reference.json"
-    ))
-    .expect("reference JSON");
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("data/smollm2_tokenizer_reference.json"))
+            .expect("reference JSON");
     let cases = reference["cases"].as_array().expect("cases");
     assert!(cases.len() >= 30, "{} cases", cases.len());
     let mut wrong = Vec::new();
@@ -402,10 +401,7 @@ fn a_cancelled_generation_stops_at_the_next_token() {
     let mut pieces = 0;
     let error = llm
         .generate_with(
-            &request(
-                "Write a long essay about the history of Rome.",
-                greedy(500),
-            ),
+            &request("Write a long essay about the history of Rome.", greedy(500)),
             &cancel,
             |_| {
                 pieces += 1;
@@ -457,7 +453,10 @@ async fn dropping_a_chat_stops_its_blocking_generation() {
         while receiver.recv().await.is_some() {}
     })
     .await;
-    assert!(closed.is_ok(), "the generation went on after the chat was dropped");
+    assert!(
+        closed.is_ok(),
+        "the generation went on after the chat was dropped"
+    );
 }
 
 #[test]

@@ -23,8 +23,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use steward_auth::Caller;
 use steward_ml::audit::CallContext;
-use steward_ml::embed::{Embedder, Purpose};
 use steward_ml::audit::Gateway;
+use steward_ml::embed::{Embedder, Purpose};
 use steward_ml::llm::{CancellationToken, Completion};
 use steward_ml::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingEncoding,

@@ -23,8 +23,7 @@ use steward_ml::embed::bert::{BertEmbedder, BertOptions};
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
 use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{
-    ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, ResponseFormat,
-    Role,
+    ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, ResponseFormat, Role,
 };
 use steward_server::{AppState, ServerConfig};
 use steward_store::{ApiKeyRecord, Store};
@@ -515,7 +514,11 @@ async fn an_abandoned_stream_stops_generating_within_a_second_and_frees_its_slot
     let mut response = post(server.address, "/v1/chat/completions", &long_chat(true)).await;
     assert_eq!(response.status(), 200);
     for _ in 0..3 {
-        let chunk = response.chunk().await.expect("a chunk").expect("not the end");
+        let chunk = response
+            .chunk()
+            .await
+            .expect("a chunk")
+            .expect("not the end");
         assert!(!chunk.is_empty());
     }
     assert_eq!(server.gateway.admission.running(), 1);
@@ -551,7 +554,10 @@ async fn an_abandoned_stream_stops_generating_within_a_second_and_frees_its_slot
     let spent = cancelled[0].completion_tokens;
     assert!((3..1000).contains(&spent), "{spent} tokens");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(cancelled_calls(&server.store).await[0].completion_tokens, spent);
+    assert_eq!(
+        cancelled_calls(&server.store).await[0].completion_tokens,
+        spent
+    );
 
     // The freed slot admits the next call at once.
     let next = post(
@@ -572,7 +578,8 @@ async fn an_abandoned_plain_chat_stops_generating_within_a_second() {
     };
     let server = start_with(models, Vec::new(), limits).await;
     let address = server.address;
-    let call = tokio::spawn(async move { post(address, "/v1/chat/completions", &long_chat(false)).await });
+    let call =
+        tokio::spawn(async move { post(address, "/v1/chat/completions", &long_chat(false)).await });
     within(Duration::from_secs(30), || {
         server.gateway.admission.running() == 1
     })
@@ -702,10 +709,12 @@ async fn json_mode_passes_through_the_client_and_answers_a_json_object() {
     );
     request.params.response_format = ResponseFormat::JsonObject;
     let completion = llm.chat(&request, None).await.expect("JSON chat");
-    assert_eq!(completion.finish_reason, FinishReason::Stop, "{completion:?}");
-    let value: serde_json::Value =
-        serde_json::from_str(&completion.text).unwrap_or_else(|error| {
-            panic!("not JSON ({error}): {:?}", completion.text)
-        });
+    assert_eq!(
+        completion.finish_reason,
+        FinishReason::Stop,
+        "{completion:?}"
+    );
+    let value: serde_json::Value = serde_json::from_str(&completion.text)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", completion.text));
     assert!(value.is_object(), "{value}");
 }

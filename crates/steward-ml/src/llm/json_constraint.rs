@@ -38,10 +38,16 @@ enum Mode {
     /// After a value: `,` or the closing bracket.
     AfterValue,
     /// Inside a string (`key`: an object key, followed by `:`).
-    String { key: bool, escape: Escape, utf8_left: u8 },
+    String {
+        key: bool,
+        escape: Escape,
+        utf8_left: u8,
+    },
     Number(Number),
     /// Inside `true`, `false` or `null`: the bytes still to come.
-    Literal { rest: &'static [u8] },
+    Literal {
+        rest: &'static [u8],
+    },
     /// The top-level object is closed: nothing more may come.
     Done,
 }
@@ -462,10 +468,7 @@ mod tests {
         assert!(accepts(&format!("{{{spaces} }}")).is_none());
         // Inside a string whitespace is text: no limit.
         assert!(accepts(&format!("{{\"a\":\"{spaces}{spaces}\"}}")).is_some());
-        let deep = format!(
-            "{{\"a\":{}",
-            "[".repeat(usize::from(MAX_DEPTH) - 1)
-        );
+        let deep = format!("{{\"a\":{}", "[".repeat(usize::from(MAX_DEPTH) - 1));
         assert!(accepts(&deep).is_some());
         assert!(accepts(&format!("{deep}[")).is_none());
     }
@@ -499,7 +502,11 @@ mod tests {
         };
         assert_eq!(allowed(b""), [0, 1]);
         assert_eq!(allowed(b"{"), [2, 3, 5], "a key may start with a colon");
-        assert_eq!(allowed(b"{\""), [0, 1, 2, 3, 4, 5, 6, 7, 10], "inside a key");
+        assert_eq!(
+            allowed(b"{\""),
+            [0, 1, 2, 3, 4, 5, 6, 7, 10],
+            "inside a key"
+        );
         assert_eq!(allowed(b"{\"a\":"), [0, 1, 2, 5, 6]);
         assert_eq!(allowed(b"{\"a\":12"), [3]);
         assert_eq!(allowed(b"{}"), [8], "only the end of the turn");

@@ -219,7 +219,12 @@ impl LocalLlm {
     fn json_mask(&self) -> &JsonMask {
         self.inner.json_mask.get_or_init(|| {
             let tokenizer = &self.inner.tokenizer;
-            let vocab_size = self.inner.model.config().vocab_size.max(tokenizer.vocab_size());
+            let vocab_size = self
+                .inner
+                .model
+                .config()
+                .vocab_size
+                .max(tokenizer.vocab_size());
             let token_bytes = (0..vocab_size as u32)
                 .map(|id| {
                     if tokenizer.is_control(id) {

@@ -239,10 +239,12 @@ impl OpenAiClient {
         // Asked for floats, but a server may answer base64 all the same.
         data.into_iter()
             .map(|item| {
-                item.embedding.into_floats().map_err(|message| Error::Remote {
-                    url: url.clone(),
-                    message,
-                })
+                item.embedding
+                    .into_floats()
+                    .map_err(|message| Error::Remote {
+                        url: url.clone(),
+                        message,
+                    })
             })
             .collect()
     }

@@ -310,7 +310,10 @@ mod tests {
         ))
         .expect("valid JSON");
         assert_eq!(
-            json.to_chat_request().expect("valid").params.response_format,
+            json.to_chat_request()
+                .expect("valid")
+                .params
+                .response_format,
             ResponseFormat::JsonObject
         );
     }

@@ -334,7 +334,10 @@ impl EmbeddingVector {
         match encoding {
             EmbeddingEncoding::Float => EmbeddingVector::Float(vector),
             EmbeddingEncoding::Base64 => {
-                let bytes: Vec<u8> = vector.iter().flat_map(|value| value.to_le_bytes()).collect();
+                let bytes: Vec<u8> = vector
+                    .iter()
+                    .flat_map(|value| value.to_le_bytes())
+                    .collect();
                 EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             }
         }
@@ -469,7 +472,10 @@ mod tests {
         assert_eq!(floats.into_floats().expect("floats"), [0.25, 1.0]);
         let odd = EmbeddingVector::Base64("AAAAAAA=".into()).into_floats();
         assert!(odd.expect_err("5 bytes").contains("5 bytes"));
-        assert_eq!(EmbeddingEncoding::parse(None), Some(EmbeddingEncoding::Float));
+        assert_eq!(
+            EmbeddingEncoding::parse(None),
+            Some(EmbeddingEncoding::Float)
+        );
         assert_eq!(
             EmbeddingEncoding::parse(Some("base64")),
             Some(EmbeddingEncoding::Base64)
