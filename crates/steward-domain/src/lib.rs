@@ -170,9 +170,12 @@ pub struct LlmCall {
 #[serde(rename_all = "snake_case")]
 pub enum LlmOutcome {
     Ok,
-    /// A quota said no; no tokens were spent.
+    /// A quota or the concurrency limit said no; no tokens were spent.
     Refused,
     Error,
+    /// The caller went away and generation stopped early; the tokens spent
+    /// until then are recorded (and count against quotas).
+    Cancelled,
 }
 
 impl LlmOutcome {
@@ -181,6 +184,7 @@ impl LlmOutcome {
             LlmOutcome::Ok => "ok",
             LlmOutcome::Refused => "refused",
             LlmOutcome::Error => "error",
+            LlmOutcome::Cancelled => "cancelled",
         }
     }
 }
@@ -193,10 +197,11 @@ impl std::str::FromStr for LlmOutcome {
             "ok" => Ok(LlmOutcome::Ok),
             "refused" => Ok(LlmOutcome::Refused),
             "error" => Ok(LlmOutcome::Error),
+            "cancelled" => Ok(LlmOutcome::Cancelled),
             _ => Err(Error::UnknownKind {
                 what: "llm outcome",
                 value: value.to_string(),
-                expected: "ok, refused, error",
+                expected: "ok, refused, error, cancelled",
             }),
         }
     }

@@ -33,6 +33,23 @@ pub enum Error {
         limit: i64,
         window_secs: i64,
     },
+    /// Every generation slot is taken and the wait queue is full (`llm.max_concurrent`,
+    /// `llm.max_queued`); nothing was sent to the model. Try again after `retry_after_secs`.
+    #[error(
+        "the model is busy: {running} calls running and {queued} waiting; try again in {retry_after_secs} s"
+    )]
+    Busy {
+        running: usize,
+        queued: usize,
+        retry_after_secs: u64,
+    },
+    /// The caller went away (a client disconnected, a request was dropped) and
+    /// generation stopped early; the tokens already spent are counted.
+    #[error("the call was cancelled after {completion_tokens} generated tokens")]
+    CallCancelled {
+        prompt_tokens: u32,
+        completion_tokens: u32,
+    },
     /// The remote inference server failed or could not be reached.
     #[error("inference server {url}: {message}")]
     Remote { url: String, message: String },

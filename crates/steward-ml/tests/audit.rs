@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::Utc;
 use steward_domain::{LlmCall, LlmOutcome};
 use steward_ml::Error;
-use steward_ml::audit::{CallContext, Gateway, Quota, QuotaScope};
+use steward_ml::audit::{CallContext, Gateway, Limits, Quota, QuotaScope};
 use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
-use steward_ml::llm::{ChatMessage, ChatRequest, GenerationParams, Llm, Role};
+use steward_ml::llm::{CancellationToken, ChatMessage, ChatRequest, GenerationParams, Llm, Role};
 use steward_store::Store;
 
 /// The address of a port that was free a moment ago: nothing answers there.
@@ -39,11 +39,7 @@ async fn gateway(quotas: Vec<Quota>) -> (tempfile::TempDir, Gateway) {
         ..OpenAiConfig::default()
     })
     .expect("client builds");
-    let gateway = Gateway {
-        llm: Llm::OpenAiCompatible(client),
-        store,
-        quotas,
-    };
+    let gateway = Gateway::new(Llm::OpenAiCompatible(client), store, quotas);
     (dir, gateway)
 }
 
@@ -266,5 +262,132 @@ async fn a_refusal_names_the_quota() {
     assert!(
         message.contains("role `member`") && message.contains("10") && message.contains("60"),
         "{message}"
+    );
+}
+
+/// A gateway whose model is a server that accepts connections and never
+/// answers: a call holds its slot until it is cancelled.
+async fn silent_gateway(limits: Limits) -> (tempfile::TempDir, Gateway) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port 0 binds");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(&dir.path().join("audit.db").display().to_string())
+        .await
+        .expect("store opens");
+    let client = OpenAiClient::new(&OpenAiConfig {
+        base_url: format!("http://{address}/v1"),
+        model: "silent".into(),
+        api_key_env: None,
+        max_retries: 0,
+        ..OpenAiConfig::default()
+    })
+    .expect("client builds");
+    let gateway =
+        Gateway::new(Llm::OpenAiCompatible(client), store, Vec::new()).with_limits(limits);
+    (dir, gateway)
+}
+
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_queues_then_refuses_and_a_cancel_frees_the_slot() {
+    let limits = Limits {
+        max_concurrent: 1,
+        max_queued: 1,
+    };
+    let (_dir, gateway) = silent_gateway(limits).await;
+    let context = CallContext {
+        feature: "openai_api".into(),
+        role: "member".into(),
+        key_id: None,
+        object_ids: Vec::new(),
+    };
+    let request = ChatRequest {
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: "Hi".into(),
+        }],
+        params: GenerationParams::default(),
+    };
+    let spawn = |cancel: CancellationToken| {
+        let (gateway, context, request) = (gateway.clone(), context.clone(), request.clone());
+        tokio::spawn(async move { gateway.chat_with(&context, &request, None, &cancel).await })
+    };
+    let (first_cancel, second_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let first = spawn(first_cancel.clone());
+    until("the first call runs", || gateway.admission.running() == 1).await;
+    let second = spawn(second_cancel.clone());
+    until("the second call waits", || gateway.admission.waiting() == 1).await;
+
+    // No slot and no room in the queue: refused at once.
+    let third = gateway.chat(&context, &request, None).await;
+    assert!(
+        matches!(
+            third,
+            Err(Error::Busy {
+                running: 1,
+                queued: 1,
+                retry_after_secs: 1
+            })
+        ),
+        "{third:?}"
+    );
+
+    // A cancel takes a waiting call out of the queue ...
+    second_cancel.cancel();
+    let second = second.await.expect("task");
+    assert!(
+        matches!(
+            second,
+            Err(Error::CallCancelled {
+                completion_tokens: 0,
+                ..
+            })
+        ),
+        "{second:?}"
+    );
+    assert_eq!(gateway.admission.waiting(), 0);
+    // ... and stops a running one, which frees its slot.
+    first_cancel.cancel();
+    let first = first.await.expect("task");
+    assert!(
+        matches!(first, Err(Error::CallCancelled { .. })),
+        "{first:?}"
+    );
+    assert_eq!(gateway.admission.running(), 0);
+
+    let since = Utc::now() - chrono::Duration::minutes(1);
+    let mut outcomes: Vec<LlmOutcome> = gateway
+        .store
+        .llm_calls_since(since, 10)
+        .await
+        .expect("audit log")
+        .into_iter()
+        .map(|call| call.outcome)
+        .collect();
+    outcomes.sort_by_key(|outcome| outcome.as_str());
+    assert_eq!(
+        outcomes,
+        [
+            LlmOutcome::Cancelled,
+            LlmOutcome::Cancelled,
+            LlmOutcome::Refused
+        ]
     );
 }

@@ -8,8 +8,12 @@
 use std::sync::OnceLock;
 
 use steward_ml::Error;
+use steward_ml::llm::json_constraint::JsonState;
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
-use steward_ml::llm::{ChatMessage, ChatRequest, FinishReason, GenerationParams, Llm, Role};
+use steward_ml::llm::{
+    CancellationToken, ChatMessage, ChatRequest, FinishReason, GenerationParams, Llm,
+    ResponseFormat, Role,
+};
 use steward_testkit::shared_model_dir;
 
 const MODEL: &str = "SmolLM2-135M-Instruct";
@@ -96,25 +100,65 @@ fn q4_1_kernel_garbage_regression_capital_of_france_is_paris() {
     assert!(completion.prompt_ms > 0.0 && completion.decode_ms > 0.0);
 }
 
+/// The model again, with the prefix cache off: every run starts from scratch.
+fn uncached_model() -> Option<&'static LocalLlm> {
+    static MODEL_ONCE: OnceLock<Option<LocalLlm>> = OnceLock::new();
+    MODEL_ONCE
+        .get_or_init(|| {
+            let path = model()?.path().to_path_buf();
+            let options = LocalOptions {
+                prefix_cache_entries: 0,
+                ..LocalOptions::default()
+            };
+            Some(LocalLlm::load(&path, &options).expect("SmolLM2 loads"))
+        })
+        .as_ref()
+}
+
 #[test]
-fn same_seed_same_text_when_sampling() {
-    let Some(llm) = model() else { return };
-    let params = GenerationParams {
+fn same_seed_same_text_when_sampling_and_another_seed_other_text() {
+    let Some(cached) = model() else { return };
+    let Some(uncached) = uncached_model() else {
+        return;
+    };
+    let sampled = |seed: u64| GenerationParams {
         max_tokens: 24,
-        temperature: 0.7,
-        top_p: Some(0.9),
-        seed: 7,
+        temperature: 0.9,
+        top_p: Some(0.95),
+        seed,
         ..GenerationParams::default()
     };
     let question = "Tell me a short story about a robot.";
-    let first = llm
-        .generate(&request(question, params.clone()), |_| {})
-        .expect("first run");
-    let second = llm
-        .generate(&request(question, params), |_| {})
-        .expect("second run");
-    assert_eq!(first.text, second.text);
-    assert!(wordiness(&first.text) > 0.5, "{:?}", first.text);
+    let run = |llm: &LocalLlm, seed: u64| {
+        llm.generate(&request(question, sampled(seed)), |_| {})
+            .expect("generation runs")
+            .text
+    };
+    // From scratch both times: the seed alone decides.
+    let first = run(uncached, 7);
+    assert_eq!(run(uncached, 7), first, "same seed, no cache");
+    assert!(wordiness(&first) > 0.5, "{first:?}");
+    // Through the prefix cache: the second run reuses the first one's prompt.
+    let cached_first = run(cached, 7);
+    assert_eq!(run(cached, 7), cached_first, "same seed, cache hit");
+    // A sampler that ignored the seed (or the temperature) would give the same
+    // text for every seed.
+    let others: Vec<String> = (8..12).map(|seed| run(uncached, seed)).collect();
+    assert!(
+        others.iter().any(|text| *text != first),
+        "seeds 7 to 11 all gave {first:?}"
+    );
+    // And greedy decoding ignores the seed.
+    let greedy_text = |seed: u64| {
+        uncached
+            .generate(
+                &request(question, GenerationParams { seed, ..greedy(12) }),
+                |_| {},
+            )
+            .expect("generation runs")
+            .text
+    };
+    assert_eq!(greedy_text(1), greedy_text(2));
 }
 
 #[test]
@@ -243,6 +287,34 @@ fn tokenizer_round_trips_english_chinese_and_code() {
     assert_eq!(tokenizer.encode("2024").expect("encodes").len(), 4);
 }
 
+/// Exact ids against the model's own tokenizer, computed without Steward's
+/// code (see tests/data/README.md): a wrong split, merge order or special
+/// token handling changes ids even where the text still round-trips.
+#[test]
+fn tokenizer_ids_match_the_reference_tokenizer_exactly() {
+    let Some(llm) = model() else { return };
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("data/smollm2_tokenizer_reference.json"))
+            .expect("reference JSON");
+    let cases = reference["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in cases {
+        let text = case["text"].as_str().expect("text");
+        let expected: Vec<u32> = case["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| id.as_u64().expect("an id") as u32)
+            .collect();
+        let got = llm.tokenizer().encode(text).expect("encodes");
+        if got != expected {
+            wrong.push(format!("{text:?}: got {got:?}, expected {expected:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn chat_markers_are_single_special_tokens() {
     let Some(llm) = model() else { return };
@@ -319,5 +391,124 @@ fn kv_cache_continuation_matches_one_pass() {
         llm.tokenizer()
             .decode(&[argmax(&whole).expect("logits") as u32]),
         " Rome"
+    );
+}
+
+#[test]
+fn a_cancelled_generation_stops_at_the_next_token() {
+    let Some(llm) = model() else { return };
+    let cancel = CancellationToken::new();
+    let mut pieces = 0;
+    let error = llm
+        .generate_with(
+            &request("Write a long essay about the history of Rome.", greedy(500)),
+            &cancel,
+            |_| {
+                pieces += 1;
+                if pieces == 3 {
+                    cancel.cancel();
+                }
+            },
+        )
+        .expect_err("cancelled");
+    match error {
+        Error::CallCancelled {
+            prompt_tokens,
+            completion_tokens,
+        } => {
+            assert!(prompt_tokens > 10, "{prompt_tokens}");
+            assert!((3..=5).contains(&completion_tokens), "{completion_tokens}");
+        }
+        other => panic!("expected a cancel, got {other}"),
+    }
+    assert_eq!(pieces, 3, "no piece after the cancel");
+}
+
+#[tokio::test]
+async fn dropping_a_chat_stops_its_blocking_generation() {
+    let Some(llm) = model() else { return };
+    let llm = Llm::Local(llm.clone());
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let question = request(
+        "Write a long essay about the history of Rome.",
+        greedy(2000),
+    );
+    let chat = llm.chat(&question, Some(sender));
+    // Run the chat until two pieces came, then drop it.
+    {
+        tokio::pin!(chat);
+        let mut seen = 0;
+        while seen < 2 {
+            tokio::select! {
+                _ = &mut chat => panic!("2000 tokens finished early"),
+                piece = receiver.recv() => {
+                    piece.expect("a piece");
+                    seen += 1;
+                }
+            }
+        }
+    }
+    // The blocking thread drops its sender when it stops: the channel closes.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while receiver.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the generation went on after the chat was dropped"
+    );
+}
+
+#[test]
+fn json_mode_answers_one_json_object() {
+    let Some(llm) = model() else { return };
+    let json = |question: &str, max_tokens: u32| {
+        llm.generate(
+            &request(
+                question,
+                GenerationParams {
+                    response_format: ResponseFormat::JsonObject,
+                    ..greedy(max_tokens)
+                },
+            ),
+            |_| {},
+        )
+        .expect("generation runs")
+    };
+    let completion = json(
+        "Describe a cat as a JSON object with the keys name and age.",
+        48,
+    );
+    assert_eq!(
+        completion.finish_reason,
+        FinishReason::Stop,
+        "{completion:?}"
+    );
+    let value: serde_json::Value = serde_json::from_str(&completion.text)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", completion.text));
+    assert!(value.is_object(), "{value}");
+    // Without the constraint the same question is not answered in JSON.
+    let free = llm
+        .generate(
+            &request(
+                "Describe a cat as a JSON object with the keys name and age.",
+                greedy(48),
+            ),
+            |_| {},
+        )
+        .expect("generation runs");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&free.text).is_err(),
+        "the model answers JSON anyway, the test proves nothing: {:?}",
+        free.text
+    );
+    // Cut short, the text is still the start of an object.
+    let cut = json("List ten animals in a JSON object.", 5);
+    assert_eq!(cut.finish_reason, FinishReason::Length);
+    assert!(cut.text.starts_with('{'), "{:?}", cut.text);
+    assert!(
+        JsonState::new().after(cut.text.as_bytes()).is_some(),
+        "{:?}",
+        cut.text
     );
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 use steward_jobs::JobHandle;
 
-use steward_ml::audit::{Gateway, Quota};
+use steward_ml::audit::{Gateway, Limits, Quota};
 use steward_ml::embed::{self, Embedder, LoadedEmbedder};
 use steward_ml::llm::Llm;
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
@@ -221,13 +221,18 @@ pub fn quotas(config: &Config) -> Result<Vec<Quota>> {
         .collect()
 }
 
-/// The one door to `llm`: the configured quotas in front, the audit log in `store`.
+/// The gateway's concurrency limit from `[llm]`.
+pub fn limits(llm: &LlmSettings) -> Limits {
+    Limits {
+        max_concurrent: llm.max_concurrent,
+        max_queued: llm.max_queued,
+    }
+}
+
+/// The one door to `llm`: the configured quotas and concurrency limit in
+/// front, the audit log in `store`.
 pub fn gateway(config: &Config, llm: Llm, store: Store) -> Result<Gateway> {
-    Ok(Gateway {
-        llm,
-        store,
-        quotas: quotas(config)?,
-    })
+    Ok(Gateway::new(llm, store, quotas(config)?).with_limits(limits(&config.llm)))
 }
 
 /// What `steward serve` runs on. The server crate knows nothing of configs:
@@ -323,6 +328,7 @@ mod tests {
             StoreOptions::new("x").blob_dir
         );
         assert_eq!(local_options(&config.llm), LocalOptions::default());
+        assert_eq!(limits(&config.llm), Limits::default());
         let openai = OpenAiConfig::default();
         assert_eq!(config.llm.timeout_secs, openai.timeout_secs);
         assert_eq!(config.llm.max_retries, openai.max_retries);

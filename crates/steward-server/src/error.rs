@@ -109,6 +109,20 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// The request names a model this server does not serve (`param` says
+    /// which field: `model`).
+    pub fn model_not_found(param: &str, model: &str) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!(
+                "The model `{model}` does not exist or is not served here; GET /v1/models lists the models"
+            ),
+        );
+        error.details.parameter = Some(param.to_string());
+        error
+    }
+
     pub fn model_unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -172,12 +186,21 @@ impl IntoResponse for ApiError {
                 details: &self.details,
             },
         };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some((name, value)) = self.retry_after() {
-            response.headers_mut().insert(name, value);
-        }
-        response
+        with_retry_after(
+            (self.status, Json(body)).into_response(),
+            self.details.retry_after_secs,
+        )
     }
+}
+
+fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(seconds) = seconds {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
+    }
+    response
 }
 
 impl From<steward_store::Error> for ApiError {
@@ -201,6 +224,23 @@ impl From<steward_ml::Error> for ApiError {
             Ml::QuotaExceeded { .. } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
+                error.to_string(),
+            ),
+            Ml::Busy {
+                retry_after_secs, ..
+            } => {
+                let mut busy = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    error.to_string(),
+                );
+                busy.details.retry_after_secs = Some(retry_after_secs);
+                busy
+            }
+            // Only seen by a caller that is gone; logged like a client error.
+            Ml::CallCancelled { .. } => ApiError::new(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "cancelled",
                 error.to_string(),
             ),
             Ml::InvalidRequest(message) => ApiError::bad_request(message),
@@ -292,10 +332,9 @@ impl From<JsonRejection> for OpenAiError {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let mut response = (self.0.status, Json(self.body())).into_response();
-        if let Some((name, value)) = self.0.retry_after() {
-            response.headers_mut().insert(name, value);
-        }
-        response
+        with_retry_after(
+            (self.0.status, Json(self.body())).into_response(),
+            self.0.details.retry_after_secs,
+        )
     }
 }

@@ -4,7 +4,15 @@
 //!
 //! Every chat call goes through the audit [`Gateway`](steward_ml::audit::Gateway)
 //! under feature [`FEATURE`], as the caller's key: quotas apply to its role and
-//! each call leaves an audit row with its role and key id.
+//! each call leaves an audit row with its role and key id. The gateway's
+//! concurrency limit answers 503 `overloaded` with `Retry-After` when every
+//! slot and the wait queue are taken.
+//!
+//! A chat call is tied to its client: the call runs in its own task (so that it
+//! can finish and write its audit row), but holds a cancellation token that
+//! the handler (plain answers) or the response stream (streamed ones) cancels
+//! when dropped. A client that disconnects so stops its generation within a
+//! token, frees its slot, and leaves a `cancelled` audit row.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,11 +23,12 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use steward_auth::Caller;
 use steward_ml::audit::CallContext;
+use steward_ml::audit::Gateway;
 use steward_ml::embed::{Embedder, Purpose};
-use steward_ml::llm::Completion;
+use steward_ml::llm::{CancellationToken, Completion};
 use steward_ml::openai::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest,
-    EmbeddingsResponse, ModelList, Usage,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingEncoding,
+    EmbeddingsRequest, EmbeddingsResponse, ModelList, Usage,
 };
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
@@ -50,6 +59,9 @@ pub async fn chat(
         .llm
         .clone()
         .ok_or_else(|| ApiError::model_unavailable("no chat model is loaded on this server"))?;
+    if !serves(&gateway, &request.model) {
+        return Err(ApiError::model_not_found("model", &request.model).into());
+    }
     let chat_request = request.to_chat_request()?;
     let context = CallContext {
         feature: FEATURE.to_string(),
@@ -60,12 +72,20 @@ pub async fn chat(
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = chrono::Utc::now().timestamp();
     let model = gateway.llm.model_id().to_string();
-    // The call runs in its own task so that a client who disconnects, or a
-    // request timeout, does not cancel it halfway: it finishes and its audit
-    // row is written.
+    // The call runs in its own task, so that when the client goes away it
+    // still ends properly and writes its audit row; `stop` cancels it when
+    // dropped: with this handler's future (a plain answer, or a stream not
+    // yet started), or with the response stream.
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone().drop_guard();
     if !request.stream {
-        let call = tokio::spawn(async move { gateway.chat(&context, &chat_request, None).await });
+        let call = tokio::spawn(async move {
+            gateway
+                .chat_with(&context, &chat_request, None, &cancel)
+                .await
+        });
         let completion = finish(call).await?;
+        drop(stop);
         return Ok(Json(ChatCompletionResponse::new(
             &id,
             created,
@@ -75,10 +95,13 @@ pub async fn chat(
         .into_response());
     }
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let call =
-        tokio::spawn(async move { gateway.chat(&context, &chat_request, Some(sender)).await });
-    // Wait for the first piece before answering, so that a refusal (quota, bad
-    // prompt) is still an HTTP error status rather than an event in a 200 stream.
+    let call = tokio::spawn(async move {
+        gateway
+            .chat_with(&context, &chat_request, Some(sender), &cancel)
+            .await
+    });
+    // Wait for the first piece before answering, so that a refusal (quota, busy,
+    // bad prompt) is still an HTTP error status rather than an event in a 200 stream.
     let first = receiver.recv().await;
     if first.is_none() {
         // The call ended without a piece: refused, failed, or an empty answer.
@@ -116,7 +139,21 @@ pub async fn chat(
         }
     })
     .flat_map(futures::stream::iter);
-    Ok(sse(futures::stream::iter(head).chain(pieces).chain(tail)).into_response())
+    let events = futures::stream::iter(head).chain(pieces).chain(tail);
+    // The stream owns `stop`: when the server drops it (the client went away,
+    // or it ended) the call is cancelled, which is a no-op once it is done.
+    let events = events.map(move |event| {
+        let _owned = &stop;
+        event
+    });
+    Ok(sse(events).into_response())
+}
+
+/// Whether `gateway` serves the model a request names: no name means the
+/// loaded model; a remote model answers to its own name too.
+fn serves(gateway: &Gateway, name: &str) -> bool {
+    let id = gateway.llm.model_id();
+    name.is_empty() || name == id || id.strip_prefix("openai:") == Some(name)
 }
 
 /// The outcome of the spawned chat call.
@@ -175,8 +212,8 @@ fn sse(
     Sse::new(events.map(Ok)).keep_alive(KeepAlive::default())
 }
 
-/// Embeds the input texts. The model name in the answer is the one asked for
-/// (clients match on it); the vectors are the loaded embedder's.
+/// Embeds the input texts with the loaded embedder, as floats or base64
+/// (`encoding_format`); a request naming another model is 404 `model_not_found`.
 pub async fn embeddings(
     state: &AppState,
     request: EmbeddingsRequest,
@@ -184,13 +221,17 @@ pub async fn embeddings(
     let embedder = state.embedder.clone().ok_or_else(|| {
         ApiError::model_unavailable("no embedding model is loaded on this server")
     })?;
-    if let Some(format) = request.encoding_format.as_deref()
-        && format != "float"
-    {
+    let Some(encoding) = EmbeddingEncoding::parse(request.encoding_format.as_deref()) else {
         return Err(ApiError::invalid_parameter(
             "encoding_format",
-            format!("encoding_format `{format}` is not supported; use `float`"),
+            format!(
+                "encoding_format `{}` is not supported; use `float` or `base64`",
+                request.encoding_format.as_deref().unwrap_or_default()
+            ),
         ));
+    };
+    if !request.model.is_empty() && request.model != embedder.model_id() {
+        return Err(ApiError::model_not_found("model", &request.model));
     }
     let texts: Vec<String> = request
         .input
@@ -207,15 +248,16 @@ pub async fn embeddings(
             ),
         ));
     }
-    let model = if request.model.is_empty() {
-        embedder.model_id().to_string()
-    } else {
-        request.model
-    };
+    let model = embedder.model_id().to_string();
     let (vectors, prompt_tokens) = tokio::task::spawn_blocking(move || embed(&embedder, &texts))
         .await
         .map_err(|error| ApiError::internal(&error))??;
-    Ok(EmbeddingsResponse::new(&model, vectors, prompt_tokens))
+    Ok(EmbeddingsResponse::new(
+        &model,
+        vectors,
+        prompt_tokens,
+        encoding,
+    ))
 }
 
 /// CPU work, run on a blocking thread: the vectors and the input's token count.

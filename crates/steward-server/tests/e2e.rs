@@ -1,7 +1,9 @@
 //! End to end over a real socket: a Steward server on port 0 with the real
 //! SmolLM2-135M-Instruct and all-MiniLM-L6-v2 models, and Steward's own
 //! OpenAI-compatible client (`Llm::OpenAiCompatible`) talking to it: streamed
-//! and plain chat, embeddings, quotas with their audit rows, graceful shutdown.
+//! and plain chat, JSON mode, embeddings (float and base64), unknown models,
+//! quotas with their audit rows, the concurrency limit, a client that
+//! disconnects, graceful shutdown.
 //!
 //! The models come from `STEWARD_MODEL_DIR` (default `../shared/models` next to
 //! the repository). Without them the tests say so and pass, except on CI
@@ -15,13 +17,13 @@ use std::time::Duration;
 
 use steward_auth::{Authenticator, create_key};
 use steward_domain::LlmOutcome;
-use steward_ml::audit::{Gateway, Quota, QuotaScope};
+use steward_ml::audit::{Gateway, Limits, Quota, QuotaScope};
 use steward_ml::embed::Embedder;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};
 use steward_ml::llm::local::{LocalLlm, LocalOptions};
 use steward_ml::llm::openai_compatible::{OpenAiClient, OpenAiConfig};
 use steward_ml::llm::{
-    ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, Role,
+    ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Llm, ResponseFormat, Role,
 };
 use steward_server::{AppState, ServerConfig};
 use steward_store::{ApiKeyRecord, Store};
@@ -113,23 +115,27 @@ fn set_key_env(key: &str) {
 struct Running {
     address: SocketAddr,
     store: Store,
+    gateway: Arc<Gateway>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<steward_server::Result<()>>,
     _db: TestDb,
 }
 
 async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
+    start_with(models, quotas, Limits::default()).await
+}
+
+async fn start_with(models: &Models, quotas: Vec<Quota>, limits: Limits) -> Running {
     let (db, store) = common::store().await;
     store
         .insert_api_key(&service_key().1)
         .await
         .expect("the test key is stored");
+    let gateway = Arc::new(
+        Gateway::new(Llm::Local(models.llm.clone()), store.clone(), quotas).with_limits(limits),
+    );
     let state = AppState {
-        llm: Some(Arc::new(Gateway {
-            llm: Llm::Local(models.llm.clone()),
-            store: store.clone(),
-            quotas,
-        })),
+        llm: Some(gateway.clone()),
         embedder: Some(models.embedder.clone()),
         config: ServerConfig::default(),
         ..AppState::new(store.clone())
@@ -146,6 +152,7 @@ async fn start(models: &Models, quotas: Vec<Quota>) -> Running {
     Running {
         address,
         store,
+        gateway,
         shutdown: Some(shutdown),
         server,
         _db: db,
@@ -264,7 +271,7 @@ async fn the_stream_is_server_sent_events_ending_in_done() {
     let Some(models) = models() else { return };
     let server = start(models, Vec::new()).await;
     let body = serde_json::json!({
-        "model": "anything",
+        "model": CHAT_MODEL,
         "messages": [{"role": "user", "content": "Say hello."}],
         "max_tokens": 8,
         "stream": true,
@@ -439,4 +446,275 @@ async fn shutdown_finishes_the_request_in_flight() {
         matches!(late, Err(steward_ml::Error::Remote { .. })),
         "{late:?}"
     );
+}
+
+/// A raw `/v1` POST with the service key.
+async fn post(address: SocketAddr, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("http://{address}{path}"))
+        .bearer_auth(&service_key().0)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Waits up to `limit` for `done`; how long it took, or `None`.
+async fn within(limit: Duration, done: impl Fn() -> bool) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() <= limit {
+        if done() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// The audit rows of the cancelled calls so far.
+async fn cancelled_calls(store: &Store) -> Vec<steward_domain::LlmCall> {
+    let since = fixtures::time("2000-01-01T00:00:00Z");
+    let calls = store.llm_calls_since(since, 100).await.expect("audit log");
+    calls
+        .into_iter()
+        .filter(|call| call.outcome == LlmOutcome::Cancelled)
+        .collect()
+}
+
+/// The cancelled calls' rows, once there is one (the row is written right
+/// after the call frees its slot); empty after 2 s.
+async fn wait_for_cancelled(store: &Store) -> Vec<steward_domain::LlmCall> {
+    for _ in 0..100 {
+        let cancelled = cancelled_calls(store).await;
+        if !cancelled.is_empty() {
+            return cancelled;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Vec::new()
+}
+
+fn long_chat(stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": CHAT_MODEL,
+        "messages": [{"role": "user", "content": "Write a very long essay about the history of Rome."}],
+        "max_tokens": 3000,
+        "stream": stream,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_stream_stops_generating_within_a_second_and_frees_its_slot() {
+    let Some(models) = models() else { return };
+    let limits = Limits {
+        max_concurrent: 1,
+        max_queued: 0,
+    };
+    let server = start_with(models, Vec::new(), limits).await;
+    let mut response = post(server.address, "/v1/chat/completions", &long_chat(true)).await;
+    assert_eq!(response.status(), 200);
+    for _ in 0..3 {
+        let chunk = response
+            .chunk()
+            .await
+            .expect("a chunk")
+            .expect("not the end");
+        assert!(!chunk.is_empty());
+    }
+    assert_eq!(server.gateway.admission.running(), 1);
+
+    // The one slot is taken and nobody may wait: a second call is refused at
+    // once, in OpenAI's shape, with Retry-After.
+    let refused = post(
+        server.address,
+        "/v1/chat/completions",
+        &serde_json::json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}),
+    )
+    .await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.expect("JSON error");
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert_eq!(body["error"]["type"], "server_error", "{body}");
+
+    // The client goes away mid-stream.
+    drop(response);
+    let freed = within(Duration::from_secs(1), || {
+        server.gateway.admission.running() == 0
+    })
+    .await;
+    assert!(
+        freed.is_some(),
+        "the generation still holds its slot 1 s after the client left"
+    );
+    // Stopped, not finished: its audit row says cancelled, with the tokens it
+    // spent, far fewer than asked for; and they stay so.
+    let cancelled = wait_for_cancelled(&server.store).await;
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    let spent = cancelled[0].completion_tokens;
+    assert!((3..1000).contains(&spent), "{spent} tokens");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        cancelled_calls(&server.store).await[0].completion_tokens,
+        spent
+    );
+
+    // The freed slot admits the next call at once.
+    let next = post(
+        server.address,
+        "/v1/chat/completions",
+        &serde_json::json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}),
+    )
+    .await;
+    assert_eq!(next.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_plain_chat_stops_generating_within_a_second() {
+    let Some(models) = models() else { return };
+    let limits = Limits {
+        max_concurrent: 1,
+        max_queued: 0,
+    };
+    let server = start_with(models, Vec::new(), limits).await;
+    let address = server.address;
+    let call =
+        tokio::spawn(async move { post(address, "/v1/chat/completions", &long_chat(false)).await });
+    within(Duration::from_secs(30), || {
+        server.gateway.admission.running() == 1
+    })
+    .await
+    .expect("the call starts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The client gives up (its connection closes with the task).
+    call.abort();
+    let freed = within(Duration::from_secs(1), || {
+        server.gateway.admission.running() == 0
+    })
+    .await;
+    assert!(
+        freed.is_some(),
+        "the generation still holds its slot 1 s after the client left"
+    );
+    let cancelled = wait_for_cancelled(&server.store).await;
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    assert!(cancelled[0].completion_tokens < 1000, "{cancelled:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_is_not_served_is_404_model_not_found() {
+    let Some(models) = models() else { return };
+    let server = start(models, Vec::new()).await;
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            serde_json::json!({"model": "nope", "messages": [{"role": "user", "content": "Hi"}]}),
+        ),
+        (
+            "/v1/embeddings",
+            serde_json::json!({"model": "nope", "input": "Hi"}),
+        ),
+    ] {
+        let response = post(server.address, path, &body).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.expect("JSON error");
+        assert_eq!(body["error"]["code"], "model_not_found", "{path}: {body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(body["error"]["param"], "model", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("`nope`")),
+            "{body}"
+        );
+    }
+    // Nothing reached the model.
+    assert!(server.store.llm_usage().await.expect("usage").is_empty());
+    // json_schema is refused by name.
+    let response = post(
+        server.address,
+        "/v1/chat/completions",
+        &serde_json::json!({
+            "messages": [{"role": "user", "content": "Hi"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.expect("JSON error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("json_schema")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_in_base64_are_the_float_vectors_little_endian() {
+    let Some(models) = models() else { return };
+    let server = start(models, Vec::new()).await;
+    let texts = ["What is the capital of France?", "巴黎"];
+    let address = server.address;
+    let answer = |format: Option<&str>| {
+        let mut body = serde_json::json!({"model": EMBED_MODEL, "input": texts});
+        if let Some(format) = format {
+            body["encoding_format"] = format.into();
+        }
+        async move {
+            let response = post(address, "/v1/embeddings", &body).await;
+            assert_eq!(response.status(), 200);
+            response
+                .json::<serde_json::Value>()
+                .await
+                .expect("JSON answer")
+        }
+    };
+    let floats = answer(None).await;
+    let base64 = answer(Some("base64")).await;
+    assert_eq!(answer(Some("float")).await, floats);
+    assert_eq!(base64["model"], EMBED_MODEL);
+    for index in 0..texts.len() {
+        let expected: Vec<f32> = floats["data"][index]["embedding"]
+            .as_array()
+            .expect("floats")
+            .iter()
+            .map(|value| value.as_f64().expect("a number") as f32)
+            .collect();
+        let encoded: steward_ml::openai::EmbeddingVector =
+            serde_json::from_value(base64["data"][index]["embedding"].clone()).expect("a vector");
+        assert!(
+            matches!(encoded, steward_ml::openai::EmbeddingVector::Base64(_)),
+            "{encoded:?}"
+        );
+        assert_eq!(encoded.into_floats().expect("base64 f32"), expected);
+    }
+    let response = post(
+        server.address,
+        "/v1/embeddings",
+        &serde_json::json!({"input": "x", "encoding_format": "int8"}),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_passes_through_the_client_and_answers_a_json_object() {
+    let Some(models) = models() else { return };
+    let server = start(models, Vec::new()).await;
+    let llm = Llm::OpenAiCompatible(client(server.address, 0));
+    let mut request = question(
+        "Describe a cat as a JSON object with the keys name and age.",
+        48,
+    );
+    request.params.response_format = ResponseFormat::JsonObject;
+    let completion = llm.chat(&request, None).await.expect("JSON chat");
+    assert_eq!(
+        completion.finish_reason,
+        FinishReason::Stop,
+        "{completion:?}"
+    );
+    let value: serde_json::Value = serde_json::from_str(&completion.text)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", completion.text));
+    assert!(value.is_object(), "{value}");
 }

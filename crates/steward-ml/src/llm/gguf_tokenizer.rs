@@ -170,6 +170,11 @@ impl GgufTokenizer {
         self.end_of_turn_ids.contains(&id)
     }
 
+    /// The ids that end the assistant's turn.
+    pub fn end_of_turn_ids(&self) -> &[u32] {
+        &self.end_of_turn_ids
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.tokenizer.token_to_id(token)
     }

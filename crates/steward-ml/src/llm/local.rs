@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use candle_core::Tensor;
@@ -17,9 +17,13 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 
 use super::chat_template::ChatTemplate;
 use super::gguf_tokenizer::GgufTokenizer;
+use super::json_constraint::{JsonMask, JsonState};
 use super::text_stream::{Flow, TextStream};
 use super::transformer::{KvCache, Transformer};
-use super::{ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams};
+use super::{
+    CancellationToken, ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams,
+    ResponseFormat,
+};
 use crate::{Error, Result};
 
 pub use super::transformer::{Architecture, Config};
@@ -60,6 +64,8 @@ struct Inner {
     template: ChatTemplate,
     options: LocalOptions,
     prefixes: Mutex<Vec<Prefix>>,
+    /// The vocabulary for JSON-constrained decoding, built on first use.
+    json_mask: OnceLock<JsonMask>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -124,6 +130,7 @@ impl LocalLlm {
                 template,
                 options: options.clone(),
                 prefixes: Mutex::new(Vec::new()),
+                json_mask: OnceLock::new(),
             }),
         })
     }
@@ -175,10 +182,21 @@ impl LocalLlm {
     /// Runs a chat request on the calling thread (blocking: seconds of CPU).
     /// `on_text` receives the completion piece by piece as it becomes safe to show.
     pub fn generate(&self, request: &ChatRequest, on_text: impl FnMut(&str)) -> Result<Completion> {
+        self.generate_with(request, &CancellationToken::new(), on_text)
+    }
+
+    /// [`LocalLlm::generate`] that stops before the next token once `cancel`
+    /// is cancelled, with [`Error::CallCancelled`].
+    pub fn generate_with(
+        &self,
+        request: &ChatRequest,
+        cancel: &CancellationToken,
+        on_text: impl FnMut(&str),
+    ) -> Result<Completion> {
         let started = Instant::now();
         let prompt = self.render_prompt(&request.messages)?;
         let prompt_tokens = self.inner.tokenizer.encode(&prompt)?;
-        self.generate_from_tokens(&prompt_tokens, &request.params, started, on_text)
+        self.generate_from_tokens(&prompt_tokens, &request.params, started, cancel, on_text)
     }
 
     /// [`LocalLlm::generate`] for an already tokenized prompt.
@@ -188,7 +206,36 @@ impl LocalLlm {
         params: &GenerationParams,
         on_text: impl FnMut(&str),
     ) -> Result<Completion> {
-        self.generate_from_tokens(prompt_tokens, params, Instant::now(), on_text)
+        self.generate_from_tokens(
+            prompt_tokens,
+            params,
+            Instant::now(),
+            &CancellationToken::new(),
+            on_text,
+        )
+    }
+
+    /// The token mask of JSON mode for this model's vocabulary.
+    fn json_mask(&self) -> &JsonMask {
+        self.inner.json_mask.get_or_init(|| {
+            let tokenizer = &self.inner.tokenizer;
+            let vocab_size = self
+                .inner
+                .model
+                .config()
+                .vocab_size
+                .max(tokenizer.vocab_size());
+            let token_bytes = (0..vocab_size as u32)
+                .map(|id| {
+                    if tokenizer.is_control(id) {
+                        Vec::new()
+                    } else {
+                        tokenizer.token_bytes(id).to_vec()
+                    }
+                })
+                .collect();
+            JsonMask::new(token_bytes, tokenizer.end_of_turn_ids().to_vec())
+        })
     }
 
     fn generate_from_tokens(
@@ -196,6 +243,7 @@ impl LocalLlm {
         prompt_tokens: &[u32],
         params: &GenerationParams,
         started: Instant,
+        cancel: &CancellationToken,
         mut on_text: impl FnMut(&str),
     ) -> Result<Completion> {
         let context_length = self.context_length();
@@ -209,6 +257,13 @@ impl LocalLlm {
             });
         }
         let tokenizer = &self.inner.tokenizer;
+        let cancelled = |completion_tokens: usize| Error::CallCancelled {
+            prompt_tokens: prompt_tokens.len() as u32,
+            completion_tokens: completion_tokens as u32,
+        };
+        if cancel.is_cancelled() {
+            return Err(cancelled(0));
+        }
         let (mut cache, mut logits) = self.prefill(prompt_tokens)?;
         let prompt_ms = started.elapsed().as_secs_f64() * 1e3;
         let decode_started = Instant::now();
@@ -221,18 +276,41 @@ impl LocalLlm {
         let mut completion_tokens = 0usize;
         let mut finish_reason = FinishReason::Length;
         let mut stopped_by_string = false;
+        let mut json = (params.response_format == ResponseFormat::JsonObject)
+            .then(|| (self.json_mask(), JsonState::new()));
         while completion_tokens < max_tokens {
-            let next = if params.repeat_penalty == 1.0 || params.repeat_last_n == 0 {
-                sampler.sample(&logits)?
+            if cancel.is_cancelled() {
+                return Err(cancelled(completion_tokens));
+            }
+            let scores = if params.repeat_penalty == 1.0 || params.repeat_last_n == 0 {
+                logits.clone()
             } else {
                 let recent = &history[history.len().saturating_sub(params.repeat_last_n)..];
-                let penalized = candle_transformers::utils::apply_repeat_penalty(
+                candle_transformers::utils::apply_repeat_penalty(
                     &logits,
                     params.repeat_penalty,
                     recent,
-                )?;
-                sampler.sample(&penalized)?
+                )?
             };
+            let next = match &json {
+                None => sampler.sample(&scores)?,
+                Some((mask, state)) => {
+                    let mut values = scores.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+                    if mask.apply(state, &mut values) == 0 {
+                        return Err(Error::Tokenizer(
+                            "JSON mode: no token of the vocabulary continues the object".into(),
+                        ));
+                    }
+                    let len = values.len();
+                    sampler.sample(&Tensor::from_vec(values, len, scores.device())?)?
+                }
+            };
+            if let Some((_, state)) = &mut json
+                && !tokenizer.is_end_of_turn(next)
+            {
+                // The mask allowed only tokens that continue the object.
+                state.feed(tokenizer.token_bytes(next));
+            }
             completion_tokens += 1;
             history.push(next);
             if tokenizer.is_end_of_turn(next) {

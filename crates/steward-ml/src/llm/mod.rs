@@ -7,6 +7,7 @@
 
 pub mod chat_template;
 pub mod gguf_tokenizer;
+pub mod json_constraint;
 pub mod local;
 pub mod openai_compatible;
 mod openai_wire;
@@ -19,6 +20,11 @@ use std::hash::{BuildHasher, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
+
+/// Cancels a call: [`Llm::chat_with`] stops generating at its next token once
+/// the token is cancelled (a local model checks it per token, a remote stream
+/// is dropped).
+pub use tokio_util::sync::CancellationToken;
 
 /// Who says a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +56,22 @@ pub struct GenerationParams {
     pub seed: u64,
     /// Generation stops before any of these strings.
     pub stop: Vec<String>,
+    /// Free text, or a JSON object (constrained decoding for a local model).
+    #[serde(default)]
+    pub response_format: ResponseFormat,
+}
+
+/// The shape the completion must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    #[default]
+    Text,
+    /// One JSON object, valid by construction: a local model may only pick
+    /// tokens that keep the text a prefix of a JSON object
+    /// ([`json_constraint`]), and ends its turn only once the object is closed.
+    /// Cut short by `max_tokens` it is unfinished (finish reason `length`).
+    JsonObject,
 }
 
 impl Default for GenerationParams {
@@ -63,6 +85,7 @@ impl Default for GenerationParams {
             repeat_last_n: 64,
             seed: 299_792_458,
             stop: Vec::new(),
+            response_format: ResponseFormat::Text,
         }
     }
 }
@@ -116,18 +139,37 @@ impl Llm {
     /// Runs a chat completion. Each decoded piece of text is sent to `tokens` as
     /// soon as it is known (dropped receivers are fine); the full completion is
     /// returned at the end. Local generation runs on a blocking thread, never on
-    /// the async runtime.
+    /// the async runtime; dropping the returned future stops it at the next token.
     pub async fn chat(
         &self,
         request: &ChatRequest,
         tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     ) -> Result<Completion> {
+        self.chat_with(request, tokens, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Llm::chat`] that also stops when `cancel` is cancelled: within one
+    /// token for a local model (the blocking thread checks it before each
+    /// forward pass), at once for a remote one (the connection is dropped).
+    /// A call stopped so ends with [`crate::Error::CallCancelled`], holding the
+    /// tokens spent so far.
+    pub async fn chat_with(
+        &self,
+        request: &ChatRequest,
+        tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+        cancel: &CancellationToken,
+    ) -> Result<Completion> {
         match self {
             Llm::Local(llm) => {
                 let llm = llm.clone();
                 let request = request.clone();
+                // Dropping this future (a caller that stops waiting) cancels too:
+                // the blocking thread must not run on for nobody.
+                let cancel = cancel.child_token();
+                let _stop_on_drop = cancel.clone().drop_guard();
                 let task = tokio::task::spawn_blocking(move || {
-                    llm.generate(&request, |piece| {
+                    llm.generate_with(&request, &cancel, |piece| {
                         if let Some(sender) = &tokens {
                             // A dropped receiver (client gone) is not an error.
                             let _ = sender.send(piece.to_string());
@@ -143,7 +185,7 @@ impl Llm {
                     }),
                 }
             }
-            Llm::OpenAiCompatible(client) => client.chat(request, tokens).await,
+            Llm::OpenAiCompatible(client) => client.chat_with(request, tokens, cancel).await,
         }
     }
 }

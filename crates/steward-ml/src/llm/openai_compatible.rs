@@ -15,7 +15,7 @@ use crate::openai::{
 use crate::{Error, Result};
 
 use super::openai_wire::parse_finish_reason;
-use super::{ChatRequest, Completion, FinishReason};
+use super::{CancellationToken, ChatRequest, Completion, FinishReason};
 
 /// Where and how to reach an OpenAI-compatible server (a `[llm.openai]` table
 /// in the config file).
@@ -129,13 +129,46 @@ impl OpenAiClient {
         request: &ChatRequest,
         tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     ) -> Result<Completion> {
+        self.chat_with(request, tokens, &CancellationToken::new())
+            .await
+    }
+
+    /// [`OpenAiClient::chat`] that gives up when `cancel` is cancelled: the
+    /// connection is dropped, which a streaming server sees as the client
+    /// leaving. The remote server's usage is unknown then; the pieces received
+    /// so far are counted as tokens.
+    pub async fn chat_with(
+        &self,
+        request: &ChatRequest,
+        tokens: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+        cancel: &CancellationToken,
+    ) -> Result<Completion> {
+        let pieces = std::sync::atomic::AtomicU32::new(0);
+        let counted = tokens.map(|sender| (sender, &pieces));
+        tokio::select! {
+            result = self.chat_uncancelled(request, counted) => result,
+            () = cancel.cancelled() => Err(Error::CallCancelled {
+                prompt_tokens: estimate_prompt_tokens(request),
+                completion_tokens: pieces.load(std::sync::atomic::Ordering::Relaxed),
+            }),
+        }
+    }
+
+    async fn chat_uncancelled(
+        &self,
+        request: &ChatRequest,
+        tokens: Option<(
+            tokio::sync::mpsc::UnboundedSender<String>,
+            &std::sync::atomic::AtomicU32,
+        )>,
+    ) -> Result<Completion> {
         let url = format!("{}/chat/completions", self.base_url);
         let body = ChatCompletionRequest::from_chat_request(&self.model, request, tokens.is_some());
         let started = Instant::now();
         match tokens {
-            Some(tokens) => {
+            Some((tokens, pieces)) => {
                 let response = self.post(&url, &body, None).await?;
-                read_stream(&url, response, request, &tokens, started).await
+                read_stream(&url, response, request, &tokens, pieces, started).await
             }
             None => {
                 let response = self.post(&url, &body, Some(self.timeout)).await?;
@@ -189,21 +222,31 @@ impl OpenAiClient {
             .map_err(|error| remote(&url, &error))?;
         let mut data = answer.data;
         data.sort_by_key(|item| item.index);
+        let count = data.len();
         let in_order = data
             .iter()
             .enumerate()
             .all(|(position, item)| item.index as usize == position);
-        if data.len() != texts.len() || !in_order {
+        if count != texts.len() || !in_order {
             return Err(Error::Remote {
                 url,
                 message: format!(
-                    "asked for {} embeddings, got {} (indices not 0..n)",
+                    "asked for {} embeddings, got {count} (indices not 0..n)",
                     texts.len(),
-                    data.len()
                 ),
             });
         }
-        Ok(data.into_iter().map(|item| item.embedding).collect())
+        // Asked for floats, but a server may answer base64 all the same.
+        data.into_iter()
+            .map(|item| {
+                item.embedding
+                    .into_floats()
+                    .map_err(|message| Error::Remote {
+                        url: url.clone(),
+                        message,
+                    })
+            })
+            .collect()
     }
 
     /// The models the server offers.
@@ -358,6 +401,7 @@ impl StreamState {
         url: &str,
         payload: &str,
         tokens: &tokio::sync::mpsc::UnboundedSender<String>,
+        pieces: &std::sync::atomic::AtomicU32,
     ) -> Result<()> {
         let chunk = match StreamEvent::parse(payload) {
             Ok(StreamEvent::Done) => {
@@ -385,6 +429,7 @@ impl StreamState {
             if let Some(piece) = choice.delta.content.filter(|piece| !piece.is_empty()) {
                 self.first_piece_at.get_or_insert_with(Instant::now);
                 self.pieces += 1;
+                pieces.store(self.pieces, std::sync::atomic::Ordering::Relaxed);
                 self.text.push_str(&piece);
                 // A dropped receiver only means nobody watches the stream.
                 let _ = tokens.send(piece);
@@ -402,6 +447,7 @@ async fn read_stream(
     response: reqwest::Response,
     request: &ChatRequest,
     tokens: &tokio::sync::mpsc::UnboundedSender<String>,
+    pieces: &std::sync::atomic::AtomicU32,
     started: Instant,
 ) -> Result<Completion> {
     let mut parser = SseParser::default();
@@ -412,12 +458,12 @@ async fn read_stream(
     {
         let next = next.map_err(|error| remote(url, &error))?;
         for payload in parser.push(&next) {
-            state.handle(url, &payload, tokens)?;
+            state.handle(url, &payload, tokens, pieces)?;
         }
     }
     if !state.done {
         for payload in parser.finish() {
-            state.handle(url, &payload, tokens)?;
+            state.handle(url, &payload, tokens, pieces)?;
         }
     }
     let finish_reason = match state.finish_reason {

@@ -7,10 +7,13 @@
 use crate::openai::{
     ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
     Delta, MessageContent, ResponseMessage, Stop, StreamOptions, Usage, WireMessage,
+    WireResponseFormat,
 };
 use crate::{Error, Result};
 
-use super::{ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, Role};
+use super::{
+    ChatMessage, ChatRequest, Completion, FinishReason, GenerationParams, ResponseFormat, Role,
+};
 
 /// Largest `max_tokens` OpenAI itself accepts for common models; beyond it a
 /// request is more likely a mistake than a plan.
@@ -80,6 +83,24 @@ impl ChatCompletionRequest {
         if params.stop.len() > 4 {
             return invalid("`stop` holds more than 4 sequences".into());
         }
+        params.response_format = match &self.response_format {
+            None => ResponseFormat::Text,
+            Some(format) => match format.kind.as_str() {
+                "text" => ResponseFormat::Text,
+                "json_object" => ResponseFormat::JsonObject,
+                "json_schema" => {
+                    return invalid(
+                        "`response_format` type `json_schema` is not supported; use `json_object`"
+                            .into(),
+                    );
+                }
+                other => {
+                    return invalid(format!(
+                        "`response_format` type `{other}` is unknown; expected `text` or `json_object`"
+                    ));
+                }
+            },
+        };
         Ok(ChatRequest { messages, params })
     }
 
@@ -108,6 +129,13 @@ impl ChatCompletionRequest {
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
             }),
+            response_format: match params.response_format {
+                ResponseFormat::Text => None,
+                ResponseFormat::JsonObject => Some(WireResponseFormat {
+                    kind: "json_object".into(),
+                    json_schema: None,
+                }),
+            },
         }
     }
 }
@@ -269,6 +297,25 @@ mod tests {
         );
         check_request(&format!(r#"{{{user},"top_p":0}}"#), Err("`top_p` = 0"));
         check_request(&format!(r#"{{{user},"n":2}}"#), Err("`n` = 2"));
+        check_request(
+            &format!(r#"{{{user},"response_format":{{"type":"json_schema","json_schema":{{}}}}}}"#),
+            Err("`json_schema` is not supported"),
+        );
+        check_request(
+            &format!(r#"{{{user},"response_format":{{"type":"yaml"}}}}"#),
+            Err("`yaml` is unknown"),
+        );
+        let json: ChatCompletionRequest = serde_json::from_str(&format!(
+            r#"{{{user},"response_format":{{"type":"json_object"}}}}"#
+        ))
+        .expect("valid JSON");
+        assert_eq!(
+            json.to_chat_request()
+                .expect("valid")
+                .params
+                .response_format,
+            ResponseFormat::JsonObject
+        );
     }
 
     #[test]
@@ -284,6 +331,7 @@ mod tests {
                 top_p: Some(0.9),
                 seed: u64::MAX,
                 stop: vec!["\n\n".into()],
+                response_format: ResponseFormat::JsonObject,
                 ..GenerationParams::default()
             },
         };
@@ -297,5 +345,6 @@ mod tests {
         assert_eq!(chat.params.top_p, Some(0.9));
         assert_eq!(chat.params.seed, u64::MAX);
         assert_eq!(chat.params.stop, request.params.stop);
+        assert_eq!(chat.params.response_format, ResponseFormat::JsonObject);
     }
 }

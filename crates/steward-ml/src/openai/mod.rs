@@ -45,6 +45,19 @@ pub struct ChatCompletionRequest {
     pub stream: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
+    /// `{"type": "text"}`, `{"type": "json_object"}` or `{"type":
+    /// "json_schema", "json_schema": {...}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<WireResponseFormat>,
+}
+
+/// `response_format` as sent: the type, and the schema of `json_schema`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireResponseFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<serde_json::Value>,
 }
 
 /// One chat message as clients send it.
@@ -244,7 +257,7 @@ pub struct EmbeddingsRequest {
     #[serde(default)]
     pub model: String,
     pub input: EmbeddingInput,
-    /// Only `float` is supported.
+    /// `float` (the default) or `base64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding_format: Option<String>,
 }
@@ -266,6 +279,28 @@ impl EmbeddingInput {
     }
 }
 
+/// How the vectors of an answer are written (`encoding_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmbeddingEncoding {
+    /// A JSON array of numbers.
+    #[default]
+    Float,
+    /// The little-endian `f32` bytes, base64: what OpenAI's Python client asks
+    /// for by default (a quarter of the size, no float parsing).
+    Base64,
+}
+
+impl EmbeddingEncoding {
+    /// The encoding an `encoding_format` names; `None` (absent) is `float`.
+    pub fn parse(name: Option<&str>) -> Option<EmbeddingEncoding> {
+        match name {
+            None | Some("float") => Some(EmbeddingEncoding::Float),
+            Some("base64") => Some(EmbeddingEncoding::Base64),
+            Some(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingsResponse {
     #[serde(default)]
@@ -282,7 +317,55 @@ pub struct EmbeddingObject {
     #[serde(default)]
     pub object: String,
     pub index: u32,
-    pub embedding: Vec<f32>,
+    pub embedding: EmbeddingVector,
+}
+
+/// One vector as a JSON array, or base64 of its little-endian `f32` bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+impl EmbeddingVector {
+    pub fn encode(vector: Vec<f32>, encoding: EmbeddingEncoding) -> EmbeddingVector {
+        use base64::Engine;
+        match encoding {
+            EmbeddingEncoding::Float => EmbeddingVector::Float(vector),
+            EmbeddingEncoding::Base64 => {
+                let bytes: Vec<u8> = vector
+                    .iter()
+                    .flat_map(|value| value.to_le_bytes())
+                    .collect();
+                EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+        }
+    }
+
+    /// The numbers, whichever way they were written; an error says what is
+    /// wrong with a base64 string.
+    pub fn into_floats(self) -> std::result::Result<Vec<f32>, String> {
+        use base64::Engine;
+        match self {
+            EmbeddingVector::Float(vector) => Ok(vector),
+            EmbeddingVector::Base64(text) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|error| format!("invalid base64 embedding: {error}"))?;
+                if bytes.len() % 4 != 0 {
+                    return Err(format!(
+                        "a base64 embedding of {} bytes is not a whole number of f32 values",
+                        bytes.len()
+                    ));
+                }
+                Ok(bytes
+                    .chunks_exact(4)
+                    .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+                    .collect())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,7 +375,12 @@ pub struct EmbeddingUsage {
 }
 
 impl EmbeddingsResponse {
-    pub fn new(model: &str, vectors: Vec<Vec<f32>>, prompt_tokens: u32) -> Self {
+    pub fn new(
+        model: &str,
+        vectors: Vec<Vec<f32>>,
+        prompt_tokens: u32,
+        encoding: EmbeddingEncoding,
+    ) -> Self {
         EmbeddingsResponse {
             object: "list".into(),
             data: vectors
@@ -301,7 +389,7 @@ impl EmbeddingsResponse {
                 .map(|(index, embedding)| EmbeddingObject {
                     object: "embedding".into(),
                     index: index as u32,
-                    embedding,
+                    embedding: EmbeddingVector::encode(embedding, encoding),
                 })
                 .collect(),
             model: model.to_string(),
@@ -362,4 +450,36 @@ pub struct ErrorObject {
     pub param: Option<String>,
     #[serde(default)]
     pub code: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_embeddings_are_little_endian_f32_and_read_back() {
+        let vector = vec![1.0f32, -0.5, 0.0, f32::MIN_POSITIVE];
+        let encoded = EmbeddingVector::encode(vector.clone(), EmbeddingEncoding::Base64);
+        // 1.0f32 is 00 00 80 3f little-endian.
+        match &encoded {
+            EmbeddingVector::Base64(text) => assert!(text.starts_with("AACAPwAAAL8"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        let json = serde_json::to_string(&encoded).expect("serializes");
+        let back: EmbeddingVector = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back.into_floats().expect("decodes"), vector);
+        let floats: EmbeddingVector = serde_json::from_str("[0.25, 1]").expect("parses");
+        assert_eq!(floats.into_floats().expect("floats"), [0.25, 1.0]);
+        let odd = EmbeddingVector::Base64("AAAAAAA=".into()).into_floats();
+        assert!(odd.expect_err("5 bytes").contains("5 bytes"));
+        assert_eq!(
+            EmbeddingEncoding::parse(None),
+            Some(EmbeddingEncoding::Float)
+        );
+        assert_eq!(
+            EmbeddingEncoding::parse(Some("base64")),
+            Some(EmbeddingEncoding::Base64)
+        );
+        assert_eq!(EmbeddingEncoding::parse(Some("int8")), None);
+    }
 }

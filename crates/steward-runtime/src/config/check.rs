@@ -41,6 +41,7 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
     }
     problems.at_least("llm.timeout_secs", config.llm.timeout_secs, 1);
     problems.at_least("llm.max_context", config.llm.max_context as u64, 1);
+    problems.at_least("llm.max_concurrent", config.llm.max_concurrent as u64, 1);
     problems.not_empty("embedding.model", &config.embedding.model);
 
     if let Err(message) = check_bind(&config.server.bind) {

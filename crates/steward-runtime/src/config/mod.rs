@@ -106,6 +106,10 @@ pub struct LlmSettings {
     pub max_retries: u32,
     pub max_context: usize,
     pub prefix_cache_entries: usize,
+    /// Calls generating at once, per process (the gateway's slots).
+    pub max_concurrent: usize,
+    /// Calls waiting for a slot; more are refused (503 with Retry-After).
+    pub max_queued: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
