@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use steward_domain::{Post, Timestamp, User};
-use steward_store::{ApiKeyRecord, JobRecord, LlmUsage, Page};
+use steward_store::{ApiKeyRecord, JobRecord, LlmUsage};
 
 pub fn time(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)

@@ -148,15 +148,6 @@ impl ApiError {
     }
 
     /// The `Retry-After` header this error asks for, if any.
-    fn retry_after(&self) -> Option<(axum::http::HeaderName, axum::http::HeaderValue)> {
-        self.details.retry_after_secs.map(|secs| {
-            (
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(secs),
-            )
-        })
-    }
-
     pub fn timeout(limit: std::time::Duration) -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
