@@ -102,9 +102,7 @@ pub async fn import_jsonl(
                     .chain(record.referenced_posts().into_iter().map(|(_, id)| id))
             })
             .collect();
-        let stored = known_posts
-            .stored_kinds(store, wanted.into_iter())
-            .await?;
+        let stored = known_posts.stored_kinds(store, wanted.into_iter()).await?;
 
         let mut batch = LocatedBatch::default();
         for record in chunk.records {

@@ -7,6 +7,7 @@ passes its URL and a key; prints one JSON object with what it saw, and fails
 (non-zero exit, a traceback) on the first thing that is wrong.
 """
 
+import array
 import json
 import math
 import sys
@@ -47,7 +48,12 @@ default = client.embeddings.create(model=embed_model, input=texts)
 floats = client.embeddings.create(model=embed_model, input=texts, encoding_format="float")
 assert len(default.data) == 2 and len(default.data[0].embedding) == 384
 for a, b in zip(default.data, floats.data):
-    assert a.embedding == b.embedding, "base64 and float vectors differ"
+    # Base64 carries the f32 values exactly; JSON carries each f32's shortest
+    # decimal, which Python reads as the nearest f64. Both round to the same f32.
+    as_f32 = array.array("f", a.embedding), array.array("f", b.embedding)
+    assert as_f32[0] == as_f32[1], "base64 and float vectors differ: max |d| = %g" % max(
+        abs(x - y) for x, y in zip(*as_f32)
+    )
     assert abs(math.sqrt(sum(x * x for x in a.embedding)) - 1.0) < 1e-3
 seen["embedding_dims"] = len(default.data[0].embedding)
 
