@@ -220,7 +220,8 @@ pub enum JobOutput {
         warning: Option<String>,
     },
     TrainLsa {
-        trained: TrainedLsa,
+        /// Boxed: the trained model is large beside the other outputs.
+        trained: Box<TrainedLsa>,
         /// The version promoted before this one.
         previous: Option<ArtifactVersion>,
     },
@@ -367,7 +368,10 @@ pub async fn run(
                         source: Box::new(source),
                     },
                 })?;
-            Ok(JobOutput::TrainLsa { trained, previous })
+            Ok(JobOutput::TrainLsa {
+                trained: Box::new(trained),
+                previous,
+            })
         }
     }
 }

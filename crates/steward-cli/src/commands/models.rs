@@ -54,7 +54,7 @@ async fn train_lsa(context: &Context, json: bool) -> anyhow::Result<()> {
     let outcome = super::jobs::run_recorded(context, &store, JobSpec::TrainLsa {}).await;
     store.close().await;
     let (trained, previous) = match outcome?.context("training LSA")? {
-        JobOutput::TrainLsa { trained, previous } => (trained, previous),
+        JobOutput::TrainLsa { trained, previous } => (*trained, previous),
         other => anyhow::bail!("an LSA training job returned {other:?} instead of the model"),
     };
     let version = &trained.version;
