@@ -399,31 +399,7 @@ pub(crate) async fn tag(store: &Store, name: &str) -> Result<Option<Tag>> {
 }
 
 pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<HashSet<PostId>> {
-    let mut existing = HashSet::with_capacity(ids.len());
-    if ids.is_empty() {
-        return Ok(existing);
-    }
-    let mut connection = store
-        .pool
-        .acquire()
-        .await
-        .map_err(database("checking which posts exist"))?;
-    for chunk in ids.chunks(store.dialect.rows_per_statement(1)) {
-        let mut sql = SqlText::new(store.dialect, "SELECT id FROM posts WHERE id IN (");
-        sql.parameter_list(chunk.len()).push(")");
-        let mut query = sql.query();
-        for id in chunk {
-            query = query.bind(id.0);
-        }
-        for row in query
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(database("checking which posts exist"))?
-        {
-            existing.insert(PostId(column(&row, "posts", "id")?));
-        }
-    }
-    Ok(existing)
+    Ok(post_kinds(store, ids).await?.into_keys().collect())
 }
 
 /// The kind of each of `ids` that exists as a post.

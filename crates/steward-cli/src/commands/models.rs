@@ -53,28 +53,18 @@ async fn train_lsa(context: &Context, json: bool) -> anyhow::Result<()> {
     let store = steward_runtime::build::open_store(&context.config).await?;
     let outcome = super::jobs::run_recorded(context, &store, JobSpec::TrainLsa {}).await;
     store.close().await;
-    let (trained, previous) = match outcome?.context("training LSA")? {
+    let output = outcome?.context("training LSA")?;
+    if json {
+        // The job row's summary is the report: one shape for the CLI and the API.
+        println!("{}", output.summary());
+        return Ok(());
+    }
+    let (trained, previous) = match output {
         JobOutput::TrainLsa { trained, previous } => (*trained, previous),
         other => anyhow::bail!("an LSA training job returned {other:?} instead of the model"),
     };
     let version = &trained.version;
     let metric = |key: &str| version.metrics[key].as_f64().unwrap_or(f64::NAN);
-    if json {
-        let report = serde_json::json!({
-            "name": version.name,
-            "version": version.version,
-            "promoted": version.promoted,
-            "previous_version": previous.as_ref().map(|previous| previous.version),
-            "model_id": trained.embedder.model_id(),
-            "feed_seq": version.feed_seq,
-            "size_bytes": version.size_bytes,
-            "sha256": version.sha256,
-            "metadata": version.metadata,
-            "metrics": version.metrics,
-        });
-        println!("{report}");
-        return Ok(());
-    }
     println!(
         "trained {} v{} ({}): {} dims, {} terms, explained share {:.3}, in {:.1} s; promoted",
         version.name,
