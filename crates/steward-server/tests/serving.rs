@@ -8,13 +8,14 @@ mod common;
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use futures::FutureExt;
 use serde_json::{Value, json};
-use steward_auth::Role;
+use steward_auth::{Rate, RateLimiter, RateLimits, Role};
 use steward_domain::{Post, PostId, PostKind};
 use steward_server::{AppState, ServerConfig, router};
 use steward_store::{Store, StoreOptions, WriteBatch};
@@ -39,6 +40,23 @@ where
     db.cleanup().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// A state over `store` whose anonymous rate never throttles: these tests
+/// walk listings page by page faster than a person would, and the rate
+/// limiter has tests of its own (`auth_matrix.rs`).
+fn unthrottled(store: Store) -> AppState {
+    let unlimited = Rate {
+        per_second: 1e9,
+        burst: u32::MAX,
+    };
+    AppState {
+        rate_limiter: Arc::new(RateLimiter::new(RateLimits {
+            anonymous: unlimited,
+            ..RateLimits::default()
+        })),
+        ..AppState::new(store)
     }
 }
 
@@ -117,7 +135,7 @@ async fn start(config: ServerConfig) -> Running {
         .expect("written");
     let state = AppState {
         config,
-        ..AppState::new(store)
+        ..unthrottled(store)
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -274,7 +292,7 @@ async fn listings_walked_by_cursor_match_the_pages_and_survive_inserts() {
             .write(&posts_batch(questions(1, 57, 1_704_067_200_000)))
             .await
             .expect("written");
-        let state = AppState::new(store.clone());
+        let state = unthrottled(store.clone());
         for sort in ["newest", "oldest", "score"] {
             let query = format!("sort={sort}");
             let all =
@@ -388,7 +406,7 @@ async fn a_big_thread_comes_in_pages_of_answers_and_comments() {
         let store = db.open().await;
         let posts = big_thread();
         store.write(&posts_batch(posts.clone())).await.expect("written");
-        let state = AppState::new(store.clone());
+        let state = unthrottled(store.clone());
 
         // The reading order: accepted first, then by score, ties oldest first.
         let accepted = PostId(100 + ANSWERS - 1);
@@ -468,7 +486,7 @@ async fn stats_are_served_from_memory_and_refreshed_in_the_background() {
                 stats_max_age: Duration::from_millis(300),
                 ..ServerConfig::default()
             },
-            ..AppState::new(store.clone())
+            ..unthrottled(store.clone())
         };
         let first = get(&state, "/api/v1/stats").await;
         assert_eq!(first["questions"], 4);

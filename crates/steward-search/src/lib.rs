@@ -1,0 +1,34 @@
+//! Search over a community: a BM25 index (tantivy, over steward-text's
+//! tokenizer) and a vector index over the stored post embeddings, each kept
+//! current by following the store's change feed, and their fusion.
+//!
+//! The unit of retrieval is a thread: a question (or article) with its
+//! answers folded into its document.
+
+pub mod analyzer;
+pub mod document;
+pub mod error;
+pub mod fusion;
+pub mod lexical;
+pub mod metrics;
+pub mod vector;
+
+pub use error::{Error, Result};
+
+use serde::{Deserialize, Serialize};
+use steward_domain::{PostKind, Timestamp};
+
+/// What a search is narrowed to; every part is optional and they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filters {
+    /// Threads carrying every one of these tags (lower-case names).
+    pub tags: Vec<String>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created before.
+    pub created_to: Option<Timestamp>,
+    /// `Some(true)`: only threads with an answer; `Some(false)`: only unanswered.
+    pub answered: Option<bool>,
+    /// Only these kinds of thread root (question, article, ...); empty: all.
+    pub kinds: Vec<PostKind>,
+}
