@@ -64,6 +64,11 @@ enum Command {
     /// List or fetch models; train the community's LSA model.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
+    /// Search the community's threads (BM25, dense or hybrid), with why each was found.
+    Search(commands::search::SearchArgs),
+    /// Search indices: build (bring up to the change feed) and status.
+    #[command(subcommand)]
+    Index(commands::search::IndexCommand),
     /// Trained models and indices: list, show, promote, roll back.
     #[command(subcommand)]
     Artifacts(commands::artifacts::ArtifactsCommand),
@@ -73,6 +78,9 @@ enum Command {
     /// LLM audit: usage totals.
     #[command(subcommand)]
     Llm(commands::llm::LlmCommand),
+    /// Quality figures on real data (search: nDCG, recall, MRR per mode).
+    #[command(subcommand)]
+    Eval(commands::eval::EvalCommand),
     /// Benchmarks on real or generated data; print figures (and JSON with --json).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -91,11 +99,14 @@ impl Command {
             Command::Embed(args) => args.flags(flags),
             Command::Generate(args) => args.flags(flags),
             Command::Bench(command) => command.flags(flags),
+            Command::Eval(command) => command.flags(flags),
             Command::Import(_)
             | Command::Stats(_)
             | Command::Sample(_)
             | Command::Jobs(_)
             | Command::Models(_)
+            | Command::Search(_)
+            | Command::Index(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
             | Command::Llm(_)
@@ -153,10 +164,13 @@ fn main() -> anyhow::Result<()> {
             Command::Embed(args) => commands::embed::run(args, &context).await,
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
+            Command::Search(args) => commands::search::run(args, &context).await,
+            Command::Index(command) => commands::search::run_index(command, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,
             Command::Bench(command) => commands::bench::run(command, &context).await,
+            Command::Eval(command) => commands::eval::run(command, &context).await,
             Command::Config(command) => commands::config::run(command, &context),
         }
     })

@@ -57,6 +57,13 @@ pub enum Error {
         #[source]
         source: Box<steward_ml::Error>,
     },
+    /// Opening, updating or saving a search index.
+    #[error("{what}: {source}")]
+    Search {
+        what: String,
+        #[source]
+        source: Box<steward_search::Error>,
+    },
     /// A blocking loader thread panicked or was cancelled.
     #[error("{what}: the loading thread stopped: {message}")]
     LoaderThread { what: String, message: String },

@@ -17,6 +17,7 @@ use steward_ml::embed::{self, TrainedLsa};
 use steward_store::{ArtifactVersion, NewJob, Store};
 
 use crate::build::{self, LsaFallback};
+use crate::search::{self, RefreshOptions, RefreshReport};
 use crate::{Config, Error, Result};
 
 /// Rows (or lines, or texts) per write transaction when a spec says nothing.
@@ -65,6 +66,13 @@ pub enum JobSpec {
     },
     /// `steward models train-lsa`.
     TrainLsa {},
+    /// `steward index build`: the search indices brought up to the change
+    /// feed (posts changed since are embedded on the way), or rebuilt; the
+    /// vector index saved as a new artifact version when it changed.
+    Index {
+        #[serde(default)]
+        rebuild: bool,
+    },
 }
 
 fn default_batch_size() -> usize {
@@ -77,8 +85,8 @@ fn default_embed_batch_size() -> usize {
 
 impl JobSpec {
     /// Every kind, as written in `kind`.
-    pub const KINDS: [&'static str; 4] =
-        ["import-stackexchange", "import-jsonl", "embed", "train-lsa"];
+    pub const KINDS: [&'static str; 5] =
+        ["import-stackexchange", "import-jsonl", "embed", "train-lsa", "index"];
 
     /// Reads and checks a spec (`{"kind": ..., ...}`); the error names the
     /// field at fault.
@@ -120,6 +128,7 @@ impl JobSpec {
             JobSpec::ImportJsonl { .. } => "import-jsonl",
             JobSpec::Embed { .. } => "embed",
             JobSpec::TrainLsa {} => "train-lsa",
+            JobSpec::Index { .. } => "index",
         }
     }
 
@@ -171,7 +180,7 @@ impl JobSpec {
                 }
                 Some(*batch_size)
             }
-            JobSpec::TrainLsa {} => None,
+            JobSpec::TrainLsa {} | JobSpec::Index { .. } => None,
         };
         match batch_size {
             Some(size) if !(1..=MAX_BATCH_SIZE).contains(&size) => invalid(
@@ -225,6 +234,12 @@ pub enum JobOutput {
         /// The version promoted before this one.
         previous: Option<ArtifactVersion>,
     },
+    Index {
+        report: RefreshReport,
+        /// Set when there is no dense side (no embedder loaded) or LSA stands
+        /// in for the configured model.
+        warning: Option<String>,
+    },
 }
 
 impl JobOutput {
@@ -261,6 +276,11 @@ impl JobOutput {
                     "metadata": version.metadata,
                     "metrics": version.metrics,
                 })
+            }
+            JobOutput::Index { report, warning } => {
+                let mut value = serde_json::to_value(report).expect("a refresh report serializes");
+                value["warning"] = serde_json::json!(warning);
+                value
             }
         }
     }
@@ -373,6 +393,35 @@ pub async fn run(
                 previous,
             })
         }
+        JobSpec::Index { rebuild } => {
+            let resolver = build::model_resolver(config);
+            let (embedder, warning) =
+                match build::load_embedder(config, &resolver, Some(store), LsaFallback::Allowed, job)
+                    .await
+                {
+                    Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
+                    Err(Error::Model { source, .. })
+                        if matches!(*source, steward_ml::Error::Cancelled(_)) =>
+                    {
+                        return Err(Error::Cancelled);
+                    }
+                    Err(error) => (
+                        None,
+                        Some(format!("{error}; only the lexical index is updated")),
+                    ),
+                };
+            if let Some(warning) = &warning {
+                tracing::warn!("{warning}");
+            }
+            let searcher = search::open_searcher(config, store, embedder, job).await?;
+            let options = RefreshOptions {
+                rebuild: *rebuild,
+                save: true,
+                embed: true,
+            };
+            let report = search::refresh(&searcher, options, job).await?;
+            Ok(JobOutput::Index { report, warning })
+        }
     }
 }
 
@@ -434,6 +483,7 @@ mod tests {
                 batch_size: 8,
             },
             JobSpec::TrainLsa {},
+            JobSpec::Index { rebuild: true },
         ] {
             let row = spec.new_job();
             assert!(JobSpec::KINDS.contains(&row.kind.as_str()));

@@ -9,6 +9,7 @@ pub mod build;
 pub mod config;
 mod error;
 pub mod jobs;
+pub mod search;
 pub mod worker;
 
 pub use config::Config;

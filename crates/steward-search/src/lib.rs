@@ -8,15 +8,17 @@
 pub mod analyzer;
 pub mod document;
 pub mod error;
+pub mod eval;
 pub mod fusion;
 pub mod lexical;
 pub mod metrics;
+pub mod searcher;
 pub mod vector;
 
 pub use error::{Error, Result};
 
 use serde::{Deserialize, Serialize};
-use steward_domain::{PostKind, Timestamp};
+use steward_domain::{Post, PostKind, Timestamp};
 
 /// What a search is narrowed to; every part is optional and they combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,4 +33,27 @@ pub struct Filters {
     pub answered: Option<bool>,
     /// Only these kinds of thread root (question, article, ...); empty: all.
     pub kinds: Vec<PostKind>,
+}
+
+impl Filters {
+    /// Whether nothing is filtered.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+            && self.created_from.is_none()
+            && self.created_to.is_none()
+            && self.answered.is_none()
+            && self.kinds.is_empty()
+    }
+
+    /// Whether the thread rooted at `post` passes: what the lexical index
+    /// checks in its query, checked against a stored post (for hits of the
+    /// vector index, which keeps vectors only).
+    pub fn matches(&self, post: &Post) -> bool {
+        let answered = post.answer_count > 0 || post.accepted_answer_id.is_some();
+        self.tags.iter().all(|tag| post.tags.iter().any(|own| own == tag))
+            && self.created_from.is_none_or(|from| post.created_at >= from)
+            && self.created_to.is_none_or(|to| post.created_at < to)
+            && self.answered.is_none_or(|wanted| wanted == answered)
+            && (self.kinds.is_empty() || self.kinds.contains(&post.kind))
+    }
 }

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keys;
 pub mod openai_api;
 mod routes;
+pub mod search;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,11 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Stats and listing totals, refreshed off the request path.
     pub caches: cache::ReadCaches,
+    /// Both search indices over the store; `None`: `/api/v1/search` answers
+    /// 503 `search_unavailable`.
+    pub searcher: Option<steward_search::searcher::Searcher>,
+    /// What a search gets when its request does not say (`[search]`).
+    pub search_defaults: search::SearchDefaults,
 }
 
 impl AppState {
@@ -104,6 +110,8 @@ impl AppState {
             authenticator: None,
             rate_limiter: Arc::new(RateLimiter::new(RateLimits::default())),
             caches: cache::ReadCaches::default(),
+            searcher: None,
+            search_defaults: search::SearchDefaults::default(),
         }
     }
 

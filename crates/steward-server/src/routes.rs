@@ -25,7 +25,7 @@ use crate::dto::{
 use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
 use crate::jobs::JobsParams;
-use crate::{AppState, events, jobs, keys, openai_api};
+use crate::{AppState, events, jobs, keys, openai_api, search};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -43,6 +43,7 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         api(Method::GET, "/api/v1/posts", ReadCommunity, posts),
         api(Method::GET, "/api/v1/posts/{id}", ReadCommunity, post),
         api(Method::GET, "/api/v1/users/{id}", ReadCommunity, user),
+        api(Method::GET, "/api/v1/search", ReadCommunity, search),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
@@ -156,6 +157,15 @@ pub(crate) async fn post(
     community::thread(&state.store, PostId(id), &query)
         .await
         .map(Json)
+}
+
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    params: Result<Query<search::SearchParams>, QueryRejection>,
+) -> ApiResult<steward_search::searcher::SearchResults> {
+    let Query(params) = params?;
+    let request = params.to_request(&state.search_defaults)?;
+    search::search(&state, &request).await.map(Json)
 }
 
 pub(crate) async fn user(

@@ -97,6 +97,7 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/posts", "/api/v1/posts?tag=rust", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::GET, "/api/v1/posts/{id}", "/api/v1/posts/10", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::GET, "/api/v1/users/{id}", "/api/v1/users/1", None, ReadCommunity, true, EVERY_ROLE),
+        row(Method::GET, "/api/v1/search", "/api/v1/search?q=rust", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::POST, "/api/v1/events", "/api/v1/events", Some(event), WriteEvents, false, WRITERS),
         row(Method::GET, "/api/v1/llm/usage", "/api/v1/llm/usage", None, ReadLlmUsage, false, USAGE_READERS),
         row(Method::GET, "/api/v1/keys", "/api/v1/keys", None, ManageKeys, false, ADMINS),

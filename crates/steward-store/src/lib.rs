@@ -318,6 +318,8 @@ pub struct Store {
     lock_namespace: String,
     /// Absolute; `None` keeps every artifact inline.
     blob_dir: Option<PathBuf>,
+    /// The SQLite database file; `None` on PostgreSQL and in memory.
+    sqlite_file: Option<PathBuf>,
 }
 
 impl Store {
@@ -354,11 +356,24 @@ impl Store {
             dialect: opened.dialect,
             lock_namespace: options.schema.unwrap_or_default(),
             blob_dir,
+            sqlite_file: opened.sqlite_file,
         })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The SQLite database file, where files that belong beside the database
+    /// (blobs, search indices) go; `None` on PostgreSQL and in memory.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
+    /// The PostgreSQL schema the store works in, or `""` (the default search
+    /// path, and always on SQLite).
+    pub fn schema_name(&self) -> &str {
+        &self.lock_namespace
     }
 
     /// Writes a batch in one transaction (see [`WriteBatch`]). Records are
@@ -494,6 +509,12 @@ impl Store {
     /// whole community for batch jobs (embedding, indexing).
     pub async fn posts_after(&self, after: Option<PostId>, limit: u32) -> Result<Vec<Post>> {
         read::posts_after(self, after, limit).await
+    }
+
+    /// Post links with `id > after` in id order, at most `limit`: a cursor
+    /// over every duplicate and related link (relevance judgments, dupes).
+    pub async fn post_links_after(&self, after: Option<i64>, limit: u32) -> Result<Vec<PostLink>> {
+        read::post_links_after(self, after, limit).await
     }
 
     pub async fn user(&self, id: UserId) -> Result<Option<User>> {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
-use steward_domain::{Event, Post, PostId, PostKind, Tag, User, UserId};
+use steward_domain::{Event, Post, PostId, PostKind, PostLink, Tag, User, UserId};
 
 use crate::error::{Result, database};
 use crate::rows::{self, column};
@@ -368,6 +368,26 @@ pub(crate) async fn posts_after(
         .await
         .map_err(database("reading posts by id"))?;
     found.iter().map(rows::post).collect()
+}
+
+pub(crate) async fn post_links_after(
+    store: &Store,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<PostLink>> {
+    let mut sql = SqlText::new(
+        store.dialect,
+        "SELECT id, post_id, related_post_id, kind, created_at FROM post_links WHERE id > ",
+    );
+    sql.parameter().push(" ORDER BY id LIMIT ").parameter();
+    let found = sql
+        .query()
+        .bind(after.unwrap_or(i64::MIN))
+    .bind(i64::from(limit))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(database("reading post links"))?;
+    found.iter().map(rows::post_link).collect()
 }
 
 pub(crate) async fn user(store: &Store, id: UserId) -> Result<Option<User>> {

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use steward_domain::{Event, EventTarget, Post, PostId, Tag, Timestamp, User, UserId};
+use steward_domain::{Event, EventTarget, Post, PostId, PostLink, Tag, Timestamp, User, UserId};
 
 use crate::error::{Error, Result};
 use crate::from_millis;
@@ -90,6 +90,18 @@ pub(crate) fn post(row: &AnyRow) -> Result<Post> {
         closed_at: optional_time(row, TABLE, "closed_at")?,
         license: column(row, TABLE, "license")?,
         language: column(row, TABLE, "language")?,
+    })
+}
+
+pub(crate) fn post_link(row: &AnyRow) -> Result<PostLink> {
+    const TABLE: &str = "post_links";
+    let kind: String = column(row, TABLE, "kind")?;
+    Ok(PostLink {
+        id: column(row, TABLE, "id")?,
+        post_id: PostId(column(row, TABLE, "post_id")?),
+        related_post_id: PostId(column(row, TABLE, "related_post_id")?),
+        kind: parse(TABLE, &kind)?,
+        created_at: time(row, TABLE, "created_at")?,
     })
 }
 

@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use steward_auth::{Authenticator, Rate, RateLimiter, RateLimits};
+use steward_jobs::JobHandle;
 use steward_runtime::Config;
 use steward_runtime::config::{Flags, LlmProvider, QuotaSettings, parse_quota};
+use steward_runtime::search;
 use steward_runtime::worker::{WorkerOptions, run_worker};
+use steward_server::search::SearchDefaults;
 use steward_server::{AppState, ServerConfig};
 
 use crate::Context;
@@ -148,11 +151,29 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     let serving = steward_runtime::build::serving(config).await?;
     let store = serving.store.clone();
     let authenticator = Authenticator::new(store.clone(), secret);
+    let embedder = serving.embedder.map(Arc::new);
+    // Search without its indices is not worth refusing to serve for: the
+    // route answers 503 and the log says why.
+    let searcher = match search::open_searcher(config, &store, embedder.clone(), &JobHandle::new())
+        .await
+    {
+        Ok(searcher) => Some(searcher),
+        Err(error) => {
+            tracing::warn!(%error, "search is off: /api/v1/search answers 503");
+            None
+        }
+    };
     let state = AppState {
         llm: serving.gateway.map(Arc::new),
-        embedder: serving.embedder.map(Arc::new),
+        embedder,
         config: server_config(config),
         rate_limiter: Arc::new(RateLimiter::new(rate_limits(config))),
+        searcher: searcher.clone(),
+        search_defaults: SearchDefaults {
+            mode: config.search.mode,
+            fusion: config.search.fusion,
+            dense_weight: config.search.dense_weight as f32,
+        },
         ..AppState::new(serving.store)
     }
     .with_authenticator(authenticator);
@@ -186,6 +207,17 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             stopped(stop.clone()),
         ))
     });
+    if let Some(searcher) = searcher {
+        tracing::info!(
+            every_secs = config.search.refresh_secs,
+            "search indices follow the change feed"
+        );
+        tokio::spawn(search::refresh_loop(
+            searcher,
+            Duration::from_secs(config.search.refresh_secs),
+            stopped(stop.clone()),
+        ));
+    }
     steward_server::serve(listener, state, stopped(stop))
         .await
         .context("serving")?;

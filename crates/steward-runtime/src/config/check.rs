@@ -43,6 +43,19 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
     problems.at_least("llm.max_context", config.llm.max_context as u64, 1);
     problems.at_least("llm.max_concurrent", config.llm.max_concurrent as u64, 1);
     problems.not_empty("embedding.model", &config.embedding.model);
+    if let Some(dir) = &config.search.index_dir {
+        problems.not_empty("search.index_dir", &dir.to_string_lossy());
+    }
+    if !(0.0..=1.0).contains(&config.search.dense_weight) {
+        problems.push(
+            "search.dense_weight",
+            format!(
+                "is {}; it must be between 0 and 1 (the dense list's share)",
+                config.search.dense_weight
+            ),
+        );
+    }
+    problems.at_least("search.refresh_secs", config.search.refresh_secs, 1);
 
     if let Err(message) = check_bind(&config.server.bind) {
         problems.push("server.bind", message);

@@ -97,6 +97,7 @@ pub(super) fn schema() -> &'static Schema {
         config.database.schema = Some(String::new());
         config.worker.name = Some(String::new());
         config.models.dir = Some(Default::default());
+        config.search.index_dir = Some(Default::default());
         config.llm.url = Some(String::new());
         config.auth.secret = Some(Secret::new(""));
         let table = toml::Table::try_from(&config).expect("a Config serializes to a table");

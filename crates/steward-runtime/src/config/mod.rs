@@ -39,6 +39,7 @@ pub struct Config {
     pub models: ModelsSettings,
     pub llm: LlmSettings,
     pub embedding: EmbeddingSettings,
+    pub search: SearchSettings,
     pub server: ServerSettings,
     pub quotas: Vec<QuotaSettings>,
     pub worker: WorkerSettings,
@@ -116,6 +117,24 @@ pub struct LlmSettings {
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingSettings {
     pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    /// The lexical index's folder; unset: beside a SQLite file
+    /// (`<file>.search/`), `./steward-search/<schema>` for PostgreSQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_dir: Option<PathBuf>,
+    /// `bm25`, `dense` or `hybrid`: what a search runs when the request
+    /// does not say.
+    pub mode: steward_search::searcher::Mode,
+    /// `rrf` or `weighted`: how hybrid merges its lists.
+    pub fusion: steward_search::searcher::Fusion,
+    /// The dense list's share in weighted fusion, 0 to 1.
+    pub dense_weight: f64,
+    /// How often `steward serve` brings its indices up to the change feed.
+    pub refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

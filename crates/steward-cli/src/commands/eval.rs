@@ -1,0 +1,237 @@
+//! `steward eval`: quality figures on real data. `eval search` takes an
+//! unpacked Stack Exchange dump, imports it into a temporary store, embeds
+//! and indexes it, and scores BM25, dense and hybrid retrieval on the
+//! relevance judgments the dump itself holds (duplicate and related links).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde_json::json;
+use steward_ingest::stackexchange::{DumpOptions, import_dump};
+use steward_jobs::JobHandle;
+use steward_runtime::build::{self, LsaFallback};
+use steward_runtime::search::{self as runtime_search, RefreshOptions};
+use steward_search::eval::{self, ModeReport};
+use steward_search::searcher::{Fusion, Mode};
+
+use crate::{Context, progress};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalCommand {
+    /// Search quality on a dump's own judgments: nDCG@10, Recall@10,
+    /// Recall@100 and MRR for bm25, dense and hybrid, side by side.
+    Search(EvalSearchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalSearchArgs {
+    /// An unpacked Stack Exchange dump (Posts.xml, PostLinks.xml, ...).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+
+    /// The embedding model for dense retrieval (a name, a folder, or `lsa`)
+    /// [config: embedding.model].
+    #[arg(long)]
+    model: Option<String>,
+
+    /// Score at most this many queries (the first ones in link order);
+    /// all by default.
+    #[arg(long)]
+    max_queries: Option<usize>,
+
+    /// The dense share for the weighted-fusion row, 0 to 1.
+    #[arg(long, default_value_t = 0.5)]
+    dense_weight: f32,
+
+    /// Keep the temporary store and indices here instead of a folder that
+    /// is removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl EvalCommand {
+    /// The config keys these flags set.
+    pub fn flags(&self, flags: &mut steward_runtime::config::Flags) {
+        match self {
+            EvalCommand::Search(args) => {
+                flags.set("--model", "embedding.model", args.model.as_ref());
+            }
+        }
+    }
+}
+
+pub async fn run(command: EvalCommand, context: &Context) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Search(args) => search(args, context).await,
+    }
+}
+
+async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.data.join("Posts.xml").is_file(),
+        "{} holds no Posts.xml: give an unpacked Stack Exchange dump folder",
+        args.data.display()
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.dense_weight),
+        "--dense-weight {} must be between 0 and 1",
+        args.dense_weight
+    );
+    let started = Instant::now();
+    let scratch = match &args.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Scratch::Kept(dir.clone())
+        }
+        None => Scratch::Temporary(tempfile::tempdir().context("creating a temporary folder")?),
+    };
+    let mut config = context.config.clone();
+    config.database.url = scratch.path().join("eval.db").display().to_string();
+    config.database.blob_dir = None;
+    config.database.schema = None;
+    config.search.index_dir = Some(scratch.path().join("index"));
+    let store = build::open_store(&config).await?;
+
+    let job = JobHandle::new();
+    let import = progress::run(
+        &job,
+        import_dump(&store, &args.data, &DumpOptions::default(), &job),
+    )
+    .await
+    .with_context(|| format!("importing {}", args.data.display()))?;
+    let import_seconds = started.elapsed().as_secs_f64();
+
+    let resolver = build::model_resolver(&config);
+    let loaded = progress::run(
+        &job,
+        build::load_embedder(&config, &resolver, Some(&store), LsaFallback::Allowed, &job),
+    )
+    .await?;
+    if let Some(warning) = &loaded.warning {
+        eprintln!("warning: {warning}");
+    }
+    let model = loaded.embedder.model_id().to_string();
+    let searcher =
+        runtime_search::open_searcher(&config, &store, Some(Arc::new(loaded.embedder)), &job)
+            .await?;
+    let indexing = Instant::now();
+    let options = RefreshOptions {
+        rebuild: true,
+        save: false,
+        embed: true,
+    };
+    let refreshed = progress::run(&job, runtime_search::refresh(&searcher, options, &job))
+        .await
+        .context("embedding and indexing the dump")?;
+    let index_seconds = indexing.elapsed().as_secs_f64();
+
+    let mut judgments = eval::judgments_from_links(&store).await?;
+    if let Some(max) = args.max_queries {
+        judgments.truncate(max);
+    }
+    anyhow::ensure!(
+        !judgments.is_empty(),
+        "{} has no usable duplicate or related links between questions: nothing to score",
+        args.data.display()
+    );
+    let duplicates = judgments
+        .iter()
+        .filter(|judgment| {
+            judgment
+                .relevant
+                .values()
+                .any(|gain| *gain >= eval::DUPLICATE_GAIN)
+        })
+        .count();
+
+    let scoring = Instant::now();
+    let runs = [
+        ("bm25", Mode::Bm25, Fusion::Rrf),
+        ("dense", Mode::Dense, Fusion::Rrf),
+        ("hybrid", Mode::Hybrid, Fusion::Rrf),
+        ("hybrid_weighted", Mode::Hybrid, Fusion::Weighted),
+    ];
+    let mut reports: Vec<(&str, ModeReport)> = Vec::new();
+    for (name, mode, fusion) in runs {
+        let report = eval::evaluate(&searcher, &judgments, mode, fusion, args.dense_weight)
+            .await
+            .with_context(|| format!("scoring {name}"))?;
+        reports.push((name, report));
+    }
+    let eval_seconds = scoring.elapsed().as_secs_f64();
+    store.close().await;
+
+    let stats_posts = refreshed.lexical.indexed;
+    if args.json {
+        let mut object = json!({
+            "data": args.data.display().to_string(),
+            "model": model,
+            "threads_indexed": stats_posts,
+            "posts_imported": import.file("Posts.xml").map_or(0, |file| file.imported),
+            "import_skipped": import.total_skipped,
+            "queries": judgments.len(),
+            "queries_with_duplicate": duplicates,
+            "dense_weight": args.dense_weight,
+            "seconds": {
+                "import": import_seconds,
+                "embed_and_index": index_seconds,
+                "score": eval_seconds,
+                "total": started.elapsed().as_secs_f64(),
+            },
+        });
+        for (name, report) in &reports {
+            object[*name] = serde_json::to_value(report)?;
+        }
+        println!("{object}");
+        return Ok(());
+    }
+    println!(
+        "{}: {} threads, {} queries ({} with a duplicate target), model {}",
+        args.data.display(),
+        stats_posts,
+        judgments.len(),
+        duplicates,
+        model
+    );
+    println!(
+        "{:<16} {:>8} {:>10} {:>11} {:>7} {:>9}",
+        "mode", "nDCG@10", "Recall@10", "Recall@100", "MRR", "p50 ms"
+    );
+    for (name, report) in &reports {
+        println!(
+            "{:<16} {:>8.4} {:>10.4} {:>11.4} {:>7.4} {:>9.1}",
+            name,
+            report.ndcg_at_10,
+            report.recall_at_10,
+            report.recall_at_100,
+            report.mrr,
+            report.p50_latency_ms
+        );
+    }
+    println!(
+        "import {import_seconds:.1} s, embed + index {index_seconds:.1} s, scoring {eval_seconds:.1} s, total {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Where the evaluation's store and indices live.
+enum Scratch {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Scratch {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Scratch::Temporary(dir) => dir.path(),
+            Scratch::Kept(dir) => dir,
+        }
+    }
+}
