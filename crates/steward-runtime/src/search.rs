@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use steward_jobs::JobHandle;
 use steward_ml::embed::Embedder;
-use steward_ml::embed::job::{EmbedJobOptions, EmbedReport, embed_community};
+use steward_ml::embed::job::{EmbedJobOptions, EmbedReport, consumer_name, embed_community};
 use steward_search::searcher::{Dense, Searcher};
+use steward_search::vector::VectorOptions;
 use steward_search::{IndexReport, LexicalIndex, VectorIndex};
 use steward_store::Store;
 use tokio::sync::RwLock;
@@ -59,12 +60,12 @@ pub async fn open_searcher(
     let dense = match embedder {
         Some(embedder) => {
             let model = embedder.model_id().to_string();
-            let index = match VectorIndex::load(store, &model)
+            let index = match VectorIndex::load_with(store, &model, vector_options(&model))
                 .await
                 .map_err(search_error("loading the vector index"))?
             {
                 Some(index) => index,
-                None => VectorIndex::build(store, &model, job)
+                None => VectorIndex::build_with(store, &model, vector_options(&model), job)
                     .await
                     .map_err(search_error("building the vector index"))?,
             };
@@ -76,6 +77,15 @@ pub async fn open_searcher(
         None => None,
     };
     Ok(Searcher::new(store.clone(), Arc::new(lexical), dense))
+}
+
+/// The vector index of `model` follows the embedder's own feed consumer, so
+/// it never moves past posts whose vectors are not written yet.
+fn vector_options(model: &str) -> VectorOptions {
+    VectorOptions {
+        producer: Some(consumer_name(model, false)),
+        ..VectorOptions::default()
+    }
 }
 
 fn search_error(what: &'static str) -> impl Fn(steward_search::Error) -> Error {
@@ -177,7 +187,8 @@ pub async fn refresh(
         }
         let mut index = dense.index.write().await;
         let report = if options.rebuild {
-            let rebuilt = VectorIndex::build(store, index.model(), job)
+            let model = index.model().to_string();
+            let rebuilt = VectorIndex::build_with(store, &model, vector_options(&model), job)
                 .await
                 .map_err(search_error("building the vector index"))?;
             let report = IndexReport {
@@ -294,7 +305,7 @@ pub async fn status(config: &Config, store: &Store) -> Result<IndexStatus> {
         .await
         .map_err(store_error("listing artifacts"))?
         .into_iter()
-        .filter(|version| version.name.starts_with(steward_search::vector::ARTIFACT_PREFIX))
+        .filter(|version| version.kind == steward_search::vector::VECTOR_INDEX_KIND)
         .map(|version| VectorStatus {
             count: version.metadata["count"].as_i64().unwrap_or(0),
             position: version.feed_seq.unwrap_or(0),

@@ -139,10 +139,12 @@ pub async fn evaluate(
             .filter(|id| *id != judgment.query_post)
             .take(DEPTH - 1)
             .collect();
-        ndcg.push(metrics::ndcg_at(&ranked, &judgment.relevant, 10));
-        recall_10.push(metrics::recall_at(&ranked, &judgment.relevant, 10));
-        recall_100.push(metrics::recall_at(&ranked, &judgment.relevant, 100));
-        reciprocal.push(metrics::reciprocal_rank(&ranked, &judgment.relevant));
+        // Every judgment has a relevant thread, so each metric is defined.
+        let relevant = &judgment.relevant;
+        ndcg.push(metrics::ndcg_at(&ranked, relevant, 10).unwrap_or(0.0));
+        recall_10.push(metrics::recall_at(&ranked, relevant, 10).unwrap_or(0.0));
+        recall_100.push(metrics::recall_at(&ranked, relevant, 100).unwrap_or(0.0));
+        reciprocal.push(metrics::mrr(&ranked, relevant).unwrap_or(0.0));
     }
     latencies.sort_by(f64::total_cmp);
     Ok(ModeReport {

@@ -83,9 +83,7 @@ impl std::str::FromStr for Fusion {
     }
 }
 
-/// The RRF constant of the original paper (Cormack et al., 2009); it damps
-/// the weight of the very first ranks.
-pub const RRF_K: f32 = 60.0;
+pub use crate::fusion::RRF_K;
 
 /// How deep each retriever is read before fusion: fusion only reorders what
 /// the retrievers found, so a hit below this depth in both lists is lost.
@@ -222,10 +220,14 @@ impl Searcher {
         }
         let depth = CANDIDATES.max(request.offset + request.limit);
         let mut notice = None;
-        let mode = match (request.mode, &self.dense) {
+        let dense_ready = match &self.dense {
+            Some(dense) => !dense.index.read().await.is_empty(),
+            None => false,
+        };
+        let mode = match (request.mode, dense_ready) {
             (Mode::Bm25, _) => Mode::Bm25,
-            (mode, Some(_)) => mode,
-            (mode, None) => {
+            (mode, true) => mode,
+            (mode, false) => {
                 notice = Some(format!(
                     "{} search needs embedded posts and an embedding model; \
                      showing bm25 results (run `steward embed --all`, then `steward index build`)",
@@ -387,7 +389,7 @@ impl Searcher {
         let index = dense.index.clone().read_owned().await;
         let found = tokio::task::spawn_blocking(move || index.search(&vector, read, None))
             .await
-            .map_err(Error::worker_thread)?;
+            .map_err(Error::worker_thread)??;
         let mut hits: Vec<(PostId, f32)> = found
             .into_iter()
             .map(|hit| (hit.post_id, hit.similarity))
