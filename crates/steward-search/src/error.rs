@@ -1,7 +1,11 @@
-//! The crate's one error type.
+//! The crate's one error type: the store failing, the index failing (with what
+//! it was doing), an index built by another layout, and a cancelled job.
+
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading the community from the store failed.
     #[error(transparent)]
     Store(#[from] steward_store::Error),
     #[error(transparent)]
@@ -10,6 +14,35 @@ pub enum Error {
     EmptyQuery,
     #[error("a search thread failed: {0}")]
     WorkerThread(String),
+    /// tantivy failed: a damaged or locked index directory, a full disk, or a
+    /// bug. `action` says what the search index was doing.
+    #[error("search index: {action}: {source}")]
+    Index {
+        action: &'static str,
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// The index on disk was written with another schema or analyzer than
+    /// this Steward's: its terms would not match the queries' terms. Nothing
+    /// was changed; a rebuild replaces it.
+    #[error(
+        "the search index at {dir} was built by another version of Steward ({detail}): \
+         rebuild it with `steward index build`"
+    )]
+    SchemaMismatch { dir: PathBuf, detail: String },
+    /// The index directory could not be created or read.
+    #[error("{action} {path}: {source}")]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job was cancelled between two pages. A rebuild leaves the index as
+    /// it was before; following the feed keeps every page committed so far,
+    /// and `position` is where the next run resumes.
+    #[error("indexing cancelled at feed position {position}; run it again to finish")]
+    Cancelled { position: i64 },
 }
 
 impl Error {
@@ -19,3 +52,9 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps a tantivy error into [`Error::Index`] with what was being done:
+/// `.map_err(index_failed("committing"))`.
+pub(crate) fn index_failed(action: &'static str) -> impl FnOnce(tantivy::TantivyError) -> Error {
+    move |source| Error::Index { action, source }
+}

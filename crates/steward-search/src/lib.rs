@@ -15,7 +15,9 @@ pub mod metrics;
 pub mod searcher;
 pub mod vector;
 
+pub use document::ThreadDocument;
 pub use error::{Error, Result};
+pub use lexical::{LexicalHit, LexicalIndex, LexicalStatus};
 
 use serde::{Deserialize, Serialize};
 use steward_domain::{Post, PostKind, Timestamp};
@@ -33,6 +35,21 @@ pub struct Filters {
     pub answered: Option<bool>,
     /// Only these kinds of thread root (question, article, ...); empty: all.
     pub kinds: Vec<PostKind>,
+}
+
+/// What one run of an index job did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexReport {
+    /// `"rebuild"`: everything read from the store; `"changes"`: only the
+    /// change feed after the index's position was applied.
+    pub mode: &'static str,
+    /// Documents (re)written.
+    pub indexed: u64,
+    /// Documents removed because their post is gone (or no thread root any
+    /// more); 0 for a rebuild, which replaces the index wholesale.
+    pub deleted: u64,
+    /// The feed seq the index reflects after the run.
+    pub position: i64,
 }
 
 impl Filters {
