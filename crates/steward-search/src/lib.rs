@@ -14,6 +14,11 @@ pub mod metrics;
 pub mod vector;
 
 pub use error::{Error, Result};
+pub use fusion::{reciprocal_rank, weighted};
+pub use metrics::{Aggregate, MetricsSummary, mrr, ndcg_at, recall_at};
+pub use vector::{
+    EXACT_BELOW, VectorHit, VectorIndex, VectorIndexKind, VectorOptions, vector_index_name,
+};
 
 use serde::{Deserialize, Serialize};
 use steward_domain::{PostKind, Timestamp};
@@ -31,4 +36,18 @@ pub struct Filters {
     pub answered: Option<bool>,
     /// Only these kinds of thread root (question, article, ...); empty: all.
     pub kinds: Vec<PostKind>,
+}
+
+/// What one indexing run did, for the job summary and `--json` output; the
+/// same shape for the lexical and the vector index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexReport {
+    /// `"rebuild"`: everything read from the store; `"changes"`: the feed followed.
+    pub mode: &'static str,
+    /// Documents (threads, vectors) written.
+    pub indexed: u64,
+    /// Documents removed.
+    pub deleted: u64,
+    /// The change-feed seq the index reflects after the run.
+    pub position: i64,
 }
