@@ -4,7 +4,7 @@
 //! Below [`VectorOptions::exact_below`] vectors every query is an exact scan
 //! (normalised dot products, a bounded heap, no allocation per vector): at
 //! 20k x 384 that is ~2.7 ms here. Above it an HNSW graph (instant-distance)
-//! answers: ~1.7 ms at 20k, recall@10 ~0.97 on embedding-like vectors; the
+//! answers: ~2 ms at 20k, recall@10 ~0.97 on embedding-like vectors; the
 //! graph pays off as the index grows, since the scan grows linearly. (On
 //! uniformly random 384-dimensional vectors, which have no neighbourhoods to
 //! exploit, no graph does well: recall@10 0.56 at the same settings.)
