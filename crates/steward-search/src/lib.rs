@@ -17,7 +17,12 @@ pub mod vector;
 
 pub use document::ThreadDocument;
 pub use error::{Error, Result};
+pub use fusion::{reciprocal_rank, weighted};
 pub use lexical::{LexicalHit, LexicalIndex, LexicalStatus};
+pub use metrics::{Aggregate, MetricsSummary, mrr, ndcg_at, recall_at};
+pub use vector::{
+    EXACT_BELOW, VectorHit, VectorIndex, VectorIndexKind, VectorOptions, vector_index_name,
+};
 
 use serde::{Deserialize, Serialize};
 use steward_domain::{Post, PostKind, Timestamp};
