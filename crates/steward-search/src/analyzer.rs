@@ -60,9 +60,10 @@ impl StewardTokenizer {
 /// Registers the `steward` analyzer on `index`; every index opened or created
 /// needs it before it is written or searched.
 pub fn register(index: &Index) {
-    index
-        .tokenizers()
-        .register(ANALYZER_NAME, TextAnalyzer::from(StewardTokenizer::default()));
+    index.tokenizers().register(
+        ANALYZER_NAME,
+        TextAnalyzer::from(StewardTokenizer::default()),
+    );
 }
 
 /// The distinct terms of a query, in the order the analyzer gives them.
@@ -250,18 +251,12 @@ mod tests {
     #[test]
     fn english_queries_find_english_text() {
         check_terms("Reading Files", &["reading", "files"]);
-        check_query_finds(
-            "read file",
-            "How do I READ a whole file into a string?",
-        );
+        check_query_finds("read file", "How do I READ a whole file into a string?");
     }
 
     #[test]
     fn chinese_queries_find_chinese_text() {
-        check_query_finds(
-            "反向传播",
-            "神经网络的反向传播算法是如何工作的？",
-        );
+        check_query_finds("反向传播", "神经网络的反向传播算法是如何工作的？");
         check_query_finds("神经网络", "我想训练一个神经网络。");
     }
 
@@ -281,10 +276,7 @@ mod tests {
         check_query_finds(".NET", "Is .NET 8 faster than .NET 6?");
         check_query_finds("C++17", "Compile it as C++17 with -std=c++17.");
         check_query_finds("c#", "I write C# every day.");
-        assert!(
-            !query_terms("C++17").is_empty(),
-            "C++17 must give a term"
-        );
+        assert!(!query_terms("C++17").is_empty(), "C++17 must give a term");
     }
 
     #[test]
@@ -326,7 +318,10 @@ mod tests {
             let mut tokens = Vec::new();
             let mut last_end = 0;
             while let Some(token) = stream.next() {
-                assert!(token.offset_from >= last_end, "{token:?} overlaps in {text:?}");
+                assert!(
+                    token.offset_from >= last_end,
+                    "{token:?} overlaps in {text:?}"
+                );
                 last_end = token.offset_to;
                 tokens.push(token.text.clone());
             }

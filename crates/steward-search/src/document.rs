@@ -40,7 +40,10 @@ pub struct ThreadDocument {
 /// Whether posts of `kind` are threads of their own (the unit of retrieval);
 /// answers belong to their question's thread and comments to nobody's.
 pub fn is_thread_root(kind: PostKind) -> bool {
-    matches!(kind, PostKind::Question | PostKind::Article | PostKind::Wiki)
+    matches!(
+        kind,
+        PostKind::Question | PostKind::Article | PostKind::Wiki
+    )
 }
 
 impl ThreadDocument {

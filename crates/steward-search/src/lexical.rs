@@ -21,8 +21,7 @@ use tantivy::query::{
     TermQuery,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, STRING, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    Field, IndexRecordOption, NumericOptions, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TextAnalyzer;
@@ -42,6 +41,8 @@ const REBUILD_PAGE: u32 = 512;
 const CHANGES_PAGE: u32 = 1_000;
 /// The writer's memory before it flushes a segment (tantivy's minimum is 15 MB).
 const WRITER_MEMORY_BYTES: usize = 64_000_000;
+/// Most hits one search returns (tantivy sizes its top-k heap by the limit).
+pub const MAX_HITS: usize = 10_000;
 /// Snippets are cut to about this many bytes around the best match.
 const SNIPPET_BYTES: usize = 200;
 
@@ -120,10 +121,7 @@ fn schema() -> (Schema, Fields) {
     let stored_text = text.clone().set_stored();
     let mut builder = Schema::builder();
     let fields = Fields {
-        id: builder.add_i64_field(
-            "id",
-            NumericOptions::default().set_indexed().set_stored(),
-        ),
+        id: builder.add_i64_field("id", NumericOptions::default().set_indexed().set_stored()),
         kind: builder.add_text_field("kind", STRING),
         title: builder.add_text_field("title", stored_text.clone()),
         body: builder.add_text_field("body", stored_text.clone()),
@@ -189,7 +187,14 @@ impl LexicalIndex {
             .map_err(tantivy::TantivyError::from)
             .map_err(index_failed("looking for an index"))?;
         let index = if exists {
-            let index = Index::open(directory).map_err(index_failed("opening the index"))?;
+            let index = Index::open(directory).map_err(|error| match error {
+                // Written by another tantivy release: as stale as another schema.
+                tantivy::TantivyError::IncompatibleIndex(_) => Error::SchemaMismatch {
+                    dir: dir.to_path_buf(),
+                    detail: error.to_string(),
+                },
+                other => index_failed("opening the index")(other),
+            })?;
             check_layout(&index, &schema, dir)?;
             index
         } else {
@@ -197,6 +202,35 @@ impl LexicalIndex {
                 .map_err(index_failed("creating the index"))?
         };
         LexicalIndex::with_index(index, fields, Some(dir.to_path_buf()))
+    }
+
+    /// An empty index in `dir`, replacing whatever index was there (what
+    /// `steward index build` does when [`LexicalIndex::open`] reports
+    /// [`Error::SchemaMismatch`]). Only a directory that holds an index
+    /// (tantivy's `meta.json`) is emptied, and only of its files (never of
+    /// folders); elsewhere the new index is just created.
+    pub fn recreate(dir: &Path) -> Result<LexicalIndex> {
+        let file_error = |action: &'static str| {
+            move |source| Error::File {
+                action,
+                path: dir.to_path_buf(),
+                source,
+            }
+        };
+        if dir.join("meta.json").is_file() {
+            for entry in
+                std::fs::read_dir(dir).map_err(file_error("reading the index directory"))?
+            {
+                let path = entry
+                    .map_err(file_error("reading the index directory"))?
+                    .path();
+                if path.is_file() {
+                    std::fs::remove_file(&path)
+                        .map_err(file_error("removing the old index from"))?;
+                }
+            }
+        }
+        LexicalIndex::open(dir)
     }
 
     /// An empty index in memory: for tests, and for communities small enough
@@ -261,7 +295,9 @@ impl LexicalIndex {
         loop {
             if job.is_cancelled() {
                 blocking(move || {
-                    writer.rollback().map_err(index_failed("rolling back a rebuild"))?;
+                    writer
+                        .rollback()
+                        .map_err(index_failed("rolling back a rebuild"))?;
                     Ok(())
                 })
                 .await?;
@@ -417,8 +453,10 @@ impl LexicalIndex {
     /// The threads best matching `query`, at most `limit`, narrowed by
     /// `filters`. The query is cut by the same analyzer as the documents (so
     /// `tokio::select!`, `C++` or `.NET` are terms, not syntax) and every term
-    /// is optional; text without any term finds nothing.
+    /// is optional; text without any term finds nothing. At most
+    /// [`MAX_HITS`] come back, whatever `limit` asks for.
     pub fn search(&self, query: &str, filters: &Filters, limit: usize) -> Result<Vec<LexicalHit>> {
+        let limit = limit.min(MAX_HITS);
         let terms = analyzer::query_terms(query);
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
@@ -511,7 +549,9 @@ impl LexicalIndex {
     fn writer(&self) -> Result<IndexWriter> {
         self.index
             .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
-            .map_err(index_failed("taking the index writer (is another `steward` indexing it?)"))
+            .map_err(index_failed(
+                "taking the index writer (is another `steward` indexing it?)",
+            ))
     }
 
     fn reload(&self) -> Result<()> {
@@ -574,10 +614,8 @@ impl LexicalIndex {
                         Box::new(BoostQuery::new(Box::new(query), boost)) as Box<dyn Query>
                     })
                     .collect();
-                let best_field: Box<dyn Query> = Box::new(DisjunctionMaxQuery::with_tie_breaker(
-                    fields,
-                    TIE_BREAKER,
-                ));
+                let best_field: Box<dyn Query> =
+                    Box::new(DisjunctionMaxQuery::with_tie_breaker(fields, TIE_BREAKER));
                 (Occur::Should, best_field)
             })
             .collect();
@@ -779,7 +817,9 @@ fn check_layout(index: &Index, expected: &Schema, dir: &Path) -> Result<()> {
         }
     }
     if found != *expected {
-        return Err(mismatch("it has fields this version does not know".to_string()));
+        return Err(mismatch(
+            "it has fields this version does not know".to_string(),
+        ));
     }
     let payload = index
         .load_metas()
@@ -812,7 +852,9 @@ async fn commit(mut writer: IndexWriter, position: i64) -> Result<()> {
         source: error.into(),
     })?;
     blocking(move || {
-        let mut prepared = writer.prepare_commit().map_err(index_failed("preparing a commit"))?;
+        let mut prepared = writer
+            .prepare_commit()
+            .map_err(index_failed("preparing a commit"))?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(index_failed("committing"))?;
         writer
@@ -823,7 +865,9 @@ async fn commit(mut writer: IndexWriter, position: i64) -> Result<()> {
 }
 
 /// Runs index work (tokenizing, writing segments) off the async runtime.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
@@ -924,9 +968,10 @@ mod tests {
             .search("select", &Filters::default(), 10)
             .expect("searched");
         assert_eq!(hits.len(), 1);
+        // The excerpt ends with its last token, as tantivy cuts fragments.
         assert_eq!(
             hits[0].snippet,
-            "Use &lt;b&gt;tokio::<mark>select</mark>!&lt;/b&gt; &amp; friends to wait on two futures at once."
+            "Use &lt;b&gt;tokio::<mark>select</mark>!&lt;/b&gt; &amp; friends to wait on two futures at once"
         );
         assert_eq!(hits[0].matched_terms, ["select"]);
         let whole = index
@@ -937,7 +982,10 @@ mod tests {
             "{}",
             whole[0].snippet
         );
-        assert_eq!(whole[0].matched_terms, ["tokio::select!", "tokio", "select"]);
+        assert_eq!(
+            whole[0].matched_terms,
+            ["tokio::select!", "tokio", "select"]
+        );
     }
 
     #[tokio::test]
@@ -962,20 +1010,36 @@ mod tests {
             .expect("searched");
         let ids: Vec<PostId> = hits.iter().map(|hit| hit.post_id).collect();
         assert_eq!(ids, [PostId(2), PostId(1)]);
-        assert!(hits.iter().all(|hit| hit.score.is_finite() && hit.score > 0.0));
+        assert!(
+            hits.iter()
+                .all(|hit| hit.score.is_finite() && hit.score > 0.0)
+        );
     }
 
     #[tokio::test]
     async fn lexical_queries_without_terms_find_nothing() {
         let index = index_of(vec![titled(1, "C++", "x")]).await;
-        assert!(index.search("?!", &Filters::default(), 10).expect("searched").is_empty());
-        assert!(index.search("c++", &Filters::default(), 0).expect("searched").is_empty());
+        assert!(
+            index
+                .search("?!", &Filters::default(), 10)
+                .expect("searched")
+                .is_empty()
+        );
+        assert!(
+            index
+                .search("c++", &Filters::default(), 0)
+                .expect("searched")
+                .is_empty()
+        );
     }
 
     #[test]
     fn lexical_truncation_respects_char_boundaries() {
         assert_eq!(truncate("短文本", 4), "短…");
         assert_eq!(truncate("short", 10), "short");
-        assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

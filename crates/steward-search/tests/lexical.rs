@@ -110,7 +110,12 @@ fn community() -> Vec<Post> {
     dates.accepted_answer_id = Some(PostId(601));
     vec![
         file_question,
-        answer(101, 100, 0, "Use std::fs::read_to_string, the idiomatic way."),
+        answer(
+            101,
+            100,
+            0,
+            "Use std::fs::read_to_string, the idiomatic way.",
+        ),
         answer(102, 100, 3, "Or open it with a BufReader."),
         make(Spec {
             id: 103,
@@ -233,14 +238,22 @@ async fn rebuild_then_search_finds_the_right_thread() {
             Some("How do I read a whole file into a String in Rust?")
         );
         assert!(hits[0].matched_terms.contains(&"read".to_string()));
-        assert!(hits[0].snippet.contains("<mark>file</mark>"), "{}", hits[0].snippet);
+        assert!(
+            hits[0].snippet.contains("<mark>file</mark>"),
+            "{}",
+            hits[0].snippet
+        );
 
         // Answers are part of their thread; comments are not indexed.
         assert_eq!(ids(&search(&index, "read_to_string")), [100]);
         assert_eq!(ids(&search(&index, "BufReader")), [100]);
         assert!(search(&index, "encoding").is_empty());
         // Answers are folded in, never hits of their own.
-        assert!(ids(&search(&index, "crate")).iter().all(|id| [600, 700].contains(id)));
+        assert!(
+            ids(&search(&index, "crate"))
+                .iter()
+                .all(|id| [600, 700].contains(id))
+        );
 
         let status = index.status().expect("status");
         assert_eq!(status.documents, 6);
@@ -297,7 +310,9 @@ async fn code_identifiers_find_the_thread_with_them_in_its_code() {
         }
         let hits = search(&index, "tokio::select!");
         assert!(
-            hits[0].matched_terms.contains(&"tokio::select!".to_string()),
+            hits[0]
+                .matched_terms
+                .contains(&"tokio::select!".to_string()),
             "{hits:?}"
         );
         // The body does not mention it: the snippet comes from the code.
@@ -327,12 +342,22 @@ async fn filters_narrow_by_tags_answers_dates_and_kinds() {
                 ..Spec::default()
             })
         };
-        let mut accepted = thread(3, PostKind::Question, &["python", "async"], "2024-03-10T00:00:00Z");
+        let mut accepted = thread(
+            3,
+            PostKind::Question,
+            &["python", "async"],
+            "2024-03-10T00:00:00Z",
+        );
         accepted.accepted_answer_id = Some(PostId(31));
         write(
             &store,
             vec![
-                thread(1, PostKind::Question, &["rust", "async"], "2024-01-10T00:00:00Z"),
+                thread(
+                    1,
+                    PostKind::Question,
+                    &["rust", "async"],
+                    "2024-01-10T00:00:00Z",
+                ),
                 answer(11, 1, 0, "an answer"),
                 thread(2, PostKind::Question, &["rust"], "2024-02-10T00:00:00Z"),
                 accepted,
@@ -352,12 +377,48 @@ async fn filters_narrow_by_tags_answers_dates_and_kinds() {
         };
         let tags = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
         check(Filters::default(), &[1, 2, 3, 4, 5]);
-        check(Filters { tags: tags(&["rust"]), ..Filters::default() }, &[1, 2, 4]);
-        check(Filters { tags: tags(&["Rust"]), ..Filters::default() }, &[1, 2, 4]);
-        check(Filters { tags: tags(&["rust", "async"]), ..Filters::default() }, &[1]);
-        check(Filters { tags: tags(&["go"]), ..Filters::default() }, &[]);
-        check(Filters { answered: Some(true), ..Filters::default() }, &[1, 3]);
-        check(Filters { answered: Some(false), ..Filters::default() }, &[2, 4, 5]);
+        check(
+            Filters {
+                tags: tags(&["rust"]),
+                ..Filters::default()
+            },
+            &[1, 2, 4],
+        );
+        check(
+            Filters {
+                tags: tags(&["Rust"]),
+                ..Filters::default()
+            },
+            &[1, 2, 4],
+        );
+        check(
+            Filters {
+                tags: tags(&["rust", "async"]),
+                ..Filters::default()
+            },
+            &[1],
+        );
+        check(
+            Filters {
+                tags: tags(&["go"]),
+                ..Filters::default()
+            },
+            &[],
+        );
+        check(
+            Filters {
+                answered: Some(true),
+                ..Filters::default()
+            },
+            &[1, 3],
+        );
+        check(
+            Filters {
+                answered: Some(false),
+                ..Filters::default()
+            },
+            &[2, 4, 5],
+        );
         check(
             Filters {
                 created_from: Some(time("2024-02-10T00:00:00Z")),
@@ -401,7 +462,10 @@ async fn filters_narrow_by_tags_answers_dates_and_kinds() {
         let filtered = search_filtered(
             &index,
             "testing",
-            &Filters { tags: tags(&["rust"]), ..Filters::default() },
+            &Filters {
+                tags: tags(&["rust"]),
+                ..Filters::default()
+            },
         );
         let score_of = |hits: &[LexicalHit], id: i64| {
             hits.iter()
@@ -462,7 +526,9 @@ async fn edits_and_new_posts_show_after_catching_up() {
         let report = catch_up(&index, &store).await;
         assert_eq!((report.indexed, report.deleted), (2, 0));
         assert_eq!(
-            ids(&search(&index, "mmap")).into_iter().collect::<BTreeSet<_>>(),
+            ids(&search(&index, "mmap"))
+                .into_iter()
+                .collect::<BTreeSet<_>>(),
             BTreeSet::from([100, 800])
         );
         assert!(search(&index, "BufReader").is_empty());
@@ -471,7 +537,10 @@ async fn edits_and_new_posts_show_after_catching_up() {
         // Nothing new: nothing done, the position stays.
         let again = catch_up(&index, &store).await;
         assert_eq!((again.indexed, again.deleted), (0, 0));
-        assert_eq!(again.position, store.latest_change_seq().await.expect("head"));
+        assert_eq!(
+            again.position,
+            store.latest_change_seq().await.expect("head")
+        );
     })
     .await;
 }
@@ -482,10 +551,7 @@ async fn deleting_a_question_removes_its_thread() {
         let store = community_store(&db).await;
         let index = built(&store).await;
         assert_eq!(ids(&search(&index, "tokio")), [200]);
-        store
-            .delete_posts(&[PostId(200)])
-            .await
-            .expect("deleted");
+        store.delete_posts(&[PostId(200)]).await.expect("deleted");
         let report = catch_up(&index, &store).await;
         assert_eq!((report.indexed, report.deleted), (0, 1));
         assert!(search(&index, "tokio").is_empty());
@@ -500,10 +566,7 @@ async fn deleting_an_answer_reindexes_its_thread() {
         let store = community_store(&db).await;
         let index = built(&store).await;
         assert_eq!(ids(&search(&index, "idiomatic")), [100]);
-        store
-            .delete_posts(&[PostId(101)])
-            .await
-            .expect("deleted");
+        store.delete_posts(&[PostId(101)]).await.expect("deleted");
         let report = catch_up(&index, &store).await;
         assert_eq!((report.indexed, report.deleted), (1, 0));
         assert!(search(&index, "idiomatic").is_empty());
@@ -516,10 +579,7 @@ async fn deleting_an_answer_reindexes_its_thread() {
             ..Filters::default()
         };
         assert!(!ids(&search_filtered(&index, "timestamps", &unanswered)).contains(&600));
-        store
-            .delete_posts(&[PostId(601)])
-            .await
-            .expect("deleted");
+        store.delete_posts(&[PostId(601)]).await.expect("deleted");
         let mut dates = community()
             .into_iter()
             .find(|post| post.id == PostId(600))
@@ -527,7 +587,10 @@ async fn deleting_an_answer_reindexes_its_thread() {
         dates.accepted_answer_id = None;
         write(&store, vec![dates]).await;
         catch_up(&index, &store).await;
-        assert_eq!(ids(&search_filtered(&index, "timestamps", &unanswered)), [600]);
+        assert_eq!(
+            ids(&search_filtered(&index, "timestamps", &unanswered)),
+            [600]
+        );
     })
     .await;
 }
@@ -552,7 +615,10 @@ async fn a_reopened_index_keeps_its_documents_and_position() {
 
         let reopened = LexicalIndex::open(&path).expect("reopened");
         let again = reopened.status().expect("status");
-        assert_eq!((again.documents, again.position), (status.documents, status.position));
+        assert_eq!(
+            (again.documents, again.position),
+            (status.documents, status.position)
+        );
         assert_eq!(ids(&search(&reopened, "tokio")), [200]);
 
         // It follows the feed from where it was, not from scratch.
@@ -623,11 +689,23 @@ async fn an_index_of_another_layout_asks_for_a_rebuild() {
     {
         let mut builder = tantivy::schema::Schema::builder();
         builder.add_text_field("body", tantivy::schema::TEXT);
-        tantivy::Index::create_in_dir(directory.path(), builder.build())
-            .expect("a foreign index");
+        tantivy::Index::create_in_dir(directory.path(), builder.build()).expect("a foreign index");
     }
     let error = LexicalIndex::open(directory.path()).expect_err("refused");
     assert!(matches!(error, Error::SchemaMismatch { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("steward index build"), "{message}");
+
+    // What the build command does then: replace it, and fill it.
+    let db = TestDb::sqlite();
+    let store = community_store(&db).await;
+    let index = LexicalIndex::recreate(directory.path()).expect("recreated");
+    assert_eq!(index.status().expect("status").documents, 0);
+    index
+        .rebuild(&store, &JobHandle::new())
+        .await
+        .expect("rebuilt");
+    drop(index);
+    let reopened = LexicalIndex::open(directory.path()).expect("ours now");
+    assert_eq!(ids(&search(&reopened, "tokio")), [200]);
 }
