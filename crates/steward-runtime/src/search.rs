@@ -53,7 +53,16 @@ pub async fn open_searcher(
     job: &JobHandle,
 ) -> Result<Searcher> {
     let dir = index_dir(config, store);
-    let lexical = LexicalIndex::open(&dir).map_err(|source| Error::Search {
+    let opened = match LexicalIndex::open(&dir) {
+        // The index is derived data: one of another layout is rebuilt from
+        // the store (the next refresh sees position 0 and rebuilds).
+        Err(steward_search::Error::SchemaMismatch { detail, .. }) => {
+            tracing::warn!(dir = %dir.display(), %detail, "the search index has another layout; rebuilding it");
+            LexicalIndex::recreate(&dir)
+        }
+        other => other,
+    };
+    let lexical = opened.map_err(|source| Error::Search {
         what: format!("opening the search index at {}", dir.display()),
         source: Box::new(source),
     })?;
