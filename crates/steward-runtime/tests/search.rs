@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
 use futures::FutureExt;
-use steward_domain::{Post, PostId, PostKind};
+use steward_domain::{Post, PostId};
 use steward_jobs::JobHandle;
 use steward_ml::embed::Embedder;
 use steward_ml::embed::bert::{BertEmbedder, BertOptions};

@@ -138,7 +138,7 @@ pub struct DenseEvidence {
 }
 
 /// One thread found, with why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchHit {
     pub post_id: PostId,
     pub title: Option<String>,
@@ -159,7 +159,7 @@ pub struct SearchHit {
 }
 
 /// The hits of one search, and what ran.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchResults {
     pub query: String,
     /// The mode that ran: `dense` or `hybrid` fall back to `bm25` when no

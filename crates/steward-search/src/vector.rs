@@ -33,7 +33,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use instant_distance::{Builder, HnswMap, Point, Search};
 use serde::Serialize;
-use steward_domain::{PostId, PostKind};
+use steward_domain::PostId;
 use steward_jobs::{JobHandle, Unit};
 use steward_store::{ArtifactVersion, ChangeKey, NewArtifact, Store};
 

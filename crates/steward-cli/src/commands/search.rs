@@ -344,7 +344,11 @@ async fn status(args: StatusArgs, context: &Context) -> anyhow::Result<()> {
     println!(
         "change feed head: {}\nlexical index at {}: {} threads, feed position {} ({} behind), {:.1} MB",
         status.feed_head,
-        status.lexical.dir.display(),
+        status
+            .lexical
+            .dir
+            .as_deref()
+            .map_or_else(|| "(memory)".into(), |dir| dir.display().to_string()),
         status.lexical.documents,
         status.lexical.position,
         status.feed_head - status.lexical.position,
