@@ -26,7 +26,10 @@ fn steward(dir: &Path, args: &[&str]) -> Output {
     if let Some(models) = std::env::var_os("STEWARD_MODEL_DIR") {
         command.arg("--model-dir").arg(models);
     }
-    command.args(args).output().expect("the steward binary runs")
+    command
+        .args(args)
+        .output()
+        .expect("the steward binary runs")
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -46,7 +49,9 @@ fn questions_only(source: &Path, dump: &Path) -> usize {
     let posts = std::fs::read_to_string(source.join("Posts.xml")).expect("Posts.xml");
     let rows: Vec<&str> = posts
         .lines()
-        .filter(|line| line.trim_start().starts_with("<row ") && line.contains(" PostTypeId=\"1\" "))
+        .filter(|line| {
+            line.trim_start().starts_with("<row ") && line.contains(" PostTypeId=\"1\" ")
+        })
         .collect();
     let mut text = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<posts>\n");
     for row in &rows {
@@ -72,16 +77,30 @@ fn search_finds_a_question_by_its_words_and_index_status_says_it_is_current() {
     let dump = dir.path().join("dump");
     json(&steward(
         dir.path(),
-        &["import", "stackexchange", dump.to_str().expect("UTF-8"), "--json"],
+        &[
+            "import",
+            "stackexchange",
+            dump.to_str().expect("UTF-8"),
+            "--json",
+        ],
     ));
 
     // The first search builds the lexical index; no model is needed for bm25.
     let found = json(&steward(
         dir.path(),
-        &["search", "optimal number of neurons per layer", "--mode", "bm25", "--json"],
+        &[
+            "search",
+            "optimal number of neurons per layer",
+            "--mode",
+            "bm25",
+            "--json",
+        ],
     ));
     let top = &found["hits"][0];
-    assert_eq!(top["title"], "How to find the optimal number of neurons per layer?", "{found}");
+    assert_eq!(
+        top["title"], "How to find the optimal number of neurons per layer?",
+        "{found}"
+    );
     assert_eq!(top["found_by"], serde_json::json!(["bm25"]));
     let terms: Vec<&str> = top["bm25"]["matched_terms"]
         .as_array()
@@ -90,15 +109,32 @@ fn search_finds_a_question_by_its_words_and_index_status_says_it_is_current() {
         .filter_map(|term| term.as_str())
         .collect();
     assert!(terms.contains(&"neurons"), "{terms:?}");
-    assert!(top["snippet"].as_str().is_some_and(|s| !s.is_empty()), "{top}");
+    assert!(
+        top["snippet"].as_str().is_some_and(|s| !s.is_empty()),
+        "{top}"
+    );
 
     // A tag filter narrows; text output names the hit and why.
     let filtered = json(&steward(
         dir.path(),
-        &["search", "neural network", "--mode", "bm25", "--tag", "definitions", "--json"],
+        &[
+            "search",
+            "neural network",
+            "--mode",
+            "bm25",
+            "--tag",
+            "definitions",
+            "--json",
+        ],
     ));
     for hit in filtered["hits"].as_array().expect("hits") {
-        assert!(hit["tags"].as_array().expect("tags").contains(&"definitions".into()), "{hit}");
+        assert!(
+            hit["tags"]
+                .as_array()
+                .expect("tags")
+                .contains(&"definitions".into()),
+            "{hit}"
+        );
     }
     let text = steward(dir.path(), &["search", "backprop", "--mode", "bm25"]);
     assert!(text.status.success());
@@ -107,7 +143,10 @@ fn search_finds_a_question_by_its_words_and_index_status_says_it_is_current() {
 
     let status = json(&steward(dir.path(), &["index", "status", "--json"]));
     assert_eq!(status["lexical"]["documents"], questions, "{status}");
-    assert_eq!(status["lexical"]["position"], status["feed_head"], "{status}");
+    assert_eq!(
+        status["lexical"]["position"], status["feed_head"],
+        "{status}"
+    );
 
     // Bad input is refused with what to write instead.
     let bad = steward(dir.path(), &["search", "x", "--since", "yesterday"]);
@@ -133,13 +172,19 @@ fn eval_search_prints_every_mode_side_by_side() {
             "--json",
         ],
     ));
-    assert!(report["queries"].as_u64().is_some_and(|n| n >= 20), "{report}");
+    assert!(
+        report["queries"].as_u64().is_some_and(|n| n >= 20),
+        "{report}"
+    );
     for mode in ["bm25", "dense", "hybrid", "hybrid_weighted"] {
         for metric in ["ndcg@10", "recall@10", "recall@100", "mrr"] {
             let value = report[mode][metric].as_f64().unwrap_or(-1.0);
             assert!((0.0..=1.0).contains(&value), "{mode} {metric}: {report}");
         }
         // Every mode finds a linked question for some query.
-        assert!(report[mode]["recall@100"].as_f64() > Some(0.2), "{mode}: {report}");
+        assert!(
+            report[mode]["recall@100"].as_f64() > Some(0.2),
+            "{mode}: {report}"
+        );
     }
 }

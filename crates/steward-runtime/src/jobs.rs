@@ -85,8 +85,13 @@ fn default_embed_batch_size() -> usize {
 
 impl JobSpec {
     /// Every kind, as written in `kind`.
-    pub const KINDS: [&'static str; 5] =
-        ["import-stackexchange", "import-jsonl", "embed", "train-lsa", "index"];
+    pub const KINDS: [&'static str; 5] = [
+        "import-stackexchange",
+        "import-jsonl",
+        "embed",
+        "train-lsa",
+        "index",
+    ];
 
     /// Reads and checks a spec (`{"kind": ..., ...}`); the error names the
     /// field at fault.
@@ -395,21 +400,26 @@ pub async fn run(
         }
         JobSpec::Index { rebuild } => {
             let resolver = build::model_resolver(config);
-            let (embedder, warning) =
-                match build::load_embedder(config, &resolver, Some(store), LsaFallback::Allowed, job)
-                    .await
+            let (embedder, warning) = match build::load_embedder(
+                config,
+                &resolver,
+                Some(store),
+                LsaFallback::Allowed,
+                job,
+            )
+            .await
+            {
+                Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
+                Err(Error::Model { source, .. })
+                    if matches!(*source, steward_ml::Error::Cancelled(_)) =>
                 {
-                    Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
-                    Err(Error::Model { source, .. })
-                        if matches!(*source, steward_ml::Error::Cancelled(_)) =>
-                    {
-                        return Err(Error::Cancelled);
-                    }
-                    Err(error) => (
-                        None,
-                        Some(format!("{error}; only the lexical index is updated")),
-                    ),
-                };
+                    return Err(Error::Cancelled);
+                }
+                Err(error) => (
+                    None,
+                    Some(format!("{error}; only the lexical index is updated")),
+                ),
+            };
             if let Some(warning) = &warning {
                 tracing::warn!("{warning}");
             }

@@ -218,12 +218,19 @@ async fn without_an_embedder_dense_falls_back_to_bm25_and_says_so() {
     let results = searcher.search(&request).await.expect("a search");
     assert_eq!(results.mode, Mode::Bm25);
     assert!(
-        results.notice.as_deref().is_some_and(|notice| notice.contains("steward embed")),
+        results
+            .notice
+            .as_deref()
+            .is_some_and(|notice| notice.contains("steward embed")),
         "{:?}",
         results.notice
     );
     assert_eq!(results.hits[0].post_id, PostId(4));
     assert_eq!(results.hits[0].found_by, ["bm25"]);
-    assert!(results.hits[0].snippet.contains("<mark>"), "{}", results.hits[0].snippet);
+    assert!(
+        results.hits[0].snippet.contains("<mark>"),
+        "{}",
+        results.hits[0].snippet
+    );
     store.close().await;
 }

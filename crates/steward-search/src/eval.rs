@@ -54,12 +54,18 @@ pub async fn judgments_from_links(store: &Store) -> Result<Vec<Judgment>> {
             posts.insert(post.id, post);
         }
     }
-    let is_root =
-        |id: &PostId| posts.get(id).is_some_and(|post| matches!(post.kind, PostKind::Question | PostKind::Article));
+    let is_root = |id: &PostId| {
+        posts
+            .get(id)
+            .is_some_and(|post| matches!(post.kind, PostKind::Question | PostKind::Article))
+    };
     let mut order = Vec::new();
     let mut by_query: HashMap<PostId, HashMap<PostId, f64>> = HashMap::new();
     for link in &links {
-        if link.post_id == link.related_post_id || !is_root(&link.post_id) || !is_root(&link.related_post_id) {
+        if link.post_id == link.related_post_id
+            || !is_root(&link.post_id)
+            || !is_root(&link.related_post_id)
+        {
             continue;
         }
         let gain = match link.kind {

@@ -72,7 +72,9 @@ impl Filters {
     /// vector index, which keeps vectors only).
     pub fn matches(&self, post: &Post) -> bool {
         let answered = post.answer_count > 0 || post.accepted_answer_id.is_some();
-        self.tags.iter().all(|tag| post.tags.iter().any(|own| own == tag))
+        self.tags
+            .iter()
+            .all(|tag| post.tags.iter().any(|own| own == tag))
             && self.created_from.is_none_or(|from| post.created_at >= from)
             && self.created_to.is_none_or(|to| post.created_at < to)
             && self.answered.is_none_or(|wanted| wanted == answered)

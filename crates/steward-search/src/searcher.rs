@@ -311,14 +311,12 @@ impl Searcher {
             // A post deleted since the index last caught up is not shown.
             .filter_map(|(id, score)| {
                 let post = posts.get(&id)?;
-                let bm25 = lexical_by_id
-                    .get(&id)
-                    .map(|(rank, hit)| LexicalEvidence {
-                        rank: *rank,
-                        score: hit.score,
-                        matched_terms: hit.matched_terms.clone(),
-                        snippet: hit.snippet.clone(),
-                    });
+                let bm25 = lexical_by_id.get(&id).map(|(rank, hit)| LexicalEvidence {
+                    rank: *rank,
+                    score: hit.score,
+                    matched_terms: hit.matched_terms.clone(),
+                    snippet: hit.snippet.clone(),
+                });
                 let dense = dense_by_id
                     .get(&id)
                     .map(|(rank, similarity)| DenseEvidence {
@@ -445,6 +443,11 @@ mod tests {
     fn modes_and_fusions_parse_by_name() {
         assert_eq!("hybrid".parse::<Mode>(), Ok(Mode::Hybrid));
         assert_eq!("weighted".parse::<Fusion>(), Ok(Fusion::Weighted));
-        assert!("fuzzy".parse::<Mode>().unwrap_err().contains("bm25, dense or hybrid"));
+        assert!(
+            "fuzzy"
+                .parse::<Mode>()
+                .unwrap_err()
+                .contains("bm25, dense or hybrid")
+        );
     }
 }

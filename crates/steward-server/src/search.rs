@@ -105,7 +105,9 @@ impl SearchParams {
         if offset + per_page > MAX_DEPTH {
             return Err(ApiError::invalid_parameter(
                 "page",
-                format!("search reads at most {MAX_DEPTH} hits deep; ask for an earlier page or narrow the query"),
+                format!(
+                    "search reads at most {MAX_DEPTH} hits deep; ask for an earlier page or narrow the query"
+                ),
             ));
         }
         Ok(SearchRequest {
@@ -145,7 +147,10 @@ impl Default for SearchDefaults {
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
 }
 
 fn list(value: &Option<String>) -> impl Iterator<Item = &str> {
@@ -171,7 +176,9 @@ fn number(
                 .ok_or_else(|| {
                     ApiError::invalid_parameter(
                         parameter,
-                        format!("`{parameter}` must be a whole number from {min} to {max}, got `{raw}`"),
+                        format!(
+                            "`{parameter}` must be a whole number from {min} to {max}, got `{raw}`"
+                        ),
                     )
                 })
         })
@@ -244,7 +251,11 @@ mod tests {
             let error = params(query)
                 .to_request(&SearchDefaults::default())
                 .expect_err(query);
-            assert_eq!(error.details.parameter.as_deref(), Some(parameter), "{query}");
+            assert_eq!(
+                error.details.parameter.as_deref(),
+                Some(parameter),
+                "{query}"
+            );
         }
     }
 }

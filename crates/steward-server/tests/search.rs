@@ -73,10 +73,28 @@ fn community() -> WriteBatch {
     WriteBatch {
         users: vec![user(1)],
         posts: vec![
-            thread(1, "How do I undo my last git commit?", "I committed the wrong files.", &["git"], 2),
+            thread(
+                1,
+                "How do I undo my last git commit?",
+                "I committed the wrong files.",
+                &["git"],
+                2,
+            ),
             select,
-            thread(3, "Undo git add of a staged file", "I staged a file by mistake.", &["git"], 0),
-            thread(4, "如何给表添加索引", "查询很慢，我想为经常查询的列创建索引。", &["postgresql"], 1),
+            thread(
+                3,
+                "Undo git add of a staged file",
+                "I staged a file by mistake.",
+                &["git"],
+                0,
+            ),
+            thread(
+                4,
+                "如何给表添加索引",
+                "查询很慢，我想为经常查询的列创建索引。",
+                &["postgresql"],
+                1,
+            ),
         ],
         ..WriteBatch::default()
     }
@@ -114,7 +132,12 @@ async fn search_answers_hits_with_evidence_and_honours_filters() {
         assert_eq!(status, StatusCode::OK, "{body}");
         // No embedder on this server: hybrid (the default) says it ran bm25.
         assert_eq!(body["mode"], "bm25");
-        assert!(body["notice"].as_str().is_some_and(|n| n.contains("steward embed")), "{body}");
+        assert!(
+            body["notice"]
+                .as_str()
+                .is_some_and(|n| n.contains("steward embed")),
+            "{body}"
+        );
         assert_eq!(ids(&body)[..2], [1, 3], "{body}");
         let top = &body["hits"][0];
         assert_eq!(top["title"], "How do I undo my last git commit?");
@@ -135,7 +158,11 @@ async fn search_answers_hits_with_evidence_and_honours_filters() {
         // Code identifiers and Chinese.
         let (_, code) = get(&state, "/api/v1/search?q=tokio%3A%3Aselect!&mode=bm25").await;
         assert_eq!(ids(&code), [2], "{code}");
-        let (_, chinese) = get(&state, "/api/v1/search?q=%E5%88%9B%E5%BB%BA%E7%B4%A2%E5%BC%95").await;
+        let (_, chinese) = get(
+            &state,
+            "/api/v1/search?q=%E5%88%9B%E5%BB%BA%E7%B4%A2%E5%BC%95",
+        )
+        .await;
         assert_eq!(ids(&chinese)[0], 4, "{chinese}");
 
         // Pages.
@@ -150,7 +177,13 @@ async fn search_answers_hits_with_evidence_and_honours_filters() {
         let (_, after_delete) = get(&state, "/api/v1/search?q=undo+git+commit").await;
         assert!(!ids(&after_delete).contains(&1), "{after_delete}");
         let mut batch = community();
-        batch.posts = vec![thread(9, "Revert a pushed git commit", "It is on main already.", &["git"], 0)];
+        batch.posts = vec![thread(
+            9,
+            "Revert a pushed git commit",
+            "It is on main already.",
+            &["git"],
+            0,
+        )];
         store.write(&batch).await.expect("written");
         let searcher = state.searcher.as_ref().expect("search is on");
         searcher

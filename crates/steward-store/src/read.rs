@@ -383,10 +383,10 @@ pub(crate) async fn post_links_after(
     let found = sql
         .query()
         .bind(after.unwrap_or(i64::MIN))
-    .bind(i64::from(limit))
-    .fetch_all(&store.pool)
-    .await
-    .map_err(database("reading post links"))?;
+        .bind(i64::from(limit))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("reading post links"))?;
     found.iter().map(rows::post_link).collect()
 }
 

@@ -103,9 +103,21 @@ impl SearchArgs {
             fusion: self.fusion.unwrap_or(settings.fusion),
             dense_weight,
             filters: Filters {
-                tags: self.tags.iter().map(|tag| tag.trim().to_lowercase()).collect(),
-                created_from: self.since.as_deref().map(|d| day(d, "--since")).transpose()?,
-                created_to: self.until.as_deref().map(|d| day(d, "--until")).transpose()?,
+                tags: self
+                    .tags
+                    .iter()
+                    .map(|tag| tag.trim().to_lowercase())
+                    .collect(),
+                created_from: self
+                    .since
+                    .as_deref()
+                    .map(|d| day(d, "--since"))
+                    .transpose()?,
+                created_to: self
+                    .until
+                    .as_deref()
+                    .map(|d| day(d, "--until"))
+                    .transpose()?,
                 answered: match (self.answered, self.unanswered) {
                     (true, _) => Some(true),
                     (_, true) => Some(false),
@@ -134,8 +146,7 @@ pub(crate) async fn command_searcher(
     let mut notice = None;
     let embedder = if want_dense {
         let resolver = build::model_resolver(config);
-        match build::load_embedder(config, &resolver, Some(store), LsaFallback::Refused, &job)
-            .await
+        match build::load_embedder(config, &resolver, Some(store), LsaFallback::Refused, &job).await
         {
             Ok(loaded) => {
                 notice = loaded.warning;
@@ -189,7 +200,11 @@ fn print_results(results: &SearchResults, terminal: bool) {
         eprintln!("note: {notice}");
     }
     if results.hits.is_empty() {
-        println!("no thread matches `{}` ({})", results.query, results.mode.as_str());
+        println!(
+            "no thread matches `{}` ({})",
+            results.query,
+            results.mode.as_str()
+        );
         return;
     }
     for (index, hit) in results.hits.iter().enumerate() {

@@ -154,15 +154,14 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     let embedder = serving.embedder.map(Arc::new);
     // Search without its indices is not worth refusing to serve for: the
     // route answers 503 and the log says why.
-    let searcher = match search::open_searcher(config, &store, embedder.clone(), &JobHandle::new())
-        .await
-    {
-        Ok(searcher) => Some(searcher),
-        Err(error) => {
-            tracing::warn!(%error, "search is off: /api/v1/search answers 503");
-            None
-        }
-    };
+    let searcher =
+        match search::open_searcher(config, &store, embedder.clone(), &JobHandle::new()).await {
+            Ok(searcher) => Some(searcher),
+            Err(error) => {
+                tracing::warn!(%error, "search is off: /api/v1/search answers 503");
+                None
+            }
+        };
     let state = AppState {
         llm: serving.gateway.map(Arc::new),
         embedder,
