@@ -179,7 +179,8 @@ pub async fn run(args: SearchArgs, context: &Context) -> anyhow::Result<()> {
         let (searcher, notice) =
             command_searcher(context, &store, request.mode != Mode::Bm25).await?;
         let mut results = searcher.search(&request).await?;
-        if results.notice.is_none() {
+        // Why the model did not load says more than "no embedder".
+        if notice.is_some() {
             results.notice = notice;
         }
         anyhow::Ok(results)
