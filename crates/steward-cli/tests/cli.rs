@@ -352,3 +352,50 @@ async fn a_key_from_the_cli_works_over_http_until_revoked() {
     assert_eq!(listed["items"][0]["state"], "revoked");
     assert!(listed["items"][0]["last_used_at"].is_string(), "{listed}");
 }
+
+#[test]
+fn bench_search_reports_build_query_and_incremental_figures_as_json() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("--database")
+        .arg(work.path().join("unused.db"))
+        .args(["bench", "search", "--docs", "300", "--queries", "20"])
+        .args(["--incremental-repeats", "3", "--json"])
+        .env("RUST_LOG", "warn")
+        .env_remove("STEWARD_PEER_PYTHON")
+        .output()
+        .expect("the steward binary runs");
+    let report = json_stdout(&output);
+    // Every generated question is a thread; the generator adds articles too.
+    assert!(
+        report["docs"].as_u64().unwrap_or(0) >= 300,
+        "every question is a thread: {report}"
+    );
+    assert_eq!(report["queries"], 20);
+    assert_eq!(report["threads"], 1);
+    let steward = &report["steward"];
+    for key in [
+        "build_docs_per_sec",
+        "queries_per_sec",
+        "p50_ms",
+        "p99_ms",
+        "incremental_p50_ms",
+    ] {
+        let value = steward[key].as_f64().unwrap_or(-1.0);
+        assert!(
+            value > 0.0 && value.is_finite(),
+            "steward.{key} is a positive figure: {report}"
+        );
+    }
+    assert!(
+        steward["p50_ms"].as_f64() <= steward["p99_ms"].as_f64(),
+        "p50 <= p99: {report}"
+    );
+    assert!(
+        steward["mean_hits"].as_f64().unwrap_or(0.0) > 5.0,
+        "queries of corpus words find threads: {report}"
+    );
+    assert!(report["peer"].is_null(), "no peer without --python");
+    assert!(report["peer_error"].is_string());
+    assert!(report["ratio_queries_per_sec"].is_null());
+}

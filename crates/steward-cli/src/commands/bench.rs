@@ -5,7 +5,7 @@ use steward_runtime::config::Flags;
 
 use crate::Context;
 
-use super::{bench_embed, bench_generate, bench_import, bench_serve};
+use super::{bench_embed, bench_generate, bench_import, bench_search, bench_serve};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -18,6 +18,9 @@ pub enum BenchCommand {
     /// HTTP serving: requests/s, p50 and p99 per endpoint under wrk, and a new
     /// client among many idle connections, on a generated community.
     Serve(bench_serve::BenchServeArgs),
+    /// BM25 queries/s, index build docs/s and written → searchable latency on a
+    /// generated community, with bm25s side by side.
+    Search(bench_search::BenchSearchArgs),
 }
 
 impl BenchCommand {
@@ -25,7 +28,10 @@ impl BenchCommand {
     pub fn flags(&self, flags: &mut Flags) {
         match self {
             BenchCommand::Generate(args) => args.flags(flags),
-            BenchCommand::Import(_) | BenchCommand::Embed(_) | BenchCommand::Serve(_) => {}
+            BenchCommand::Import(_)
+            | BenchCommand::Embed(_)
+            | BenchCommand::Serve(_)
+            | BenchCommand::Search(_) => {}
         }
     }
 }
@@ -36,5 +42,6 @@ pub async fn run(command: BenchCommand, context: &Context) -> anyhow::Result<()>
         BenchCommand::Embed(args) => bench_embed::run(args, context).await,
         BenchCommand::Generate(args) => bench_generate::run(args, context).await,
         BenchCommand::Serve(args) => bench_serve::run(args, context).await,
+        BenchCommand::Search(args) => bench_search::run(args, context).await,
     }
 }
