@@ -42,7 +42,10 @@ impl Site {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
+        // A temporary folder: what a command keeps beside its working
+        // directory (the PostgreSQL search index) stays out of the source tree.
         command
+            .current_dir(&self.logs)
             .args(args)
             .env("STEWARD_DATABASE_URL", &self.url)
             .env(

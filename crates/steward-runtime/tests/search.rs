@@ -3,11 +3,8 @@
 //! and (when `TEST_DATABASE_URL` is set, always under `CI=true`) PostgreSQL,
 //! with the real all-MiniLM-L6-v2 embedder.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
-use futures::FutureExt;
 use steward_domain::{Post, PostId};
 use steward_jobs::JobHandle;
 use steward_ml::embed::Embedder;
@@ -17,7 +14,7 @@ use steward_runtime::search::{RefreshOptions, open_searcher, refresh, status};
 use steward_search::searcher::{Mode, SearchRequest, Searcher};
 use steward_store::{Store, WriteBatch};
 use steward_testkit::fixtures::{question, user};
-use steward_testkit::{TestDb, shared_model_dir};
+use steward_testkit::{TestDb, on_every_backend, shared_model_dir};
 
 const MODEL: &str = "all-MiniLM-L6-v2";
 
@@ -32,22 +29,6 @@ fn embedder() -> Option<Arc<Embedder>> {
             Some(Arc::new(Embedder::Bert(Box::new(bert))))
         })
         .clone()
-}
-
-async fn on_every_backend<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    test(TestDb::sqlite()).await;
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
-    db.cleanup().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 fn thread(id: i64, title: &str, body: &str, tags: &[&str]) -> Post {

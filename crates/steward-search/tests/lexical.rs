@@ -4,34 +4,13 @@
 //! (when `TEST_DATABASE_URL` is set, always under `CI=true`) PostgreSQL.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
-use futures::FutureExt;
 use steward_domain::{Post, PostId, PostKind};
 use steward_jobs::JobHandle;
 use steward_search::{Error, Filters, IndexReport, LexicalHit, LexicalIndex};
 use steward_store::{Store, WriteBatch};
-use steward_testkit::TestDb;
+use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{post, time, user};
-
-/// Runs `test` on SQLite, then on PostgreSQL (see the module doc); the
-/// PostgreSQL schema is dropped whether the test passed or not.
-async fn on_every_backend<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    test(TestDb::sqlite()).await;
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
-    db.cleanup().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 struct Spec<'a> {
     id: i64,

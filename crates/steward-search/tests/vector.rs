@@ -4,11 +4,8 @@
 //! is set, always under `CI=true`) PostgreSQL.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
-use futures::FutureExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use steward_domain::{Post, PostId, PostKind};
@@ -17,26 +14,8 @@ use steward_search::{
     Error, IndexReport, VectorHit, VectorIndex, VectorIndexKind, VectorOptions, vector_index_name,
 };
 use steward_store::{Store, StoredEmbedding, WriteBatch};
-use steward_testkit::TestDb;
+use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{post, user};
-
-/// Runs `test` on SQLite, then on PostgreSQL (see the module doc); the
-/// PostgreSQL schema is dropped whether the test passed or not.
-async fn on_every_backend<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    test(TestDb::sqlite()).await;
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
-    db.cleanup().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 const MODEL: &str = "test-minilm-384";
 const DIMS: usize = 384;

@@ -4,13 +4,10 @@
 //! a post deleted and one written seen after the next catch-up, and the
 //! errors a client gets for bad parameters or a server without search.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use futures::FutureExt;
 use serde_json::Value;
 use steward_domain::{Post, PostId};
 use steward_jobs::JobHandle;
@@ -18,25 +15,9 @@ use steward_search::LexicalIndex;
 use steward_search::searcher::Searcher;
 use steward_server::{AppState, router};
 use steward_store::{Store, WriteBatch};
-use steward_testkit::TestDb;
+use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{question, user};
 use tower::ServiceExt;
-
-async fn on_every_backend<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    test(TestDb::sqlite()).await;
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
-    db.cleanup().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
     let response = router(state.clone())

@@ -6,42 +6,21 @@
 mod common;
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use futures::FutureExt;
 use serde_json::{Value, json};
 use steward_auth::{Rate, RateLimiter, RateLimits, Role};
 use steward_domain::{Post, PostId, PostKind};
 use steward_server::{AppState, ServerConfig, router};
 use steward_store::{Store, StoreOptions, WriteBatch};
-use steward_testkit::TestDb;
+use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{post, user};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
-
-/// Runs `test` on SQLite, then on PostgreSQL (see the module doc); the
-/// PostgreSQL schema is dropped whether the test passed or not.
-async fn on_every_backend<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    test(TestDb::sqlite()).await;
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
-    db.cleanup().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// A state over `store` whose anonymous rate never throttles: these tests
 /// walk listings page by page faster than a person would, and the rate

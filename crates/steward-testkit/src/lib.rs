@@ -12,7 +12,7 @@ mod shared;
 mod test_db;
 
 pub use shared::{shared_data_dir, shared_model_dir};
-pub use test_db::TestDb;
+pub use test_db::{TestDb, on_every_backend};
 
 /// The shared data folder `name` (see [`shared_data_dir`]), or `return` from
 /// the calling test, which is then skipped: `let dir = require_shared!(data "se-ai-2017");`.

@@ -165,3 +165,25 @@ async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
         .await?;
     connection.close().await
 }
+
+/// Runs `test` on SQLite, then on PostgreSQL if `TEST_DATABASE_URL` is set
+/// (under `CI=true` it must be: the PostgreSQL half fails rather than skips).
+/// The PostgreSQL schema is dropped afterwards, whether the test passed or not.
+pub async fn on_every_backend<F, Fut>(test: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::FutureExt;
+    test(TestDb::sqlite()).await;
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let outcome = std::panic::AssertUnwindSafe(test(db.clone()))
+        .catch_unwind()
+        .await;
+    db.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -8,10 +8,7 @@ mod feed;
 mod jobs;
 
 use std::collections::{BTreeMap, HashSet};
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
-use futures::FutureExt;
 use proptest::prelude::*;
 use steward_domain::{
     AnonymousVote, Badge, BadgeClass, BadgeId, EventKind, EventTarget, LlmCall, LlmOutcome, Post,
@@ -21,27 +18,8 @@ use steward_store::{
     ApiKeyRecord, Dialect, Error, LlmUsage, NewArtifact, PostOrder, PostQuery, Store,
     StoredEmbedding, UsageFilter, WriteBatch,
 };
-use steward_testkit::TestDb;
+use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{at, event, post, question, tag, user};
-
-/// Runs `test` on SQLite, then on PostgreSQL if `TEST_DATABASE_URL` is set
-/// (under `CI=true` it must be: the PostgreSQL half fails rather than skips).
-/// The PostgreSQL schema is dropped afterwards, whether the test passed or not.
-async fn on_every_backend<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    test(TestDb::sqlite()).await;
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(test(db.clone())).catch_unwind().await;
-    db.cleanup().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 fn ids(posts: &[Post]) -> Vec<i64> {
     posts.iter().map(|post| post.id.0).collect()
