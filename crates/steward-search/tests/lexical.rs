@@ -9,8 +9,8 @@ use steward_domain::{Post, PostId, PostKind};
 use steward_jobs::JobHandle;
 use steward_search::{Error, Filters, IndexReport, LexicalHit, LexicalIndex};
 use steward_store::{Store, WriteBatch};
-use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{post, time, user};
+use steward_testkit::{TestDb, on_every_backend};
 
 struct Spec<'a> {
     id: i64,

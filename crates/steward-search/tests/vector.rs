@@ -14,8 +14,8 @@ use steward_search::{
     Error, IndexReport, VectorHit, VectorIndex, VectorIndexKind, VectorOptions, vector_index_name,
 };
 use steward_store::{Store, StoredEmbedding, WriteBatch};
-use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{post, user};
+use steward_testkit::{TestDb, on_every_backend};
 
 const MODEL: &str = "test-minilm-384";
 const DIMS: usize = 384;

@@ -15,8 +15,8 @@ use steward_search::LexicalIndex;
 use steward_search::searcher::Searcher;
 use steward_server::{AppState, router};
 use steward_store::{Store, WriteBatch};
-use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{question, user};
+use steward_testkit::{TestDb, on_every_backend};
 use tower::ServiceExt;
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {

@@ -18,8 +18,8 @@ use steward_store::{
     ApiKeyRecord, Dialect, Error, LlmUsage, NewArtifact, PostOrder, PostQuery, Store,
     StoredEmbedding, UsageFilter, WriteBatch,
 };
-use steward_testkit::{TestDb, on_every_backend};
 use steward_testkit::fixtures::{at, event, post, question, tag, user};
+use steward_testkit::{TestDb, on_every_backend};
 
 fn ids(posts: &[Post]) -> Vec<i64> {
     posts.iter().map(|post| post.id.0).collect()
