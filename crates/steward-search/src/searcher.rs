@@ -446,7 +446,7 @@ mod tests {
         assert!(
             "fuzzy"
                 .parse::<Mode>()
-                .unwrap_err()
+                .expect_err("an unknown mode")
                 .contains("bm25, dense or hybrid")
         );
     }

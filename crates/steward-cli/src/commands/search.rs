@@ -408,7 +408,7 @@ mod tests {
             day("2024-02-29", "--since").expect("a day").to_rfc3339(),
             "2024-02-29T00:00:00+00:00"
         );
-        let error = day("29/02/2024", "--since").unwrap_err();
+        let error = day("29/02/2024", "--since").expect_err("not a day");
         assert!(format!("{error:#}").contains("YYYY-MM-DD"), "{error:#}");
     }
 }
