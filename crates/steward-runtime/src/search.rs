@@ -163,12 +163,8 @@ pub async fn refresh(
     let started = Instant::now();
     let store = searcher.store();
     let lexical = searcher.lexical();
-    let fresh = lexical
-        .status()
-        .map_err(search_error("reading the search index"))?
-        .position
-        == 0;
-    let lexical_report = if options.rebuild || fresh {
+    // A never-built index rebuilds itself on its first catch-up.
+    let lexical_report = if options.rebuild {
         lexical.rebuild(store, job).await
     } else {
         lexical.catch_up(store, job).await

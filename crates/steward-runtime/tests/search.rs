@@ -51,7 +51,7 @@ fn corpus() -> Vec<Post> {
         thread(
             2,
             "Waiting on two futures at once with tokio::select!",
-            "My async Rust task must stop when either the socket closes or a timeout fires.",
+            "My async Rust task must stop when either the socket closes or a timeout fires; both are a Future<Output = ()>.",
             &["rust", "tokio"],
         ),
         thread(
@@ -132,6 +132,19 @@ async fn both_indices_follow_writes_edits_and_deletes() {
         assert_eq!(top(&searcher, "revert a commit in git", Mode::Bm25).await[0], 1);
         assert_eq!(top(&searcher, "take back what I committed", Mode::Dense).await[0], 1);
         assert_eq!(top(&searcher, "tokio::select", Mode::Bm25).await[0], 2);
+        // A snippet is HTML-escaped whichever retriever found the thread.
+        let request = SearchRequest {
+            mode: Mode::Dense,
+            limit: 1,
+            ..SearchRequest::new("stop an async rust task on a timeout")
+        };
+        let dense_only = searcher.search(&request).await.expect("a search");
+        assert_eq!(dense_only.hits[0].post_id, PostId(2));
+        assert!(
+            dense_only.hits[0].snippet.contains("Future&lt;Output = ()&gt;"),
+            "{}",
+            dense_only.hits[0].snippet
+        );
         assert_eq!(top(&searcher, "创建索引", Mode::Bm25).await[0], 5);
         assert_eq!(top(&searcher, "persistent storage for containers", Mode::Hybrid).await[0], 4);
 

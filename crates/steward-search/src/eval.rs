@@ -171,8 +171,8 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-/// The `share` quantile of sorted `values` (nearest rank).
-fn percentile(sorted: &[f64], share: f64) -> f64 {
+/// The `share` quantile of sorted `values` (nearest rank); 0 for none.
+pub fn percentile(sorted: &[f64], share: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

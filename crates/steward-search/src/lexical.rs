@@ -768,8 +768,14 @@ impl Snippets {
             .get_first(self.body)
             .and_then(|value| value.as_str())
             .unwrap_or_default();
-        escape_html(truncate(body.trim(), SNIPPET_BYTES))
+        lead_snippet(body)
     }
+}
+
+/// The snippet of a thread none of whose matches is in its root: the start
+/// of `body`, HTML-escaped like every snippet (a client may show it as HTML).
+pub(crate) fn lead_snippet(body: &str) -> String {
+    escape_html(truncate(body.trim(), SNIPPET_BYTES))
 }
 
 fn tantivy_document(fields: &Fields, document: &ThreadDocument) -> TantivyDocument {

@@ -57,6 +57,13 @@ pub struct IndexReport {
     pub position: i64,
 }
 
+/// The start (UTC midnight) of a day written `YYYY-MM-DD`, the form the date
+/// filters take on the command line and in the API; `None` otherwise.
+pub fn parse_day(text: &str) -> Option<Timestamp> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
 impl Filters {
     /// Whether nothing is filtered.
     pub fn is_empty(&self) -> bool {

@@ -11,6 +11,7 @@ use steward_store::Store;
 use tokio::sync::RwLock;
 
 use crate::fusion;
+use crate::lexical::lead_snippet;
 use crate::{Error, Filters, LexicalHit, LexicalIndex, Result, VectorIndex};
 
 /// Which retrievers answer.
@@ -154,7 +155,8 @@ pub struct SearchHit {
     pub bm25: Option<LexicalEvidence>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dense: Option<DenseEvidence>,
-    /// The lexical snippet, or the start of the body when only dense found it.
+    /// The lexical snippet, or the start of the body when only dense found it;
+    /// HTML-escaped either way, matches in `<mark>`.
     pub snippet: String,
 }
 
@@ -332,7 +334,7 @@ impl Searcher {
                 }
                 let snippet = match &bm25 {
                     Some(evidence) if !evidence.snippet.is_empty() => evidence.snippet.clone(),
-                    _ => lead(&post.body_text, SNIPPET_CHARS),
+                    _ => lead_snippet(&post.body_text),
                 };
                 Some(SearchHit {
                     post_id: id,
@@ -412,32 +414,9 @@ impl Searcher {
 /// How much deeper the dense list is read when filters narrow it.
 const FILTERED_READ_FACTOR: usize = 5;
 
-/// Characters of body shown for a hit only the dense retriever found.
-const SNIPPET_CHARS: usize = 200;
-
-/// The first `chars` characters of `text`, cut at a word boundary, with an
-/// ellipsis when cut.
-fn lead(text: &str, chars: usize) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(chars) {
-        None => text.to_string(),
-        Some((end, _)) => {
-            let cut = text[..end].rfind(char::is_whitespace).unwrap_or(end);
-            format!("{}…", text[..cut].trim_end())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_lead_is_cut_at_a_word_and_marked() {
-        assert_eq!(lead("short text", 200), "short text");
-        assert_eq!(lead("one two three four", 9), "one two…");
-        assert_eq!(lead("中文内容很长很长", 4), "中文内容…");
-    }
 
     #[test]
     fn modes_and_fusions_parse_by_name() {

@@ -1,7 +1,6 @@
 //! `GET /api/v1/search`: query parameters to a [`SearchRequest`], the
 //! searcher's results as JSON.
 
-use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use steward_domain::{PostKind, Timestamp};
 use steward_search::Filters;
@@ -188,14 +187,12 @@ fn number(
 fn day(parameter: &str, value: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
     non_empty(value)
         .map(|raw| {
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .map(|date| Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight")))
-                .map_err(|_| {
-                    ApiError::invalid_parameter(
-                        parameter,
-                        format!("`{parameter}` must be a day as YYYY-MM-DD, got `{raw}`"),
-                    )
-                })
+            steward_search::parse_day(raw).ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    parameter,
+                    format!("`{parameter}` must be a day as YYYY-MM-DD, got `{raw}`"),
+                )
+            })
         })
         .transpose()
 }

@@ -45,3 +45,29 @@ pub async fn run(command: BenchCommand, context: &Context) -> anyhow::Result<()>
         BenchCommand::Search(args) => bench_search::run(args, context).await,
     }
 }
+
+/// The JSON object a peer script printed as its last `{...}` line, or why
+/// there is none: its exit status with the tail of its stderr, or no JSON.
+/// Every peer (`bench/peers/*.py`) prints its figures this way.
+pub(crate) fn peer_json(
+    script: &std::path::Path,
+    output: &std::process::Output,
+) -> Result<serde_json::Value, String> {
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(format!(
+            "{} exited with {}: {}",
+            script.display(),
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("{} printed no JSON", script.display()))?;
+    serde_json::from_str(line).map_err(|error| format!("{}: {error}", script.display()))
+}

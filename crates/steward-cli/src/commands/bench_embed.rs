@@ -399,21 +399,6 @@ fn run_peer(
         .env("TOKENIZERS_PARALLELISM", "true")
         .output()
         .map_err(|error| format!("running {}: {error}", python.display()))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        return Err(format!(
-            "{} exited with {}: {}",
-            script.display(),
-            output.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("{} printed no JSON", script.display()))?;
-    serde_json::from_str(line).map_err(|error| format!("{}: {error}", script.display()))
+    let value = super::bench::peer_json(script, &output)?;
+    serde_json::from_value(value).map_err(|error| format!("{}: {error}", script.display()))
 }

@@ -257,20 +257,8 @@ fn run_peer(
         .arg(args.repeats.max(1).to_string())
         .output()
         .with_context(|| format!("running {}", python.display()))?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "llama.cpp peer failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.trim_start().starts_with('{'))
-        .context("the llama.cpp peer printed no JSON line")?;
-    let value: serde_json::Value = serde_json::from_str(line).context("parsing the peer's JSON")?;
+    let value = super::bench::peer_json(&args.peer_script, &output)
+        .map_err(|message| anyhow::anyhow!("the llama.cpp peer: {message}"))?;
     let field = |name: &str| {
         value[name]
             .as_f64()

@@ -23,6 +23,7 @@ use steward_domain::{Post, PostId, PostKind};
 use steward_ingest::stackexchange::{DumpOptions, import_dump};
 use steward_jobs::JobHandle;
 use steward_sample::{SampleConfig, generate};
+use steward_search::eval::percentile;
 use steward_search::{Filters, LexicalIndex, ThreadDocument};
 use steward_store::{Store, StoreOptions, WriteBatch};
 
@@ -651,24 +652,10 @@ fn run_peer(
         .env("NUMBA_NUM_THREADS", "1")
         .output()
         .with_context(|| format!("running {}", python.display()))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        anyhow::bail!(
-            "{} exited with {}: {}",
-            script.display(),
-            output.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.trim_start().starts_with('{'))
-        .with_context(|| format!("{} printed no JSON", script.display()))?;
-    let figures: PeerFigures =
-        serde_json::from_str(line).with_context(|| format!("{} printed", script.display()))?;
+    let figures: PeerFigures = serde_json::from_value(
+        super::bench::peer_json(script, &output).map_err(anyhow::Error::msg)?,
+    )
+    .with_context(|| format!("{} printed", script.display()))?;
     let top: Vec<Vec<i64>> = serde_json::from_slice(
         &std::fs::read(&top_path).with_context(|| format!("reading {}", top_path.display()))?,
     )
@@ -701,15 +688,6 @@ fn mean_jaccard(ours: &[Vec<PostId>], theirs: &[Vec<PostId>]) -> f64 {
         };
     }
     total / ours.len().max(1) as f64
-}
-
-/// The `q` quantile of sorted values (nearest rank).
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 fn millis(duration: Duration) -> f64 {

@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{NaiveDate, TimeZone, Utc};
 use steward_domain::{PostKind, Timestamp};
 use steward_jobs::JobHandle;
 use steward_runtime::build::{self, LsaFallback};
@@ -74,9 +73,8 @@ pub struct SearchArgs {
 
 /// A day as the start of that day, UTC.
 fn day(value: &str, flag: &str) -> anyhow::Result<Timestamp> {
-    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .with_context(|| format!("{flag} {value}: write the day as YYYY-MM-DD"))?;
-    Ok(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists")))
+    steward_search::parse_day(value)
+        .with_context(|| format!("{flag} {value}: write the day as YYYY-MM-DD"))
 }
 
 impl SearchArgs {
