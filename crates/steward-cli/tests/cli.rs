@@ -361,6 +361,7 @@ fn bench_search_reports_build_query_and_incremental_figures_as_json() {
         .arg(work.path().join("unused.db"))
         .args(["bench", "search", "--docs", "300", "--queries", "20"])
         .args(["--incremental-repeats", "3", "--json"])
+        .args(["--hybrid-docs", "200", "--hybrid-model", "lsa"])
         .env("RUST_LOG", "warn")
         .env_remove("STEWARD_PEER_PYTHON")
         .output()
@@ -398,4 +399,23 @@ fn bench_search_reports_build_query_and_incremental_figures_as_json() {
     assert!(report["peer"].is_null(), "no peer without --python");
     assert!(report["peer_error"].is_string());
     assert!(report["ratio_queries_per_sec"].is_null());
+    // The hybrid run: its own community, embedded with LSA, searched fused.
+    let hybrid = &report["hybrid"];
+    assert!(hybrid["docs"].as_u64().unwrap_or(0) >= 200, "{report}");
+    assert_eq!(hybrid["vector_index"], "exact", "200 threads: {report}");
+    assert!(
+        hybrid["model"]
+            .as_str()
+            .is_some_and(|model| model.starts_with("lsa")),
+        "{report}"
+    );
+    assert_eq!(hybrid["queries"], 20);
+    for key in ["p50_ms", "p99_ms", "bm25_p50_ms", "dense_p50_ms"] {
+        let value = hybrid[key].as_f64().unwrap_or(-1.0);
+        assert!(value > 0.0 && value.is_finite(), "hybrid.{key}: {report}");
+    }
+    assert!(
+        hybrid["p50_ms"].as_f64() <= hybrid["p99_ms"].as_f64(),
+        "{report}"
+    );
 }

@@ -66,6 +66,16 @@ pub fn register(index: &Index) {
     );
 }
 
+/// Every term of `text` in offset order, repeats and overlapping parts
+/// kept: what a sequence of words (a tag synonym) is matched on.
+pub fn ordered_terms(text: &str) -> Vec<String> {
+    StewardTokenizer::default()
+        .tokens(text)
+        .into_iter()
+        .map(|token| token.text)
+        .collect()
+}
+
 /// The distinct terms of a query, in the order the analyzer gives them.
 pub fn query_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();

@@ -6,9 +6,10 @@
 //! of its own, and an index's documents and position are committed together,
 //! so they can never disagree.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use steward_domain::{PostId, PostKind};
@@ -33,6 +34,7 @@ use tantivy::{
 use crate::analyzer::{self, ANALYZER_NAME, ANALYZER_VERSION, HighlightTokenizer};
 use crate::document::{ThreadDocument, is_thread_root};
 use crate::error::index_failed;
+use crate::synonyms::{Expansion, TagSynonyms};
 use crate::{Error, Filters, IndexReport, Result};
 
 /// Posts read from the store per page of a rebuild.
@@ -50,6 +52,15 @@ const SNIPPET_BYTES: usize = 200;
 /// that is everywhere in a thread should not drown one that is in its title).
 const TIE_BREAKER: f32 = 0.3;
 
+/// How much a tag synonym's expansion counts against the query's own words:
+/// the asker did not write the tag's name, and a synonym can be looser
+/// than the tag.
+pub const EXPANSION_BOOST: f32 = 0.5;
+/// What a thread carrying the expanded tag scores for it (before
+/// [`EXPANSION_BOOST`]): about what one mid-frequency word in the title
+/// scores with BM25 and the title's boost.
+const TAG_MATCH_SCORE: f32 = 3.0;
+
 /// One search result: a thread root.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LexicalHit {
@@ -63,6 +74,34 @@ pub struct LexicalHit {
     /// from the body, else the code, else the title; the body's beginning
     /// when none of them holds a term (the match was in the answers).
     pub snippet: String,
+}
+
+/// The threads one query scored, best first, with the snapshot of the index
+/// they were scored on (so that their evidence is read from the same one).
+#[derive(Clone)]
+pub struct LexicalScores {
+    searcher: Searcher,
+    /// The analysed query terms, tag-synonym expansions included.
+    terms: Vec<String>,
+    pub hits: Vec<ScoredThread>,
+}
+
+impl std::fmt::Debug for LexicalScores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LexicalScores")
+            .field("terms", &self.terms)
+            .field("hits", &self.hits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One scored thread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredThread {
+    pub post_id: PostId,
+    /// BM25 over the boosted fields, summed over the query's terms.
+    pub score: f32,
+    address: DocAddress,
 }
 
 /// What `steward index status` shows of the index.
@@ -121,7 +160,15 @@ fn schema() -> (Schema, Fields) {
     let stored_text = text.clone().set_stored();
     let mut builder = Schema::builder();
     let fields = Fields {
-        id: builder.add_i64_field("id", NumericOptions::default().set_indexed().set_stored()),
+        // Fast: a search reads the ids of its top hits from the column, not
+        // from the compressed document store.
+        id: builder.add_i64_field(
+            "id",
+            NumericOptions::default()
+                .set_indexed()
+                .set_stored()
+                .set_fast(),
+        ),
         kind: builder.add_text_field("kind", STRING),
         title: builder.add_text_field("title", stored_text.clone()),
         body: builder.add_text_field("body", stored_text.clone()),
@@ -157,6 +204,9 @@ pub struct LexicalIndex {
     /// One rebuild or catch-up at a time in this process; tantivy's lock file
     /// keeps writers in other processes out.
     writing: tokio::sync::Mutex<()>,
+    /// The community's tag synonyms, read again by every rebuild and
+    /// catch-up (tags are few; a synonym added needs no re-indexing).
+    synonyms: std::sync::RwLock<Arc<TagSynonyms>>,
 }
 
 impl std::fmt::Debug for LexicalIndex {
@@ -259,6 +309,7 @@ impl LexicalIndex {
             fields,
             dir,
             writing: tokio::sync::Mutex::new(()),
+            synonyms: std::sync::RwLock::new(Arc::new(TagSynonyms::default())),
         })
     }
 
@@ -273,6 +324,7 @@ impl LexicalIndex {
     /// community's size.
     pub async fn rebuild(&self, store: &Store, job: &JobHandle) -> Result<IndexReport> {
         let _writing = self.writing.lock().await;
+        self.load_synonyms(store).await?;
         self.rebuild_locked(store, job).await
     }
 
@@ -346,6 +398,7 @@ impl LexicalIndex {
     /// "indexing changes" with the feed entries applied against those pending.
     pub async fn catch_up(&self, store: &Store, job: &JobHandle) -> Result<IndexReport> {
         let _writing = self.writing.lock().await;
+        self.load_synonyms(store).await?;
         let Some(start) = self.payload()?.map(|payload| payload.position) else {
             return self.rebuild_locked(store, job).await;
         };
@@ -450,20 +503,86 @@ impl LexicalIndex {
         Ok((indexed, deleted))
     }
 
+    /// Reads the community's tag synonyms for query expansion.
+    pub async fn load_synonyms(&self, store: &Store) -> Result<()> {
+        let synonyms = TagSynonyms::new(&store.tags_with_synonyms().await?);
+        *self
+            .synonyms
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(synonyms);
+        Ok(())
+    }
+
+    /// The tag synonyms `query` holds: what [`LexicalIndex::search`] adds to it.
+    pub fn expansions(&self, query: &str) -> Vec<Expansion> {
+        self.synonyms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .expand(query)
+    }
+
     /// The threads best matching `query`, at most `limit`, narrowed by
     /// `filters`. The query is cut by the same analyzer as the documents (so
     /// `tokio::select!`, `C++` or `.NET` are terms, not syntax) and every term
     /// is optional; text without any term finds nothing. At most
     /// [`MAX_HITS`] come back, whatever `limit` asks for.
+    ///
+    /// A tag synonym in the query ([`LexicalIndex::expansions`]) also searches
+    /// for its tag: the tag itself, and its name's words in the text, each at
+    /// [`EXPANSION_BOOST`] of what the query's own words count.
     pub fn search(&self, query: &str, filters: &Filters, limit: usize) -> Result<Vec<LexicalHit>> {
+        let scored = self.score(query, filters, limit)?;
+        let ids: Vec<PostId> = scored.hits.iter().map(|hit| hit.post_id).collect();
+        self.evidence(&scored, &ids)
+    }
+
+    /// The ranking half of [`LexicalIndex::search`]: the best threads' ids and
+    /// BM25 scores, without reading their documents. [`LexicalIndex::evidence`]
+    /// then explains the few that are shown (a hybrid search scores a hundred
+    /// to fuse, and shows ten).
+    pub fn score(&self, query: &str, filters: &Filters, limit: usize) -> Result<LexicalScores> {
         let limit = limit.min(MAX_HITS);
-        let terms = analyzer::query_terms(query);
-        if terms.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
         let searcher = self.reader.searcher();
+        let mut terms = analyzer::query_terms(query);
+        if terms.is_empty() || limit == 0 {
+            return Ok(LexicalScores {
+                searcher,
+                terms,
+                hits: Vec::new(),
+            });
+        }
+        let expansions = self.expansions(query);
+        let mut text: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Should, Box::new(self.text_query(&terms)))];
+        for expansion in &expansions {
+            let extra: Vec<String> = expansion
+                .terms
+                .iter()
+                .filter(|term| !terms.contains(term))
+                .cloned()
+                .collect();
+            let tag: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.tags, &expansion.tag),
+                IndexRecordOption::Basic,
+            ));
+            let mut either: Vec<(Occur, Box<dyn Query>)> = vec![(
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(tag, TAG_MATCH_SCORE)),
+            )];
+            if !extra.is_empty() {
+                either.push((Occur::Should, Box::new(self.text_query(&extra))));
+            }
+            text.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(BooleanQuery::new(either)),
+                    EXPANSION_BOOST,
+                )),
+            ));
+            terms.extend(extra);
+        }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, Box::new(self.text_query(&terms)))];
+            vec![(Occur::Must, Box::new(BooleanQuery::new(text)))];
         for filter in self.filter_queries(filters) {
             // Filters narrow; they do not score.
             clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
@@ -472,30 +591,66 @@ impl LexicalIndex {
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit).order_by_score())
             .map_err(index_failed("searching"))?;
-        let addresses: Vec<DocAddress> = top.iter().map(|(_, address)| *address).collect();
-        let matched = self.matched_terms(&searcher, &terms, &addresses)?;
-        let snippets = Snippets::new(&searcher, &self.fields, &terms)?;
         let mut hits = Vec::with_capacity(top.len());
-        for ((score, address), matched_terms) in top.into_iter().zip(matched) {
+        let mut columns: HashMap<u32, tantivy::columnar::Column<i64>> = HashMap::new();
+        for (score, address) in top {
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .i64("id")
+                        .map_err(index_failed("reading the ids of found threads"))?,
+                ),
+            };
+            let id = column.first(address.doc_id).ok_or_else(|| Error::Index {
+                action: "reading a found thread",
+                source: tantivy::TantivyError::InternalError(
+                    "a document without an id".to_string(),
+                ),
+            })?;
+            hits.push(ScoredThread {
+                post_id: PostId(id),
+                score,
+                address,
+            });
+        }
+        Ok(LexicalScores {
+            searcher,
+            terms,
+            hits,
+        })
+    }
+
+    /// The matched terms, title and snippet of those of `scored`'s hits that
+    /// `ids` names, in `ids`' order (an id it did not find is skipped), read
+    /// from the same snapshot of the index that scored them.
+    pub fn evidence(&self, scored: &LexicalScores, ids: &[PostId]) -> Result<Vec<LexicalHit>> {
+        let by_id: HashMap<PostId, &ScoredThread> =
+            scored.hits.iter().map(|hit| (hit.post_id, hit)).collect();
+        let wanted: Vec<&ScoredThread> =
+            ids.iter().filter_map(|id| by_id.get(id).copied()).collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher = &scored.searcher;
+        let terms = &scored.terms;
+        let addresses: Vec<DocAddress> = wanted.iter().map(|hit| hit.address).collect();
+        let matched = self.matched_terms(searcher, terms, &addresses)?;
+        let snippets = Snippets::new(searcher, &self.fields, terms)?;
+        let mut hits = Vec::with_capacity(wanted.len());
+        for (hit, matched_terms) in wanted.into_iter().zip(matched) {
             let document: TantivyDocument = searcher
-                .doc(address)
+                .doc(hit.address)
                 .map_err(index_failed("reading a found thread"))?;
-            let id = document
-                .get_first(self.fields.id)
-                .and_then(|value| value.as_i64())
-                .ok_or_else(|| Error::Index {
-                    action: "reading a found thread",
-                    source: tantivy::TantivyError::InternalError(
-                        "a document without an id".to_string(),
-                    ),
-                })?;
             let title = document
                 .get_first(self.fields.title)
                 .and_then(|value| value.as_str())
                 .map(str::to_string);
             hits.push(LexicalHit {
-                post_id: PostId(id),
-                score,
+                post_id: hit.post_id,
+                score: hit.score,
                 title,
                 matched_terms,
                 snippet: snippets.snippet(&document),

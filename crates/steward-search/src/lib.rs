@@ -13,13 +13,15 @@ pub mod fusion;
 pub mod lexical;
 pub mod metrics;
 pub mod searcher;
+pub mod synonyms;
 pub mod vector;
 
 pub use document::ThreadDocument;
 pub use error::{Error, Result};
 pub use fusion::{reciprocal_rank, weighted};
-pub use lexical::{LexicalHit, LexicalIndex, LexicalStatus};
+pub use lexical::{LexicalHit, LexicalIndex, LexicalScores, LexicalStatus, ScoredThread};
 pub use metrics::{Aggregate, MetricsSummary, mrr, ndcg_at, recall_at};
+pub use synonyms::{Expansion, TagSynonyms};
 pub use vector::{
     EXACT_BELOW, VectorHit, VectorIndex, VectorIndexKind, VectorOptions, vector_index_name,
 };

@@ -12,7 +12,9 @@ use tokio::sync::RwLock;
 
 use crate::fusion;
 use crate::lexical::lead_snippet;
-use crate::{Error, Filters, LexicalHit, LexicalIndex, Result, VectorIndex};
+use crate::{
+    Error, Expansion, Filters, LexicalHit, LexicalIndex, Result, ScoredThread, VectorIndex,
+};
 
 /// Which retrievers answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +176,9 @@ pub struct SearchResults {
     pub candidates: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// The tag synonyms the query held: each also searched for its tag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expansions: Vec<Expansion>,
 }
 
 /// The dense half of a searcher: the index and the model that embeds queries
@@ -239,19 +244,31 @@ impl Searcher {
             }
         };
 
-        let lexical_hits = if mode == Mode::Dense {
-            Vec::new()
+        let expansions = self.lexical.expansions(query);
+        let lexical_scores = if mode == Mode::Dense {
+            None
         } else {
             let index = self.lexical.clone();
             let text = query.to_string();
             let filters = request.filters.clone();
-            tokio::task::spawn_blocking(move || index.search(&text, &filters, depth))
-                .await
-                .map_err(Error::worker_thread)??
+            Some(
+                tokio::task::spawn_blocking(move || index.score(&text, &filters, depth))
+                    .await
+                    .map_err(Error::worker_thread)??,
+            )
         };
+        let lexical_hits: &[ScoredThread] = lexical_scores
+            .as_ref()
+            .map_or(&[], |scores| scores.hits.as_slice());
         let dense_hits = match (&self.dense, mode) {
             (Some(dense), Mode::Dense | Mode::Hybrid) => {
-                self.dense_search(dense, query, &request.filters, depth)
+                // The tags a synonym stands for are named to the model too.
+                let mut text = query.to_string();
+                for expansion in &expansions {
+                    text.push(' ');
+                    text.push_str(&expansion.tag);
+                }
+                self.dense_search(dense, &text, &request.filters, depth)
                     .await?
             }
             _ => Vec::new(),
@@ -290,17 +307,33 @@ impl Searcher {
             .take(request.limit)
             .collect();
 
-        let lexical_by_id: HashMap<PostId, (usize, &LexicalHit)> = lexical_hits
+        let ids: Vec<PostId> = page.iter().map(|(id, _)| *id).collect();
+        // Matched terms and snippets only for the page shown.
+        let lexical_page: Vec<LexicalHit> = match &lexical_scores {
+            Some(scores) => {
+                let index = self.lexical.clone();
+                let scores = scores.clone();
+                let wanted = ids.clone();
+                tokio::task::spawn_blocking(move || index.evidence(&scores, &wanted))
+                    .await
+                    .map_err(Error::worker_thread)??
+            }
+            None => Vec::new(),
+        };
+        let lexical_ranks: HashMap<PostId, usize> = lexical_hits
             .iter()
             .enumerate()
-            .map(|(rank, hit)| (hit.post_id, (rank + 1, hit)))
+            .map(|(rank, hit)| (hit.post_id, rank + 1))
+            .collect();
+        let lexical_by_id: HashMap<PostId, (usize, &LexicalHit)> = lexical_page
+            .iter()
+            .filter_map(|hit| Some((hit.post_id, (*lexical_ranks.get(&hit.post_id)?, hit))))
             .collect();
         let dense_by_id: HashMap<PostId, (usize, f32)> = dense_hits
             .iter()
             .enumerate()
             .map(|(rank, (id, similarity))| (*id, (rank + 1, *similarity)))
             .collect();
-        let ids: Vec<PostId> = page.iter().map(|(id, _)| *id).collect();
         let posts: HashMap<PostId, Post> = self
             .store
             .posts_by_ids(&ids)
@@ -358,6 +391,7 @@ impl Searcher {
             hits,
             candidates,
             notice,
+            expansions,
         })
     }
 

@@ -688,3 +688,59 @@ async fn an_index_of_another_layout_asks_for_a_rebuild() {
     let reopened = LexicalIndex::open(directory.path()).expect("ours now");
     assert_eq!(ids(&search(&reopened, "tokio")), [200]);
 }
+
+fn tag(name: &str, synonyms: &[&str]) -> steward_domain::Tag {
+    steward_domain::Tag {
+        name: name.to_string(),
+        count: 1,
+        excerpt: None,
+        wiki: None,
+        synonyms: synonyms.iter().map(|synonym| synonym.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_tag_synonym_in_the_query_finds_threads_by_their_tag() {
+    on_every_backend(|db| async move {
+        let store = community_store(&db).await;
+        let index = built(&store).await;
+        // Nothing in the community says "ml" or "深度学习"...
+        assert!(
+            search(&index, "ml 反向传播 basics")
+                .iter()
+                .all(|hit| hit.post_id.0 == 300)
+        );
+        assert!(search(&index, "ml").is_empty());
+        assert!(index.expansions("ml").is_empty());
+
+        // ...until the community says they mean its machine-learning tag: the
+        // next catch-up reads the synonyms, no thread is re-indexed.
+        store
+            .write(&WriteBatch {
+                tags: vec![tag("machine-learning", &["ml", "深度学习"])],
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("tag written");
+        let report = catch_up(&index, &store).await;
+        assert_eq!(report.indexed, 0, "{report:?}");
+        let expansions = index.expansions("How do I start with ML?");
+        assert_eq!(expansions.len(), 1, "{expansions:?}");
+        assert_eq!(expansions[0].from, "ml");
+        assert_eq!(expansions[0].tag, "machine-learning");
+        assert_eq!(ids(&search(&index, "ml")), [300]);
+        assert_eq!(ids(&search(&index, "深度学习")), [300]);
+        // An expansion adds to the query: its other words still find their
+        // threads, and the tag's words count as matched.
+        let hits = search(&index, "ml file");
+        let found = ids(&hits);
+        assert!(found.contains(&100) && found.contains(&300), "{found:?}");
+        let learning = hits.iter().find(|hit| hit.post_id.0 == 300).expect("found");
+        assert!(
+            learning.matched_terms.iter().any(|term| term == "machine"),
+            "{:?}",
+            learning.matched_terms
+        );
+    })
+    .await;
+}

@@ -525,6 +525,11 @@ impl Store {
         read::tag(self, name).await
     }
 
+    /// Every tag that has synonyms (for query expansion), by name.
+    pub async fn tags_with_synonyms(&self) -> Result<Vec<Tag>> {
+        read::tags_with_synonyms(self).await
+    }
+
     /// Inserts live events; returns how many were new (same key = same event).
     pub async fn insert_events(&self, events: &[Event]) -> Result<u64> {
         write::insert_events(self, events).await

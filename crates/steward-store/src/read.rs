@@ -418,6 +418,20 @@ pub(crate) async fn tag(store: &Store, name: &str) -> Result<Option<Tag>> {
     row.as_ref().map(rows::tag).transpose()
 }
 
+/// Every tag that has synonyms, by name. Tags change rarely and are few, so
+/// readers (query expansion) take them whole.
+pub(crate) async fn tags_with_synonyms(store: &Store) -> Result<Vec<Tag>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&TAGS.select_list())
+        .push(" FROM tags WHERE synonyms <> '[]' ORDER BY name");
+    let rows = sql
+        .query()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("reading tag synonyms"))?;
+    rows.iter().map(rows::tag).collect()
+}
+
 pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<HashSet<PostId>> {
     Ok(post_kinds(store, ids).await?.into_keys().collect())
 }

@@ -24,6 +24,7 @@ use steward_ingest::stackexchange::{DumpOptions, import_dump};
 use steward_jobs::JobHandle;
 use steward_sample::{SampleConfig, generate};
 use steward_search::eval::percentile;
+use steward_search::searcher::{Mode, SearchRequest};
 use steward_search::{Filters, LexicalIndex, ThreadDocument};
 use steward_store::{Store, StoreOptions, WriteBatch};
 
@@ -59,9 +60,40 @@ pub struct BenchSearchArgs {
     /// Folder of the peer scripts.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/peers"))]
     pub peers_dir: PathBuf,
+    /// Threads in a second generated community, searched hybrid (BM25 and
+    /// dense, fused) for its latency; 0 skips that run.
+    #[arg(long, default_value_t = 100_000)]
+    pub hybrid_docs: u64,
+    /// The embedding model of the hybrid run: `lsa` (trained on the generated
+    /// community: embeds 100k threads in minutes on a CPU) or a
+    /// sentence-transformer name or folder (every post is embedded first).
+    #[arg(long, default_value = "lsa")]
+    pub hybrid_model: String,
     /// Print the figures as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Hybrid search latency through the product's searcher.
+#[derive(Debug, Serialize)]
+struct HybridFigures {
+    docs: u64,
+    model: String,
+    dimensions: usize,
+    /// `exact` or `hnsw`.
+    vector_index: &'static str,
+    generate_seconds: f64,
+    import_seconds: f64,
+    /// Embedding every post, the BM25 build and the vector index build.
+    embed_and_index_seconds: f64,
+    queries: usize,
+    /// One hybrid (RRF) search at a time, top 10, through `Searcher::search`:
+    /// query embedding, BM25, vector search, fusion, reading the hits' posts.
+    p50_ms: f64,
+    p99_ms: f64,
+    /// The same queries BM25 only and dense only, for where the time goes.
+    bm25_p50_ms: f64,
+    dense_p50_ms: f64,
 }
 
 /// Steward's figures.
@@ -116,6 +148,8 @@ struct BenchSearchResult {
     top10_overlap: Option<f64>,
     target_ratio: f64,
     meets_target: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hybrid: Option<HybridFigures>,
 }
 
 pub async fn run(args: BenchSearchArgs, context: &Context) -> anyhow::Result<()> {
@@ -198,6 +232,20 @@ fn print_table(result: &BenchSearchResult) {
     if let Some(overlap) = result.top10_overlap {
         println!("  top-10 overlap (mean Jaccard): {overlap:.3}");
     }
+    if let Some(hybrid) = &result.hybrid {
+        println!(
+            "hybrid search on {} generated threads ({} model, {} dims, {} vector index), {} queries, top {TOP_K}",
+            hybrid.docs, hybrid.model, hybrid.dimensions, hybrid.vector_index, hybrid.queries
+        );
+        println!(
+            "  generate {:.1} s, import {:.1} s, embed + index {:.1} s",
+            hybrid.generate_seconds, hybrid.import_seconds, hybrid.embed_and_index_seconds
+        );
+        println!(
+            "  hybrid p50 {:.2} ms, p99 {:.2} ms (bm25 alone p50 {:.2} ms, dense alone p50 {:.2} ms)",
+            hybrid.p50_ms, hybrid.p99_ms, hybrid.bm25_p50_ms, hybrid.dense_p50_ms
+        );
+    }
 }
 
 async fn bench(
@@ -205,40 +253,11 @@ async fn bench(
     work_dir: &Path,
     context: &Context,
 ) -> anyhow::Result<BenchSearchResult> {
-    let dump = work_dir.join("dump");
-    let config = SampleConfig {
-        users: u32::try_from((args.docs / 3).max(100)).unwrap_or(u32::MAX),
-        questions: Some(args.docs),
-        ..SampleConfig::new(1_000, args.seed)
-    };
-    let started = Instant::now();
-    let target = dump.clone();
-    tokio::task::spawn_blocking(move || generate(&target, &config))
-        .await
-        .context("the sample generator stopped unexpectedly")?
-        .context("generating the benchmark community")?;
-    let generate_seconds = started.elapsed().as_secs_f64();
+    let (store, generate_seconds, import_seconds) =
+        community(args.docs, args.seed, &work_dir.join("bm25"), context).await?;
 
-    let database = work_dir.join("bench.db");
-    let store_options = StoreOptions {
-        url: database.display().to_string(),
-        ..steward_runtime::build::store_options(&context.config)
-    };
-    let store = Store::open_with(store_options)
-        .await
-        .with_context(|| format!("opening {}", database.display()))?;
-    let started = Instant::now();
-    let job = JobHandle::new();
-    progress::run(
-        &job,
-        import_dump(&store, &dump, &DumpOptions::default(), &job),
-    )
-    .await
-    .with_context(|| format!("importing {}", dump.display()))?;
-    let import_seconds = started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&dump);
-
-    let index = LexicalIndex::open(&work_dir.join("index")).context("opening the index")?;
+    let index =
+        LexicalIndex::open(&work_dir.join("bm25").join("index")).context("opening the index")?;
     let started = Instant::now();
     let job = JobHandle::new();
     let report = progress::run(&job, index.rebuild(&store, &job))
@@ -298,6 +317,11 @@ async fn bench(
         .as_ref()
         .map(|peer| steward.queries_per_sec / peer.queries_per_sec.max(1e-9));
     let top10_overlap = peer_top.map(|peer_top| mean_jaccard(&steward_top, &peer_top));
+    let hybrid = if args.hybrid_docs > 0 {
+        Some(hybrid(args, &queries, &work_dir.join("hybrid"), context).await?)
+    } else {
+        None
+    };
     Ok(BenchSearchResult {
         docs: report.indexed,
         queries: queries.len(),
@@ -312,7 +336,155 @@ async fn bench(
         top10_overlap,
         target_ratio: TARGET_RATIO,
         meets_target: ratio_queries_per_sec.map(|ratio| ratio >= TARGET_RATIO),
+        hybrid,
     })
+}
+
+/// A generated community of `docs` threads imported into a fresh SQLite
+/// file under `dir`; returns it with the generate and import seconds.
+async fn community(
+    docs: u64,
+    seed: u64,
+    dir: &Path,
+    context: &Context,
+) -> anyhow::Result<(Store, f64, f64)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dump = dir.join("dump");
+    let config = SampleConfig {
+        users: u32::try_from((docs / 3).max(100)).unwrap_or(u32::MAX),
+        questions: Some(docs),
+        ..SampleConfig::new(1_000, seed)
+    };
+    let started = Instant::now();
+    let target = dump.clone();
+    tokio::task::spawn_blocking(move || generate(&target, &config))
+        .await
+        .context("the sample generator stopped unexpectedly")?
+        .context("generating the benchmark community")?;
+    let generate_seconds = started.elapsed().as_secs_f64();
+
+    let database = dir.join("bench.db");
+    let store_options = StoreOptions {
+        url: database.display().to_string(),
+        ..steward_runtime::build::store_options(&context.config)
+    };
+    let store = Store::open_with(store_options)
+        .await
+        .with_context(|| format!("opening {}", database.display()))?;
+    let started = Instant::now();
+    let job = JobHandle::new();
+    progress::run(
+        &job,
+        import_dump(&store, &dump, &DumpOptions::default(), &job),
+    )
+    .await
+    .with_context(|| format!("importing {}", dump.display()))?;
+    let import_seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dump);
+    Ok((store, generate_seconds, import_seconds))
+}
+
+/// Hybrid latency at `args.hybrid_docs` threads: a second community, every
+/// post embedded with `args.hybrid_model`, both indices built by the
+/// product's refresh, then `queries` one at a time through the searcher.
+async fn hybrid(
+    args: &BenchSearchArgs,
+    queries: &[String],
+    dir: &Path,
+    context: &Context,
+) -> anyhow::Result<HybridFigures> {
+    let (store, generate_seconds, import_seconds) =
+        community(args.hybrid_docs, args.seed ^ 0x4859_4252, dir, context).await?;
+    let mut config = context.config.clone();
+    config.embedding.model.clone_from(&args.hybrid_model);
+    config.search.index_dir = Some(dir.join("index"));
+    let job = JobHandle::new();
+    let resolver = steward_runtime::build::model_resolver(&config);
+    let loaded = progress::run(
+        &job,
+        steward_runtime::build::load_embedder(
+            &config,
+            &resolver,
+            Some(&store),
+            steward_runtime::build::LsaFallback::Allowed,
+            &job,
+        ),
+    )
+    .await
+    .context("loading the hybrid run's embedder")?;
+    let embedder = std::sync::Arc::new(loaded.embedder);
+    let model = embedder.model_id().to_string();
+    let dimensions = embedder.dim();
+    let started = Instant::now();
+    let searcher =
+        steward_runtime::search::open_searcher(&config, &store, Some(embedder), &job).await?;
+    let options = steward_runtime::search::RefreshOptions {
+        rebuild: true,
+        save: false,
+        embed: true,
+    };
+    let refreshed = progress::run(
+        &job,
+        steward_runtime::search::refresh(&searcher, options, &job),
+    )
+    .await
+    .context("embedding and indexing the hybrid run's community")?;
+    let embed_and_index_seconds = started.elapsed().as_secs_f64();
+    let vector_index = match searcher.dense() {
+        Some(dense) => match dense.index.read().await.kind() {
+            steward_search::VectorIndexKind::Exact => "exact",
+            steward_search::VectorIndexKind::Hnsw => "hnsw",
+        },
+        None => anyhow::bail!("the hybrid run has no vector index"),
+    };
+
+    let mut timings = Vec::new();
+    for mode in [Mode::Hybrid, Mode::Bm25, Mode::Dense] {
+        // Warm up, as the BM25 run does.
+        for query in queries.iter().take(20) {
+            searcher.search(&hybrid_request(query, mode)).await?;
+        }
+        let mut latencies = Vec::with_capacity(queries.len());
+        for query in queries {
+            let started = Instant::now();
+            let results = searcher
+                .search(&hybrid_request(query, mode))
+                .await
+                .with_context(|| format!("searching {query:?}"))?;
+            latencies.push(millis(started.elapsed()));
+            anyhow::ensure!(
+                results.mode == mode,
+                "the hybrid run fell back to {}: {}",
+                results.mode.as_str(),
+                results.notice.unwrap_or_default()
+            );
+        }
+        latencies.sort_by(f64::total_cmp);
+        timings.push(latencies);
+    }
+    store.close().await;
+    Ok(HybridFigures {
+        docs: refreshed.lexical.indexed,
+        model,
+        dimensions,
+        vector_index,
+        generate_seconds,
+        import_seconds,
+        embed_and_index_seconds,
+        queries: queries.len(),
+        p50_ms: percentile(&timings[0], 0.50),
+        p99_ms: percentile(&timings[0], 0.99),
+        bm25_p50_ms: percentile(&timings[1], 0.50),
+        dense_p50_ms: percentile(&timings[2], 0.50),
+    })
+}
+
+fn hybrid_request(query: &str, mode: Mode) -> SearchRequest {
+    SearchRequest {
+        mode,
+        limit: TOP_K,
+        ..SearchRequest::new(query)
+    }
 }
 
 /// One thread's id and indexed text, the fields in the index's order.

@@ -198,6 +198,12 @@ fn print_results(results: &SearchResults, terminal: bool) {
     if let Some(notice) = &results.notice {
         eprintln!("note: {notice}");
     }
+    for expansion in &results.expansions {
+        eprintln!(
+            "note: `{}` is a synonym of the tag `{}`: searched for it too",
+            expansion.from, expansion.tag
+        );
+    }
     if results.hits.is_empty() {
         println!(
             "no thread matches `{}` ({})",
