@@ -94,19 +94,26 @@ impl ThreadDocument {
     /// read from the store (posts of other kinds are skipped), in the order of
     /// `posts`.
     pub async fn load(store: &Store, posts: &[Post]) -> Result<Vec<ThreadDocument>> {
-        let mut documents = Vec::new();
-        for root in posts.iter().filter(|post| is_thread_root(post.kind)) {
-            let answers = store
-                .answers(
-                    root.id,
-                    root.accepted_answer_id,
-                    None,
-                    MAX_ANSWERS_PER_THREAD,
-                )
-                .await?;
-            documents.push(ThreadDocument::new(root, &answers));
+        let roots: Vec<&Post> = posts
+            .iter()
+            .filter(|post| is_thread_root(post.kind))
+            .collect();
+        let ids: Vec<PostId> = roots.iter().map(|root| root.id).collect();
+        let answers = store.top_answers(&ids, MAX_ANSWERS_PER_THREAD).await?;
+        let mut by_thread: std::collections::HashMap<PostId, Vec<Post>> =
+            std::collections::HashMap::new();
+        for answer in answers {
+            if let Some(parent) = answer.parent_id {
+                by_thread.entry(parent).or_default().push(answer);
+            }
         }
-        Ok(documents)
+        Ok(roots
+            .into_iter()
+            .map(|root| {
+                let answers = by_thread.remove(&root.id).unwrap_or_default();
+                ThreadDocument::new(root, &answers)
+            })
+            .collect())
     }
 
     /// The documents of the threads with these root ids that exist, in the order

@@ -478,6 +478,13 @@ impl Store {
         read::answers(self, parent, accepted, after, limit).await
     }
 
+    /// The best `per_parent` answers of each of `parents` (the accepted one
+    /// first, then by score, as [`Store::answers`] orders them), grouped by
+    /// thread in the order of `parents`: one statement for many threads.
+    pub async fn top_answers(&self, parents: &[PostId], per_parent: u32) -> Result<Vec<Post>> {
+        read::top_answers(self, parents, per_parent).await
+    }
+
     /// Comments under `parent`, oldest first, after `after`, at most `limit`.
     pub async fn comments(
         &self,

@@ -349,6 +349,58 @@ pub(crate) async fn first_comments(
     Ok(found)
 }
 
+/// The best `per_parent` answers of each of `parents` in one statement per
+/// chunk, each thread's in the order [`answers`] gives (the accepted one
+/// first, then by score); threads in the order of `parents`.
+pub(crate) async fn top_answers(
+    store: &Store,
+    parents: &[PostId],
+    per_parent: u32,
+) -> Result<Vec<Post>> {
+    let mut found = Vec::new();
+    for chunk in parents.chunks(store.dialect.rows_per_statement(1).saturating_sub(1).max(1)) {
+        let mut sql = SqlText::new(store.dialect, "SELECT ");
+        sql.push(&POSTS.select_list())
+            .push(" FROM (SELECT ")
+            .push(&POSTS.select_list())
+            .push(
+                ", ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY \
+                 CASE WHEN id = (SELECT thread.accepted_answer_id FROM posts AS thread \
+                 WHERE thread.id = posts.parent_id) THEN 0 ELSE 1 END, \
+                 score DESC, created_at, id) AS answer_rank \
+                 FROM posts WHERE kind = 'answer' AND parent_id IN (",
+            )
+            .parameter_list(chunk.len())
+            .push(")) AS numbered WHERE answer_rank <= ")
+            .parameter()
+            .push(" ORDER BY parent_id, answer_rank");
+        let mut query = sql.query();
+        for id in chunk {
+            query = query.bind(id.0);
+        }
+        for row in query
+            .bind(i64::from(per_parent))
+            .fetch_all(&store.pool)
+            .await
+            .map_err(database("reading the answers of threads"))?
+        {
+            found.push(rows::post(&row)?);
+        }
+    }
+    let rank: HashMap<PostId, usize> = parents
+        .iter()
+        .enumerate()
+        .map(|(index, id)| (*id, index))
+        .collect();
+    // Stable: each thread's answers keep their order.
+    found.sort_by_key(|post| {
+        post.parent_id
+            .and_then(|parent| rank.get(&parent).copied())
+            .unwrap_or(usize::MAX)
+    });
+    Ok(found)
+}
+
 pub(crate) async fn posts_after(
     store: &Store,
     after: Option<PostId>,

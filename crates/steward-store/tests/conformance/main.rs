@@ -877,6 +877,62 @@ async fn existing_posts_answers_for_long_id_lists() {
 }
 
 #[tokio::test]
+async fn top_answers_of_many_threads_match_each_threads_answers() {
+    on_every_backend(|db| async move {
+        let store = db.open().await;
+        let mut posts = Vec::new();
+        // Thread t has t answers with scores in a shuffled order; in even
+        // threads an unvoted answer is accepted, so it comes first.
+        for thread in 1..=6_i64 {
+            let root = thread * 100;
+            let mut question = question(root, &[], thread);
+            if thread % 2 == 0 {
+                question.accepted_answer_id = Some(PostId(root + 1));
+            }
+            posts.push(question);
+            for answer in 1..=thread {
+                let mut post = post(root + answer, PostKind::Answer, Some(root), answer);
+                post.score = (answer * 7) % 5;
+                posts.push(post);
+            }
+            posts.push(post(root + 50, PostKind::Comment, Some(root), 0));
+        }
+        store
+            .write(&WriteBatch {
+                users: vec![user(1)],
+                posts,
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("write");
+        let parents: Vec<PostId> = [600, 100, 300, 999, 400, 200, 500]
+            .into_iter()
+            .map(PostId)
+            .collect();
+        for per_parent in [2, 100] {
+            let batched = store
+                .top_answers(&parents, per_parent)
+                .await
+                .expect("top answers");
+            let mut one_by_one = Vec::new();
+            for parent in &parents {
+                let root = store.post(*parent).await.expect("read");
+                let accepted = root.and_then(|root| root.accepted_answer_id);
+                one_by_one.extend(
+                    store
+                        .answers(*parent, accepted, None, per_parent)
+                        .await
+                        .expect("answers"),
+                );
+            }
+            assert_eq!(ids(&batched), ids(&one_by_one), "per_parent {per_parent}");
+        }
+        assert!(store.top_answers(&[], 5).await.expect("none").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn embeddings_round_trip_bit_exact() {
     on_every_backend(|db| async move {
         let store = db.open().await;
