@@ -2,25 +2,56 @@
 //! through the real `steward` binary: re-running the import must end with the
 //! database of one clean import (the README's "an interrupted import
 //! converges"). The dump is a slice of se-ai-2017 written to a temporary
-//! directory: its first 300 posts and every vote, in a shuffled order. (The
-//! same on PostgreSQL, in process, is `steward-ingest/tests/convergence.rs`.)
+//! directory: its first 300 posts and every vote, in a shuffled order. On
+//! SQLite (a file per database) and on PostgreSQL (a schema per database,
+//! when `TEST_DATABASE_URL` is set; always under `CI=true`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use steward_testkit::require_shared;
+use steward_testkit::{TestDb, require_shared};
 
 const RUNS: u64 = 10;
 
-fn steward(database: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
-    command
-        .arg("--database")
-        .arg(database)
-        .args(args)
-        .env("RUST_LOG", "warn");
-    command
+/// Where one import goes: a SQLite file, or a PostgreSQL schema of its own.
+enum Database {
+    Sqlite(std::path::PathBuf),
+    Postgres { url: String, db: TestDb },
+}
+
+impl Database {
+    fn steward(&self, work: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
+        command.current_dir(work).env("RUST_LOG", "warn");
+        match self {
+            Database::Sqlite(path) => {
+                command.arg("--database").arg(path);
+            }
+            Database::Postgres { url, db } => {
+                command.arg("--database").arg(url).env(
+                    "STEWARD_DATABASE__SCHEMA",
+                    db.schema().expect("a PostgreSQL schema"),
+                );
+            }
+        }
+        command.args(args);
+        command
+    }
+
+    fn import(&self, work: &Path, dump: &Path) -> Command {
+        self.steward(
+            work,
+            &[
+                "import",
+                "stackexchange",
+                dump.to_str().expect("utf-8 path"),
+                "--batch-size",
+                "50",
+                "--json",
+            ],
+        )
+    }
 }
 
 fn succeeded(output: Output) -> serde_json::Value {
@@ -66,32 +97,44 @@ fn write_slice(source: &Path, target: &Path, seed: u64) {
     write("Votes.xml", "votes", &votes);
 }
 
-fn import(database: &Path, dump: &Path) -> Command {
-    steward(
-        database,
-        &[
-            "import",
-            "stackexchange",
-            dump.to_str().expect("utf-8 path"),
-            "--batch-size",
-            "50",
-            "--json",
-        ],
-    )
+#[test]
+fn imports_killed_at_random_moments_converge_to_one_clean_import_on_sqlite() {
+    let source = require_shared!(data "se-ai-2017");
+    killed_imports_converge(&source, |work, name| {
+        Some(Database::Sqlite(work.join(format!("{name}.db"))))
+    });
 }
 
 #[test]
-fn imports_killed_at_random_moments_converge_to_one_clean_import() {
+fn imports_killed_at_random_moments_converge_to_one_clean_import_on_postgres() {
     let source = require_shared!(data "se-ai-2017");
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        // Prints why, or fails under CI=true.
+        let _ = TestDb::postgres();
+        return;
+    };
+    killed_imports_converge(&source, |_, _| {
+        Some(Database::Postgres {
+            url: url.clone(),
+            db: TestDb::postgres()?,
+        })
+    });
+}
+
+fn killed_imports_converge(source: &Path, database: impl Fn(&Path, &str) -> Option<Database>) {
     for run in 0..RUNS {
         let work = tempfile::tempdir().expect("temp dir");
-        let dump = work.path().join("dump");
-        write_slice(&source, &dump, 500 + run);
+        let work = work.path();
+        let dump = work.join("dump");
+        write_slice(source, &dump, 500 + run);
 
-        let clean = work.path().join("clean.db");
-        succeeded(import(&clean, &dump).output().expect("steward runs"));
+        let Some(clean) = database(work, "clean") else {
+            return;
+        };
+        succeeded(clean.import(work, &dump).output().expect("steward runs"));
         let expected = succeeded(
-            steward(&clean, &["stats", "--json"])
+            clean
+                .steward(work, &["stats", "--json"])
                 .output()
                 .expect("stats"),
         );
@@ -100,13 +143,16 @@ fn imports_killed_at_random_moments_converge_to_one_clean_import() {
             "{expected}"
         );
 
-        let killed = work.path().join("killed.db");
+        let Some(killed) = database(work, "killed") else {
+            return;
+        };
         // Twice killed (SIGKILL: no cleanup, a transaction open mid-way)
         // while it reports progress in Votes.xml, after a number of progress
         // lines that differs per run, then run to the end.
         let mut killed_in_votes = 0;
         for after_lines in [1 + run % 5, 3 + run * 7 % 11] {
-            let mut child = import(&killed, &dump)
+            let mut child = killed
+                .import(work, &dump)
                 .env("STEWARD_PROGRESS_INTERVAL_MS", "1")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -129,9 +175,10 @@ fn imports_killed_at_random_moments_converge_to_one_clean_import() {
             killed_in_votes > 0,
             "run {run}: no kill landed in Votes.xml"
         );
-        succeeded(import(&killed, &dump).output().expect("steward runs"));
+        succeeded(killed.import(work, &dump).output().expect("steward runs"));
         let stats = succeeded(
-            steward(&killed, &["stats", "--json"])
+            killed
+                .steward(work, &["stats", "--json"])
                 .output()
                 .expect("stats"),
         );
