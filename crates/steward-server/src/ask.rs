@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use steward_auth::Caller;
 use steward_ml::llm::CancellationToken;
-use steward_search::answer::{AskEvent, AskRequest, AskResponse, Answerer, Asker};
+use steward_search::answer::{Answerer, AskEvent, AskRequest, AskResponse, Asker};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::AppState;
@@ -134,8 +134,7 @@ pub async fn ask(
     // answer), or with the response stream.
     let stop = cancel.clone().drop_guard();
     if !stream {
-        let task =
-            tokio::spawn(async move { answerer.ask(&request, &asker, None, &cancel).await });
+        let task = tokio::spawn(async move { answerer.ask(&request, &asker, None, &cancel).await });
         let response = finish(task).await?;
         drop(stop);
         return Ok(Json(response).into_response());
@@ -248,7 +247,10 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        check(serde_json::json!({"question": "How do I undo a commit?"}), None);
+        check(
+            serde_json::json!({"question": "How do I undo a commit?"}),
+            None,
+        );
         check(serde_json::json!({}), Some("question"));
         check(serde_json::json!({"question": "   "}), Some("question"));
         check(

@@ -16,7 +16,12 @@ pub struct AskArgs {
     question: String,
 
     /// Only threads with this tag (repeat, or separate with commas: all must match).
-    #[arg(long = "tag", visible_alias = "tags", value_name = "TAG", value_delimiter = ',')]
+    #[arg(
+        long = "tag",
+        visible_alias = "tags",
+        value_name = "TAG",
+        value_delimiter = ','
+    )]
     tags: Vec<String>,
 
     /// Answer extractively (the passages' own sentences), without loading the LLM.

@@ -110,10 +110,14 @@ pub async fn evaluate(
     let mut accepted_in_top3 = 0usize;
     let mut refused = 0usize;
     let (mut resolved, mut citations) = (0usize, 0usize);
-    let mut modes: BTreeMap<&'static str, usize> = [AnswerMode::Generated, AnswerMode::Extractive, AnswerMode::Refused]
-        .into_iter()
-        .map(|mode| (mode.as_str(), 0))
-        .collect();
+    let mut modes: BTreeMap<&'static str, usize> = [
+        AnswerMode::Generated,
+        AnswerMode::Extractive,
+        AnswerMode::Refused,
+    ]
+    .into_iter()
+    .map(|mode| (mode.as_str(), 0))
+    .collect();
     let mut model = None;
     for question in questions {
         let request = AskRequest {

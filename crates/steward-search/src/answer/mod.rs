@@ -185,10 +185,8 @@ pub struct AskResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// For a refusal: the threads closest to the question.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub closest_threads: Vec<ClosestThread>,
     /// For a refusal: who answered those threads best.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub could_answer: Vec<Expert>,
     /// The LLM that drafted, when one ran.
     pub model: Option<String>,
@@ -320,7 +318,9 @@ impl Answerer {
         let fallback_notice = match (&self.gateway, request.use_llm) {
             (Some(gateway), true) => {
                 match self
-                    .draft(gateway, response, retrieved, asker, events, cancel, &evidence)
+                    .draft(
+                        gateway, response, retrieved, asker, events, cancel, &evidence,
+                    )
                     .await?
                 {
                     None => return Ok(()),
@@ -389,7 +389,9 @@ impl Answerer {
                 send(&events, AskEvent::Draft(piece));
             }
         });
-        let outcome = gateway.chat_with(&context, &chat, Some(sender), cancel).await;
+        let outcome = gateway
+            .chat_with(&context, &chat, Some(sender), cancel)
+            .await;
         // The gateway dropped the sender: the forwarder ends.
         let _ = forward.await;
         response.model = Some(gateway.llm.model_id().to_string());
@@ -478,7 +480,10 @@ impl Answerer {
 
     /// Every passage's terms and sentence chunks, the chunks embedded in one
     /// batch when there is an embedder.
-    async fn passage_evidence(&self, retrieved: &Retrieved) -> Result<Vec<support::PassageEvidence>> {
+    async fn passage_evidence(
+        &self,
+        retrieved: &Retrieved,
+    ) -> Result<Vec<support::PassageEvidence>> {
         let mut evidence: Vec<support::PassageEvidence> = retrieved
             .passages
             .iter()
@@ -489,8 +494,9 @@ impl Answerer {
                 .iter()
                 .flat_map(|passage| passage.chunks.iter().cloned())
                 .collect();
-            let mut vectors =
-                passages::embed_many(embedder, texts, Purpose::Passage).await?.into_iter();
+            let mut vectors = passages::embed_many(embedder, texts, Purpose::Passage)
+                .await?
+                .into_iter();
             for passage in &mut evidence {
                 passage.chunk_vectors = vectors.by_ref().take(passage.chunks.len()).collect();
             }
@@ -741,9 +747,18 @@ mod tests {
         assert_eq!(question_language("How do I undo my last git commit?"), "en");
         assert_eq!(question_language("如何在 Rust 中使用 tokio::select!"), "zh");
         assert!(language_follows("zh", "先为经常查询的列创建索引。"));
-        assert!(!language_follows("zh", "Create an index on the column you query."));
-        assert!(language_follows("en", "Create an index on the column you query most often."));
-        assert!(!language_follows("en", "先为经常查询的列创建索引，然后再查询。"));
+        assert!(!language_follows(
+            "zh",
+            "Create an index on the column you query."
+        ));
+        assert!(language_follows(
+            "en",
+            "Create an index on the column you query most often."
+        ));
+        assert!(!language_follows(
+            "en",
+            "先为经常查询的列创建索引，然后再查询。"
+        ));
     }
 
     #[test]

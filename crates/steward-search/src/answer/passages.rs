@@ -11,8 +11,8 @@ use serde::Serialize;
 use steward_domain::{Post, PostId, PostKind, UserId};
 use steward_ml::embed::{Embedder, Purpose};
 
-use super::support::{self, Support};
 use super::AskOptions;
+use super::support::{self, Support};
 use crate::searcher::{Fusion, Mode, SearchHit, SearchRequest, Searcher};
 use crate::{Error, Filters, Result};
 
@@ -144,10 +144,7 @@ pub(crate) async fn retrieve(
             Some(title) => format!("{title}\n{text}"),
             None => text.clone(),
         };
-        let lexical = support::containment(
-            &question_terms,
-            &support::content_terms(&matched_text),
-        );
+        let lexical = support::containment(&question_terms, &support::content_terms(&matched_text));
         let dense = match (&question_vector, vectors.get(&post.id)) {
             (Some(question), Some(vector)) => Some(support::cosine(question, vector)),
             _ => None,
@@ -316,7 +313,10 @@ mod tests {
         post.code_blocks = vec!["git reset --soft HEAD~1".into()];
         let text = passage_text(&post, 200);
         assert!(text.starts_with("First sentence here."), "{text}");
-        assert!(text.ends_with("```\ngit reset --soft HEAD~1\n```"), "{text}");
+        assert!(
+            text.ends_with("```\ngit reset --soft HEAD~1\n```"),
+            "{text}"
+        );
         let short = passage_text(&post, 30);
         assert_eq!(short, "First sentence here. …");
     }

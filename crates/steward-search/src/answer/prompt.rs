@@ -37,7 +37,11 @@ pub fn chat_request(
             passage.n, passage.post_id.0, passage.text
         ));
     }
-    user.push_str(if chinese { "\n问题：" } else { "\nQuestion: " });
+    user.push_str(if chinese {
+        "\n问题："
+    } else {
+        "\nQuestion: "
+    });
     user.push_str(question);
     ChatRequest {
         messages: vec![

@@ -152,9 +152,10 @@ pub fn strip_markers(text: &str) -> (String, Vec<usize>) {
     while let Some(open) = rest.find('[') {
         out.push_str(&rest[..open]);
         let tail = &rest[open..];
-        match tail[1..].find(']').and_then(|close| {
-            parse_numbers(&tail[1..1 + close]).map(|found| (close, found))
-        }) {
+        match tail[1..]
+            .find(']')
+            .and_then(|close| parse_numbers(&tail[1..1 + close]).map(|found| (close, found)))
+        {
             Some((close, found)) => {
                 for number in found {
                     if !numbers.contains(&number) {
@@ -173,8 +174,10 @@ pub fn strip_markers(text: &str) -> (String, Vec<usize>) {
     // Markers leave a space before punctuation or a double space behind.
     let mut cleaned = String::with_capacity(out.len());
     for character in out.chars() {
-        if matches!(character, '.' | ',' | '!' | '?' | ';' | ':' | '。' | '，' | '！' | '？')
-            && cleaned.ends_with(' ')
+        if matches!(
+            character,
+            '.' | ',' | '!' | '?' | ';' | ':' | '。' | '，' | '！' | '？'
+        ) && cleaned.ends_with(' ')
         {
             cleaned.pop();
         }
@@ -291,7 +294,10 @@ mod tests {
             ("Use git reset. See [note]".to_string(), vec![1, 2])
         );
         assert_eq!(marker_numbers("a [1] b [2, 3] [x] [1]"), [1, 2, 3, 1]);
-        assert_eq!(with_markers("Use git reset.", &[1, 3]), "Use git reset [1][3].");
+        assert_eq!(
+            with_markers("Use git reset.", &[1, 3]),
+            "Use git reset [1][3]."
+        );
         assert_eq!(with_markers("创建索引。", &[2]), "创建索引[2]。");
         assert_eq!(with_markers("No stop", &[1]), "No stop [1]");
         assert_eq!(with_markers("No citation.", &[]), "No citation.");

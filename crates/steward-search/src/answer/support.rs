@@ -25,8 +25,8 @@ static TOKENIZER: LazyLock<Tokenizer> =
 /// stopwords: "how do I ..." would otherwise match every how-to.
 const QUESTION_WORDS: &[&str] = &[
     "how", "what", "why", "when", "where", "which", "who", "can", "could", "should", "would", "do",
-    "does", "did", "is", "are", "there", "any", "way", "i", "my", "me", "you", "it", "get",
-    "want", "need", "possible",
+    "does", "did", "is", "are", "there", "any", "way", "i", "my", "me", "you", "it", "get", "want",
+    "need", "possible",
 ];
 
 /// The distinct content terms of `text`: tokenizer terms without stopwords,
@@ -139,12 +139,14 @@ impl PassageEvidence {
     /// the passage's chunks.
     pub fn supports(&self, terms: &HashSet<String>, vector: Option<&[f32]>) -> Support {
         let lexical = containment(terms, &self.terms);
-        let dense = vector.filter(|_| !self.chunk_vectors.is_empty()).map(|vector| {
-            self.chunk_vectors
-                .iter()
-                .map(|chunk| cosine(vector, chunk))
-                .fold(0.0f32, f32::max)
-        });
+        let dense = vector
+            .filter(|_| !self.chunk_vectors.is_empty())
+            .map(|vector| {
+                self.chunk_vectors
+                    .iter()
+                    .map(|chunk| cosine(vector, chunk))
+                    .fold(0.0f32, f32::max)
+            });
         Support::of(lexical, dense)
     }
 }
@@ -269,8 +271,9 @@ mod tests {
 
     #[test]
     fn a_copied_sentence_is_kept_and_cited_to_its_passage() {
-        let generated =
-            split("Use git reset --soft HEAD~1 to undo the last commit and keep its changes staged.");
+        let generated = split(
+            "Use git reset --soft HEAD~1 to undo the last commit and keep its changes staged.",
+        );
         let found = attribute(&generated, &[], &passages(), 0.45);
         assert!(found[0].kept, "{found:?}");
         assert_eq!(found[0].citations, [1]);
