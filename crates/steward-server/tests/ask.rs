@@ -363,3 +363,58 @@ async fn bad_bodies_are_named_and_a_server_without_search_says_so() {
     assert!(answer.contains("search_unavailable"), "{answer}");
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_a_stream_cancels_the_generation() {
+    let Some(dir) = shared_model_dir("SmolLM2-135M-Instruct") else {
+        return;
+    };
+    let llm = Llm::Local(LocalLlm::load(&dir, &LocalOptions::default()).expect("SmolLM2 loads"));
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    store.write(&community()).await.expect("written");
+    let (mut state, key) = state(&store, Some(llm)).await;
+    // Long enough that only a cancel ends it within the test's wait.
+    state.ask_options.max_tokens = 2_000;
+    let request = Request::post("/api/v1/ask")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"{"question": "How do I undo my last git commit?", "stream": true}"#,
+        ))
+        .expect("a request");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body().into_data_stream();
+    // Read until the model has started drafting, then leave.
+    let mut seen = String::new();
+    while !seen.contains("event: draft") {
+        let chunk = futures::StreamExt::next(&mut body)
+            .await
+            .expect("the stream goes on")
+            .expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.starts_with("event: passages"), "{seen}");
+    drop(body);
+    let mut cancelled = None;
+    for _ in 0..250 {
+        let calls = store
+            .llm_calls_since(steward_testkit::fixtures::at(0), 10)
+            .await
+            .expect("the audit log");
+        cancelled = calls.into_iter().find(|call| {
+            call.feature == "ask" && call.outcome == steward_domain::LlmOutcome::Cancelled
+        });
+        if cancelled.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    let call = cancelled.expect("the generation was cancelled within 10 s");
+    assert!(call.completion_tokens < 2_000, "{call:?}");
+    store.close().await;
+}
