@@ -293,9 +293,9 @@ fn cut_at_sentence(text: &str, chars: usize) -> String {
     let half = head.len() / 2;
     let stop = head
         .char_indices()
-        .filter(|(at, c)| *at >= half && matches!(c, '.' | '!' | '?' | '。' | '！' | '？'))
-        .map(|(at, c)| at + c.len_utf8())
-        .last();
+        .rev()
+        .find(|(at, c)| *at >= half && matches!(c, '.' | '!' | '?' | '。' | '！' | '？'))
+        .map(|(at, c)| at + c.len_utf8());
     match stop {
         Some(end) => head[..end].to_string(),
         None => head,

@@ -21,9 +21,8 @@ const ABBREVIATIONS: &[&str] = &["e.g", "i.e", "vs", "cf"];
 /// `text` cut into sentences, in order, trimmed, empty ones left out.
 pub fn split(text: &str) -> Vec<Sentence> {
     let mut sentences = Vec::new();
-    let mut lines = text.lines().peekable();
     let mut fence: Option<String> = None;
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         if let Some(block) = &mut fence {
             block.push('\n');
             block.push_str(line);
