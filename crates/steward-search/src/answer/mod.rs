@@ -409,7 +409,16 @@ impl Answerer {
             prompt: completion.prompt_tokens,
             completion: completion.completion_tokens,
         };
-        let drafted = sentences::split(&completion.text);
+        let mut drafted = sentences::split(&completion.text);
+        // A draft cut by max_tokens ends mid-sentence (often mid-marker: `[4`):
+        // that fragment is no claim to check.
+        if completion.finish_reason == steward_ml::llm::FinishReason::Length
+            && drafted.last().is_some_and(|last| {
+                !last.code && !last.text.ends_with(['.', '!', '?', ']', '。', '！', '？'])
+            })
+        {
+            drafted.pop();
+        }
         let vectors = match &retrieved.embedder {
             Some(embedder) => {
                 let texts = drafted

@@ -202,7 +202,10 @@ pub fn attribute(
                 })
                 .collect();
             let best = supports.iter().copied().fold(0.0f32, f32::max);
-            let kept = !terms.is_empty() && best >= threshold;
+            // A question is no answer: a model that restates the question (or
+            // asks one back) would otherwise be "supported" by the question post.
+            let asks = text.ends_with('?') || text.ends_with('？');
+            let kept = !terms.is_empty() && !asks && best >= threshold;
             let mut citations: Vec<usize> = model_markers
                 .iter()
                 .copied()
@@ -285,6 +288,14 @@ mod tests {
         let found = attribute(&generated, &[], &passages(), 0.45);
         assert!(!found[0].kept, "{found:?}");
         assert!(found[0].citations.is_empty());
+    }
+
+    #[test]
+    fn a_question_is_not_an_answer_even_when_a_passage_holds_it() {
+        let generated = split("How do I undo the last commit with git reset [1]?");
+        let found = attribute(&generated, &[], &passages(), 0.45);
+        assert!(!found[0].kept, "{found:?}");
+        assert!(found[0].weight > 0, "it counts against the kept share");
     }
 
     #[test]
