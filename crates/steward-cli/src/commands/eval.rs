@@ -53,7 +53,7 @@ pub struct EvalSearchArgs {
 
     /// Questions with an accepted answer the `qa` section asks (a seeded
     /// sample; each asked by its title alone); 0 skips it.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 10)]
     qa_questions: usize,
 
     /// The seed of the `qa` sample.
