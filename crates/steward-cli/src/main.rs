@@ -66,6 +66,8 @@ enum Command {
     Models(commands::models::ModelsCommand),
     /// Search the community's threads (BM25, dense or hybrid), with why each was found.
     Search(commands::search::SearchArgs),
+    /// Answer a question from the community's posts, with citations (or refuse).
+    Ask(commands::ask::AskArgs),
     /// Search indices: build (bring up to the change feed) and status.
     #[command(subcommand)]
     Index(commands::search::IndexCommand),
@@ -106,6 +108,7 @@ impl Command {
             | Command::Jobs(_)
             | Command::Models(_)
             | Command::Search(_)
+            | Command::Ask(_)
             | Command::Index(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
@@ -165,6 +168,7 @@ fn main() -> anyhow::Result<()> {
             Command::Generate(args) => commands::generate::run(args, &context).await,
             Command::Models(command) => commands::models::run(command, &context).await,
             Command::Search(args) => commands::search::run(args, &context).await,
+            Command::Ask(args) => commands::ask::run(args, &context).await,
             Command::Index(command) => commands::search::run_index(command, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,

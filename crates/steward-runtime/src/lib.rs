@@ -5,6 +5,7 @@
 //! and [`worker`] (the loop that runs queued jobs). Binaries parse argv into
 //! config settings and call these.
 
+pub mod ask;
 pub mod build;
 pub mod config;
 mod error;

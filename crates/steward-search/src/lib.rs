@@ -6,6 +6,7 @@
 //! answers folded into its document.
 
 pub mod analyzer;
+pub mod answer;
 pub mod document;
 pub mod error;
 pub mod eval;

@@ -7,6 +7,7 @@
 //! route sits behind the principal guard, which checks the caller's API key
 //! against the permission the route declares ([`route_specs`]).
 
+pub mod ask;
 pub mod cache;
 pub mod community;
 mod connections;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub searcher: Option<steward_search::searcher::Searcher>,
     /// What a search gets when its request does not say (`[search]`).
     pub search_defaults: search::SearchDefaults,
+    /// How `POST /api/v1/ask` retrieves, gates and attributes (`[ask]`).
+    pub ask_options: steward_search::answer::AskOptions,
 }
 
 impl AppState {
@@ -112,6 +115,7 @@ impl AppState {
             caches: cache::ReadCaches::default(),
             searcher: None,
             search_defaults: search::SearchDefaults::default(),
+            ask_options: steward_search::answer::AskOptions::default(),
         }
     }
 

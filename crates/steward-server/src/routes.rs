@@ -25,7 +25,7 @@ use crate::dto::{
 use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
 use crate::jobs::JobsParams;
-use crate::{AppState, events, jobs, keys, openai_api, search};
+use crate::{AppState, ask as answering, events, jobs, keys, openai_api, search};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -44,6 +44,7 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         api(Method::GET, "/api/v1/posts/{id}", ReadCommunity, post),
         api(Method::GET, "/api/v1/users/{id}", ReadCommunity, user),
         api(Method::GET, "/api/v1/search", ReadCommunity, search),
+        api(Method::POST, "/api/v1/ask", UseLlm, ask),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
@@ -166,6 +167,17 @@ pub(crate) async fn search(
     let Query(params) = params?;
     let request = params.to_request(&state.search_defaults)?;
     search::search(&state, &request).await.map(Json)
+}
+
+/// A cited answer as JSON, or as server-sent events when asked for.
+pub(crate) async fn ask(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<answering::AskBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    answering::ask(&state, &caller, body, &headers).await
 }
 
 pub(crate) async fn user(

@@ -69,6 +69,10 @@ fn chat() -> Value {
     json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
 }
 
+fn question() -> Value {
+    json!({"question": "How do I undo my last git commit?"})
+}
+
 fn embedding() -> Value {
     json!({"input": "hi"})
 }
@@ -98,6 +102,7 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/posts/{id}", "/api/v1/posts/10", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::GET, "/api/v1/users/{id}", "/api/v1/users/1", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::GET, "/api/v1/search", "/api/v1/search?q=rust", None, ReadCommunity, true, EVERY_ROLE),
+        row(Method::POST, "/api/v1/ask", "/api/v1/ask", Some(question), UseLlm, false, WRITERS),
         row(Method::POST, "/api/v1/events", "/api/v1/events", Some(event), WriteEvents, false, WRITERS),
         row(Method::GET, "/api/v1/llm/usage", "/api/v1/llm/usage", None, ReadLlmUsage, false, USAGE_READERS),
         row(Method::GET, "/api/v1/keys", "/api/v1/keys", None, ManageKeys, false, ADMINS),

@@ -19,6 +19,7 @@ use steward_domain::{
     UserId,
 };
 
+mod answer_log;
 mod artifacts;
 mod connect;
 mod error;
@@ -33,6 +34,7 @@ mod sql;
 mod stats;
 mod write;
 
+pub use answer_log::AnswerLogEntry;
 pub use artifacts::{ArtifactLocation, ArtifactVersion, INLINE_ARTIFACT_BYTES, NewArtifact};
 pub use connect::{DatabaseLocation, database_location};
 pub use error::{Error, Result};
@@ -627,6 +629,22 @@ impl Store {
     /// Records that key `id` was used at `at` (never moving the time back).
     pub async fn touch_api_key(&self, id: &str, at: Timestamp) -> Result<()> {
         keys::touch_api_key(self, id, at).await
+    }
+
+    /// Logs one answer of `ask` (see [`AnswerLogEntry`]); the same id again
+    /// replaces its row.
+    pub async fn record_answer(&self, answer: &AnswerLogEntry) -> Result<()> {
+        answer_log::record_answer(self, answer).await
+    }
+
+    /// The answer log, newest first, at most `limit` entries.
+    pub async fn answer_log(&self, limit: u32) -> Result<Vec<AnswerLogEntry>> {
+        answer_log::answer_log(self, limit).await
+    }
+
+    /// The answer logged under `id`.
+    pub async fn logged_answer(&self, id: &str) -> Result<Option<AnswerLogEntry>> {
+        answer_log::logged_answer(self, id).await
     }
 
     /// A transaction that writes: on SQLite it takes the write lock up front

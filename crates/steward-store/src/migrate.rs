@@ -291,6 +291,34 @@ const MIGRATIONS: &[Migration] = &[
         ],
         data: None,
     },
+    Migration {
+        version: 6,
+        name: "answer_log",
+        statements: &[
+            // Every answer `ask` gave (refusals and extractive answers too),
+            // for later evaluation; the LLM call behind a generated one is in
+            // `llm_calls` with `answer:<id>` among its object ids. `passages`
+            // and `citations` are JSON lists.
+            "CREATE TABLE answer_log (
+            id TEXT PRIMARY KEY,
+            asked_at BIGINT NOT NULL,
+            question TEXT NOT NULL,
+            language TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            passages TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            citations TEXT NOT NULL,
+            model TEXT,
+            latency_ms BIGINT NOT NULL,
+            prompt_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL,
+            role TEXT NOT NULL,
+            key_id TEXT
+        )",
+            "CREATE INDEX answer_log_by_time ON answer_log (asked_at, id)",
+        ],
+        data: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -13,6 +13,7 @@ use steward_ingest::stackexchange::{DumpOptions, import_dump};
 use steward_jobs::JobHandle;
 use steward_runtime::build::{self, LsaFallback};
 use steward_runtime::search::{self as runtime_search, RefreshOptions};
+use steward_search::answer::eval as answer_eval;
 use steward_search::eval::{self, ModeReport};
 use steward_search::searcher::{Fusion, Mode};
 
@@ -49,6 +50,19 @@ pub struct EvalSearchArgs {
     /// is removed afterwards.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+
+    /// Questions with an accepted answer the `qa` section asks (a seeded
+    /// sample; each asked by its title alone); 0 skips it.
+    #[arg(long, default_value_t = 10)]
+    qa_questions: usize,
+
+    /// The seed of the `qa` sample.
+    #[arg(long, default_value_t = 2017)]
+    qa_seed: u64,
+
+    /// `qa` answers extractively, without loading the LLM.
+    #[arg(long)]
+    no_llm: bool,
 
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -165,6 +179,7 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
         reports.push((name, report));
     }
     let eval_seconds = scoring.elapsed().as_secs_f64();
+    let qa = qa_section(&args, &config, &store, &searcher).await?;
     store.close().await;
 
     let stats_posts = refreshed.lexical.indexed;
@@ -187,6 +202,9 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
         });
         for (name, report) in &reports {
             object[*name] = serde_json::to_value(report)?;
+        }
+        if let Some(qa) = &qa {
+            object["qa"] = serde_json::to_value(qa)?;
         }
         println!("{object}");
         return Ok(());
@@ -214,6 +232,19 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
             report.p50_latency_ms
         );
     }
+    if let Some(qa) = &qa {
+        println!(
+            "qa ({} questions, {}): accepted in top-3 {:.3}, citation validity {:.3}, refusal rate {:.3}, p50 {:.1} s, modes {:?}, {:.0} s",
+            qa.questions,
+            qa.model.as_deref().unwrap_or("extractive"),
+            qa.accepted_in_top3,
+            qa.citation_validity,
+            qa.refusal_rate,
+            qa.p50_latency_s,
+            qa.modes,
+            qa.seconds
+        );
+    }
     println!(
         "import {import_seconds:.1} s, embed + index {index_seconds:.1} s, scoring {eval_seconds:.1} s, total {:.1} s",
         started.elapsed().as_secs_f64()
@@ -234,4 +265,37 @@ impl Scratch {
             Scratch::Kept(dir) => dir,
         }
     }
+}
+
+/// The `qa` section (see `steward_search::answer::eval`): a seeded sample of
+/// questions with accepted answers, each asked by its title alone; `None`
+/// with `--qa-questions 0`. Without a loadable LLM it runs extractive, and
+/// says so.
+async fn qa_section(
+    args: &EvalSearchArgs,
+    config: &steward_runtime::Config,
+    store: &steward_store::Store,
+    searcher: &steward_search::searcher::Searcher,
+) -> anyhow::Result<Option<answer_eval::QaReport>> {
+    if args.qa_questions == 0 {
+        return Ok(None);
+    }
+    let gateway = if args.no_llm {
+        None
+    } else {
+        match build::load_llm(config, &build::model_resolver(config)).await {
+            Ok(llm) => Some(build::gateway(config, llm, store.clone())?),
+            Err(error) => {
+                eprintln!("warning: no LLM ({error}); the qa section answers extractively");
+                None
+            }
+        }
+    };
+    let use_llm = gateway.is_some();
+    let questions = answer_eval::sample_questions(store, args.qa_questions, args.qa_seed).await?;
+    let answerer = steward_runtime::ask::answerer(config, searcher.clone(), gateway);
+    let report = answer_eval::evaluate(&answerer, &questions, use_llm, args.qa_seed)
+        .await
+        .context("scoring qa")?;
+    Ok(Some(report))
 }

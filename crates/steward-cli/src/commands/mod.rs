@@ -3,6 +3,7 @@
 //! config by `steward_runtime::build`, and prints the outcome.
 
 pub mod artifacts;
+pub mod ask;
 pub mod bench;
 mod bench_embed;
 mod bench_generate;

@@ -173,6 +173,7 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             fusion: config.search.fusion,
             dense_weight: config.search.dense_weight as f32,
         },
+        ask_options: steward_runtime::ask::options(&config.ask),
         ..AppState::new(serving.store)
     }
     .with_authenticator(authenticator);

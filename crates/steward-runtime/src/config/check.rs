@@ -56,6 +56,19 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         );
     }
     problems.at_least("search.refresh_secs", config.search.refresh_secs, 1);
+    problems.at_least("ask.threads", config.ask.threads as u64, 1);
+    problems.at_least("ask.passages", config.ask.passages as u64, 1);
+    problems.at_least("ask.max_tokens", config.ask.max_tokens.into(), 1);
+    problems.at_least("ask.passage_chars", config.ask.passage_chars as u64, 50);
+    for (key, value) in [
+        ("ask.min_support", config.ask.min_support),
+        ("ask.sentence_support", config.ask.sentence_support),
+        ("ask.min_kept_share", config.ask.min_kept_share),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            problems.push(key, format!("is {value}; it must be between 0 and 1"));
+        }
+    }
 
     if let Err(message) = check_bind(&config.server.bind) {
         problems.push("server.bind", message);

@@ -40,6 +40,7 @@ pub struct Config {
     pub llm: LlmSettings,
     pub embedding: EmbeddingSettings,
     pub search: SearchSettings,
+    pub ask: AskSettings,
     pub server: ServerSettings,
     pub quotas: Vec<QuotaSettings>,
     pub worker: WorkerSettings,
@@ -135,6 +136,26 @@ pub struct SearchSettings {
     pub dense_weight: f64,
     /// How often `steward serve` brings its indices up to the change feed.
     pub refresh_secs: u64,
+}
+
+/// Cited question answering (`steward ask`, `POST /api/v1/ask`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskSettings {
+    /// Threads read from the hybrid search.
+    pub threads: usize,
+    /// Passages kept for the prompt and for citations.
+    pub passages: usize,
+    /// The evidence gate, 0 to 1: below it the answer is refused.
+    pub min_support: f64,
+    /// Support a generated sentence needs from some passage to be shown, 0 to 1.
+    pub sentence_support: f64,
+    /// Share of the draft that must survive attribution, 0 to 1.
+    pub min_kept_share: f64,
+    /// The draft's token budget.
+    pub max_tokens: u32,
+    /// Characters of each passage in the prompt.
+    pub passage_chars: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

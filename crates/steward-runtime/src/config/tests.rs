@@ -130,6 +130,7 @@ fn the_schema_knows_every_field_serde_accepts() {
     assert_eq!(section("llm"), serde_fields::<LlmSettings>());
     assert_eq!(section("embedding"), serde_fields::<EmbeddingSettings>());
     assert_eq!(section("search"), serde_fields::<SearchSettings>());
+    assert_eq!(section("ask"), serde_fields::<AskSettings>());
     assert_eq!(section("server"), serde_fields::<ServerSettings>());
     assert_eq!(section("worker"), serde_fields::<WorkerSettings>());
     assert_eq!(section("auth"), serde_fields::<AuthSettings>());
