@@ -99,13 +99,17 @@ pub(crate) async fn retrieve(
     // (post, thread rank, thread title, accepted)
     let mut candidates: Vec<(Post, usize, Option<String>, bool)> = Vec::new();
     let mut answers = Vec::new();
+    // Every thread's best answers in one read, grouped by thread.
+    let mut answers_of: HashMap<PostId, Vec<Post>> = HashMap::new();
+    for answer in store.top_answers(&thread_ids, ANSWERS_PER_THREAD).await? {
+        if let Some(parent) = answer.parent_id {
+            answers_of.entry(parent).or_default().push(answer);
+        }
+    }
     for (rank, id) in thread_ids.iter().enumerate() {
         let Some(root) = roots.get(id) else { continue };
         candidates.push((root.clone(), rank + 1, root.title.clone(), false));
-        for answer in store
-            .answers(root.id, root.accepted_answer_id, None, ANSWERS_PER_THREAD)
-            .await?
-        {
+        for answer in answers_of.remove(id).unwrap_or_default() {
             let accepted = root.accepted_answer_id == Some(answer.id);
             answers.push(answer.clone());
             candidates.push((answer, rank + 1, root.title.clone(), accepted));
