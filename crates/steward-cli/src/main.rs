@@ -66,6 +66,9 @@ enum Command {
     Models(commands::models::ModelsCommand),
     /// Search the community's threads (BM25, dense or hybrid), with why each was found.
     Search(commands::search::SearchArgs),
+    /// Questions a draft may duplicate, with calibrated probabilities;
+    /// `--calibrate` learns the calibration from the community's links.
+    Dupes(commands::dupes::DupesArgs),
     /// Search indices: build (bring up to the change feed) and status.
     #[command(subcommand)]
     Index(commands::search::IndexCommand),
@@ -106,6 +109,7 @@ impl Command {
             | Command::Jobs(_)
             | Command::Models(_)
             | Command::Search(_)
+            | Command::Dupes(_)
             | Command::Index(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
@@ -166,6 +170,7 @@ fn main() -> anyhow::Result<()> {
             Command::Models(command) => commands::models::run(command, &context).await,
             Command::Search(args) => commands::search::run(args, &context).await,
             Command::Index(command) => commands::search::run_index(command, &context).await,
+            Command::Dupes(args) => commands::dupes::run(args, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,

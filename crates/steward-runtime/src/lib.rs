@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod config;
+pub mod dupes;
 mod error;
 pub mod jobs;
 pub mod search;

@@ -7,6 +7,7 @@
 
 pub mod analyzer;
 pub mod document;
+pub mod duplicates;
 pub mod error;
 pub mod eval;
 pub mod fusion;

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod community;
 mod connections;
 pub mod dto;
+pub mod duplicates;
 pub mod error;
 pub mod events;
 mod guard;
@@ -96,6 +97,9 @@ pub struct AppState {
     pub searcher: Option<steward_search::searcher::Searcher>,
     /// What a search gets when its request does not say (`[search]`).
     pub search_defaults: search::SearchDefaults,
+    /// The promoted duplicate calibration of the searcher's model, read
+    /// again when a newer version is promoted (`/api/v1/questions/similar`).
+    pub duplicate_calibration: Arc<steward_search::duplicates::CalibrationCache>,
 }
 
 impl AppState {
@@ -112,6 +116,7 @@ impl AppState {
             caches: cache::ReadCaches::default(),
             searcher: None,
             search_defaults: search::SearchDefaults::default(),
+            duplicate_calibration: Arc::default(),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::dto::{
 use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
 use crate::jobs::JobsParams;
-use crate::{AppState, events, jobs, keys, openai_api, search};
+use crate::{AppState, duplicates, events, jobs, keys, openai_api, search};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -44,6 +44,12 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         api(Method::GET, "/api/v1/posts/{id}", ReadCommunity, post),
         api(Method::GET, "/api/v1/users/{id}", ReadCommunity, user),
         api(Method::GET, "/api/v1/search", ReadCommunity, search),
+        api(
+            Method::POST,
+            "/api/v1/questions/similar",
+            ReadCommunity,
+            similar_questions,
+        ),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
@@ -166,6 +172,15 @@ pub(crate) async fn search(
     let Query(params) = params?;
     let request = params.to_request(&state.search_defaults)?;
     search::search(&state, &request).await.map(Json)
+}
+
+pub(crate) async fn similar_questions(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<steward_search::duplicates::SimilarResults> {
+    let Json(body) = body?;
+    let (draft, limit) = duplicates::parse(&body)?;
+    duplicates::similar(&state, &draft, limit).await.map(Json)
 }
 
 pub(crate) async fn user(
