@@ -66,12 +66,18 @@ fn dupes_calibrates_on_the_links_and_scores_a_draft() {
     assert!(failure(&steward(dir.path(), &["dupes"])).contains("<TITLE>"));
     assert!(failure(&steward(dir.path(), &["dupes", "x", "--limit", "0"])).contains("--limit"));
     assert!(
-        failure(&steward(dir.path(), &["dupes", "x", "--body-file", "missing.md"]))
-            .contains("missing.md")
+        failure(&steward(
+            dir.path(),
+            &["dupes", "x", "--body-file", "missing.md"]
+        ))
+        .contains("missing.md")
     );
 
     let title = "What is the difference between machine learning and deep learning?";
-    let before = json(&steward(dir.path(), &["dupes", title, "--limit", "3", "--json"]));
+    let before = json(&steward(
+        dir.path(),
+        &["dupes", title, "--limit", "3", "--json"],
+    ));
     let threads = before["threads"].as_array().expect("threads");
     assert_eq!(threads.len(), 3, "{before}");
     assert!(threads.iter().all(|thread| thread["probability"].is_null()));
@@ -86,7 +92,10 @@ fn dupes_calibrates_on_the_links_and_scores_a_draft() {
     let calibrated = json(&steward(dir.path(), &["dupes", "--calibrate", "--json"]));
     let threshold = calibrated["threshold"].as_f64().expect("a threshold");
     assert!(threshold > 0.0 && threshold < 1.0, "{calibrated}");
-    assert_eq!(calibrated["positive_links"], serde_json::json!(["duplicate", "related"]));
+    assert_eq!(
+        calibrated["positive_links"],
+        serde_json::json!(["duplicate", "related"])
+    );
     for key in ["precision", "recall", "f1"] {
         let value = calibrated["metrics"][key].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&value), "{key}: {calibrated}");
@@ -96,7 +105,13 @@ fn dupes_calibrates_on_the_links_and_scores_a_draft() {
 
     let after = json(&steward(
         dir.path(),
-        &["dupes", title, "--tags", "machine-learning,deep-learning", "--json"],
+        &[
+            "dupes",
+            title,
+            "--tags",
+            "machine-learning,deep-learning",
+            "--json",
+        ],
     ));
     assert_eq!(after["calibration"]["threshold"], threshold);
     let probabilities: Vec<f64> = after["threads"]
@@ -111,6 +126,9 @@ fn dupes_calibrates_on_the_links_and_scores_a_draft() {
     let text = steward(dir.path(), &["dupes", title]);
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("calibrated on duplicate and related links"), "{text}");
+    assert!(
+        text.contains("calibrated on duplicate and related links"),
+        "{text}"
+    );
     assert!(text.contains(" 1. 0."), "{text}");
 }

@@ -45,28 +45,22 @@ async fn job_searcher(
     job: &JobHandle,
 ) -> Result<(Searcher, Option<String>)> {
     let resolver = build::model_resolver(config);
-    let (embedder, warning) = match build::load_embedder(
-        config,
-        &resolver,
-        Some(store),
-        LsaFallback::Allowed,
-        job,
-    )
-    .await
-    {
-        Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
-        Err(Error::Model { source, .. })
-            if matches!(*source, steward_ml::Error::Cancelled(_)) =>
+    let (embedder, warning) =
+        match build::load_embedder(config, &resolver, Some(store), LsaFallback::Allowed, job).await
         {
-            return Err(Error::Cancelled);
-        }
-        Err(error) => (
-            None,
-            Some(format!(
-                "{error}; duplicates are found and calibrated with bm25 only"
-            )),
-        ),
-    };
+            Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
+            Err(Error::Model { source, .. })
+                if matches!(*source, steward_ml::Error::Cancelled(_)) =>
+            {
+                return Err(Error::Cancelled);
+            }
+            Err(error) => (
+                None,
+                Some(format!(
+                    "{error}; duplicates are found and calibrated with bm25 only"
+                )),
+            ),
+        };
     if let Some(warning) = &warning {
         tracing::warn!("{warning}");
     }

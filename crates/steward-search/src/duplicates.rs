@@ -439,7 +439,8 @@ fn sigmoid(z: f64) -> f64 {
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for column in 0..n {
-        let pivot = (column..n).max_by(|x, y| a[*x][column].abs().total_cmp(&a[*y][column].abs()))?;
+        let pivot =
+            (column..n).max_by(|x, y| a[*x][column].abs().total_cmp(&a[*y][column].abs()))?;
         if a[pivot][column].abs() < 1e-15 {
             return None;
         }
@@ -987,12 +988,15 @@ pub struct SimilarResults {
 
 /// The threads `draft` may duplicate: its candidates, scored by
 /// `calibration` and sorted by probability when there is one, in search
-/// order otherwise, the first `limit` of them.
+/// order otherwise, the first `limit` of them. `exclude` leaves a thread out:
+/// the draft's own, when a question already posted is checked (as
+/// calibration checks every linking question).
 pub async fn similar(
     searcher: &Searcher,
     calibration: Option<&Calibration>,
     draft: &Draft,
     limit: usize,
+    exclude: Option<PostId>,
 ) -> Result<SimilarResults> {
     if draft.title.trim().is_empty() {
         return Err(Error::EmptyQuery);
@@ -1000,7 +1004,7 @@ pub async fn similar(
     let depth = calibration.map_or(DEFAULT_CANDIDATES, |calibration| {
         calibration.candidates_per_query
     });
-    let (found, search_notice) = candidates(searcher, draft, depth.max(limit), None).await?;
+    let (found, search_notice) = candidates(searcher, draft, depth.max(limit), exclude).await?;
     let mut threads: Vec<SimilarThread> = found
         .into_iter()
         .map(|candidate| {
@@ -1077,7 +1081,10 @@ mod tests {
         }
         let probabilities: Vec<f64> = x.iter().map(|row| model.probability(row)).collect();
         let threshold = best_threshold(&probabilities, &labels).expect("a positive");
-        assert_eq!(scores_at(&probabilities, &labels, threshold), (1.0, 1.0, 1.0));
+        assert_eq!(
+            scores_at(&probabilities, &labels, threshold),
+            (1.0, 1.0, 1.0)
+        );
     }
 
     #[test]
@@ -1160,7 +1167,10 @@ mod tests {
         };
         let query = draft.query();
         assert!(query.starts_with("Undo a commit\n"), "{query}");
-        assert!(query.contains("too early") && query.contains("git reset"), "{query}");
+        assert!(
+            query.contains("too early") && query.contains("git reset"),
+            "{query}"
+        );
         assert!(!query.contains('<'), "{query}");
         let long = Draft {
             title: "t".into(),

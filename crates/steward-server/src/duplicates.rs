@@ -151,7 +151,7 @@ pub async fn similar(
             None
         }
     };
-    duplicates::similar(searcher, calibration.as_deref(), draft, limit)
+    duplicates::similar(searcher, calibration.as_deref(), draft, limit, None)
         .await
         .map_err(|error| match error {
             steward_search::Error::Store(error) => ApiError::from(error),
@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(draft.title, "Undo a git commit");
         assert_eq!(draft.tags, ["git", "version-control"]);
         assert_eq!(limit, DEFAULT_LIMIT);
-        assert_eq!(parse(&json!({"title": "x", "limit": 3})).expect("valid").1, 3);
+        assert_eq!(
+            parse(&json!({"title": "x", "limit": 3})).expect("valid").1,
+            3
+        );
 
         check_rejected(json!([1]), None);
         check_rejected(json!({}), Some("title"));

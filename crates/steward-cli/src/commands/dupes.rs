@@ -31,7 +31,12 @@ pub struct DupesArgs {
     body_file: Option<PathBuf>,
 
     /// The draft's tags, comma-separated.
-    #[arg(long, value_name = "TAGS", value_delimiter = ',', conflicts_with = "calibrate")]
+    #[arg(
+        long,
+        value_name = "TAGS",
+        value_delimiter = ',',
+        conflicts_with = "calibrate"
+    )]
     tags: Vec<String>,
 
     /// How many threads to show.
@@ -100,7 +105,7 @@ pub async fn run(args: DupesArgs, context: &Context) -> anyhow::Result<()> {
         let (searcher, notice) = super::search::command_searcher(context, &store, true).await?;
         let calibration = runtime_dupes::load_calibration(&searcher).await?;
         let mut results =
-            duplicates::similar(&searcher, calibration.as_ref(), &draft, args.limit).await?;
+            duplicates::similar(&searcher, calibration.as_ref(), &draft, args.limit, None).await?;
         if let Some(notice) = notice {
             results.notice = Some(match results.notice {
                 Some(own) => format!("{notice}. {own}"),
@@ -169,8 +174,7 @@ fn print_results(results: &SimilarResults) {
 
 async fn calibrate(json: bool, context: &Context) -> anyhow::Result<()> {
     let store = build::open_store(&context.config).await?;
-    let outcome =
-        super::jobs::run_recorded(context, &store, JobSpec::CalibrateDuplicates {}).await;
+    let outcome = super::jobs::run_recorded(context, &store, JobSpec::CalibrateDuplicates {}).await;
     store.close().await;
     let output = outcome?.context("calibrating duplicate detection")?;
     if json {
