@@ -69,7 +69,7 @@ const BIAS_REGULARIZATION: f64 = 1e-4;
 const FOLDS: usize = 5;
 
 /// Seed of the fold assignment: the same community gives the same folds.
-const FOLD_SEED: u64 = 0x5EED_D0_0B1E;
+const FOLD_SEED: u64 = 0x5EED_0000_D00B;
 
 /// The features of a candidate, in the order of the weights.
 pub const FEATURE_NAMES: [&str; 6] = [
@@ -357,7 +357,8 @@ impl LogisticModel {
         };
         let standardised: Vec<Vec<f64>> = rows.iter().map(|row| model.standardise(row)).collect();
         // Newton's method on the penalised log-loss: the parameters are the
-        // weights then the bias; the Hessian is XᵀWX plus the penalty.
+        // weights then the bias; the Hessian is XᵀWX plus the penalty (a
+        // few parameters: the whole matrix is summed, no symmetry tricks).
         let size = dims + 1;
         for _ in 0..100 {
             let mut gradient = vec![0.0; size];
@@ -369,16 +370,13 @@ impl LogisticModel {
                 for i in 0..size {
                     let xi = if i < dims { x[i] } else { 1.0 };
                     gradient[i] += error * xi;
-                    for j in 0..=i {
+                    for j in 0..size {
                         let xj = if j < dims { x[j] } else { 1.0 };
                         hessian[i][j] += curvature * xi * xj;
                     }
                 }
             }
             for i in 0..size {
-                for j in 0..i {
-                    hessian[j][i] = hessian[i][j];
-                }
                 let (parameter, penalty) = if i < dims {
                     (model.weights[i], lambda)
                 } else {
@@ -390,8 +388,8 @@ impl LogisticModel {
             let Some(step) = solve(hessian, gradient) else {
                 break;
             };
-            for i in 0..dims {
-                model.weights[i] -= step[i];
+            for (weight, delta) in model.weights.iter_mut().zip(&step) {
+                *weight -= delta;
             }
             model.bias -= step[dims];
             if step.iter().all(|s| s.abs() < 1e-10) {
@@ -448,8 +446,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         b.swap(column, pivot);
         for row in column + 1..n {
             let factor = a[row][column] / a[column][column];
-            for k in column..n {
-                a[row][k] -= factor * a[column][k];
+            let pivot_row = a[column].clone();
+            for (value, pivot_value) in a[row].iter_mut().zip(&pivot_row).skip(column) {
+                *value -= factor * pivot_value;
             }
             b[row] -= factor * b[column];
         }
