@@ -21,7 +21,8 @@ use crate::{Context, progress};
 #[derive(Debug, clap::Subcommand)]
 pub enum EvalCommand {
     /// Search quality on a dump's own judgments: nDCG@10, Recall@10,
-    /// Recall@100 and MRR for bm25, dense and hybrid, side by side.
+    /// Recall@100 and MRR for bm25, dense and hybrid, side by side; and
+    /// duplicate detection's cross-validated precision and recall (`dupes`).
     Search(EvalSearchArgs),
 }
 
