@@ -68,6 +68,9 @@ enum Command {
     Search(commands::search::SearchArgs),
     /// Answer a question from the community's posts, with citations (or refuse).
     Ask(commands::ask::AskArgs),
+    /// Questions a draft may duplicate, with calibrated probabilities;
+    /// `--calibrate` learns the calibration from the community's links.
+    Dupes(commands::dupes::DupesArgs),
     /// Search indices: build (bring up to the change feed) and status.
     #[command(subcommand)]
     Index(commands::search::IndexCommand),
@@ -109,6 +112,7 @@ impl Command {
             | Command::Models(_)
             | Command::Search(_)
             | Command::Ask(_)
+            | Command::Dupes(_)
             | Command::Index(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
@@ -170,6 +174,7 @@ fn main() -> anyhow::Result<()> {
             Command::Search(args) => commands::search::run(args, &context).await,
             Command::Ask(args) => commands::ask::run(args, &context).await,
             Command::Index(command) => commands::search::run_index(command, &context).await,
+            Command::Dupes(args) => commands::dupes::run(args, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,

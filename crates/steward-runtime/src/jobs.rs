@@ -17,6 +17,7 @@ use steward_ml::embed::{self, TrainedLsa};
 use steward_store::{ArtifactVersion, NewJob, Store};
 
 use crate::build::{self, LsaFallback};
+use crate::dupes;
 use crate::search::{self, RefreshOptions, RefreshReport};
 use crate::{Config, Error, Result};
 
@@ -73,6 +74,10 @@ pub enum JobSpec {
         #[serde(default)]
         rebuild: bool,
     },
+    /// `steward dupes --calibrate`: the search indices brought up to the
+    /// feed, then the duplicate calibration fitted on the community's links
+    /// and saved as a new promoted `duplicate-calibration:<model>` version.
+    CalibrateDuplicates {},
 }
 
 fn default_batch_size() -> usize {
@@ -85,12 +90,13 @@ fn default_embed_batch_size() -> usize {
 
 impl JobSpec {
     /// Every kind, as written in `kind`.
-    pub const KINDS: [&'static str; 5] = [
+    pub const KINDS: [&'static str; 6] = [
         "import-stackexchange",
         "import-jsonl",
         "embed",
         "train-lsa",
         "index",
+        "calibrate-duplicates",
     ];
 
     /// Reads and checks a spec (`{"kind": ..., ...}`); the error names the
@@ -134,6 +140,7 @@ impl JobSpec {
             JobSpec::Embed { .. } => "embed",
             JobSpec::TrainLsa {} => "train-lsa",
             JobSpec::Index { .. } => "index",
+            JobSpec::CalibrateDuplicates {} => "calibrate-duplicates",
         }
     }
 
@@ -185,7 +192,7 @@ impl JobSpec {
                 }
                 Some(*batch_size)
             }
-            JobSpec::TrainLsa {} | JobSpec::Index { .. } => None,
+            JobSpec::TrainLsa {} | JobSpec::Index { .. } | JobSpec::CalibrateDuplicates {} => None,
         };
         match batch_size {
             Some(size) if !(1..=MAX_BATCH_SIZE).contains(&size) => invalid(
@@ -245,6 +252,12 @@ pub enum JobOutput {
         /// in for the configured model.
         warning: Option<String>,
     },
+    CalibrateDuplicates {
+        /// Boxed: the calibration is large beside the other outputs.
+        report: Box<dupes::CalibrationReport>,
+        /// As for `Index`.
+        warning: Option<String>,
+    },
 }
 
 impl JobOutput {
@@ -284,6 +297,12 @@ impl JobOutput {
             }
             JobOutput::Index { report, warning } => {
                 let mut value = serde_json::to_value(report).expect("a refresh report serializes");
+                value["warning"] = serde_json::json!(warning);
+                value
+            }
+            JobOutput::CalibrateDuplicates { report, warning } => {
+                let mut value =
+                    serde_json::to_value(report).expect("a calibration report serializes");
                 value["warning"] = serde_json::json!(warning);
                 value
             }
@@ -432,6 +451,13 @@ pub async fn run(
             let report = search::refresh(&searcher, options, job).await?;
             Ok(JobOutput::Index { report, warning })
         }
+        JobSpec::CalibrateDuplicates {} => {
+            let (report, warning) = dupes::calibrate(config, store, job).await?;
+            Ok(JobOutput::CalibrateDuplicates {
+                report: Box::new(report),
+                warning,
+            })
+        }
     }
 }
 
@@ -494,6 +520,7 @@ mod tests {
             },
             JobSpec::TrainLsa {},
             JobSpec::Index { rebuild: true },
+            JobSpec::CalibrateDuplicates {},
         ] {
             let row = spec.new_job();
             assert!(JobSpec::KINDS.contains(&row.kind.as_str()));

@@ -8,6 +8,7 @@
 pub mod ask;
 pub mod build;
 pub mod config;
+pub mod dupes;
 mod error;
 pub mod jobs;
 pub mod search;

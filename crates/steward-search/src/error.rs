@@ -77,6 +77,26 @@ pub enum Error {
     /// and `position` is where the next run resumes.
     #[error("indexing cancelled at feed position {position}; run it again to finish")]
     Cancelled { position: i64 },
+    /// Duplicate calibration found nothing to learn from: no duplicate or
+    /// related links between questions, or none of them among the candidates.
+    #[error(
+        "nothing to learn duplicates from: {detail}; import a community with duplicate or related \
+         links (PostLinks.xml) and build the indices (`steward index build`)"
+    )]
+    NoLinks { detail: String },
+    /// A saved duplicate calibration that cannot be read.
+    #[error(
+        "duplicate calibration `{name}` v{version} cannot be read: {message}; \
+         run `steward dupes --calibrate` again"
+    )]
+    CorruptCalibration {
+        name: String,
+        version: i64,
+        message: String,
+    },
+    /// Calibration was cancelled; nothing was saved.
+    #[error("duplicate calibration cancelled; nothing was saved, run it again to finish")]
+    CalibrationCancelled,
 }
 
 impl Error {

@@ -8,6 +8,7 @@
 pub mod analyzer;
 pub mod answer;
 pub mod document;
+pub mod duplicates;
 pub mod error;
 pub mod eval;
 pub mod fusion;

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod community;
 mod connections;
 pub mod dto;
+pub mod duplicates;
 pub mod error;
 pub mod events;
 mod guard;
@@ -99,6 +100,9 @@ pub struct AppState {
     pub search_defaults: search::SearchDefaults,
     /// How `POST /api/v1/ask` retrieves, gates and attributes (`[ask]`).
     pub ask_options: steward_search::answer::AskOptions,
+    /// The promoted duplicate calibration of the searcher's model, read
+    /// again when a newer version is promoted (`/api/v1/questions/similar`).
+    pub duplicate_calibration: Arc<steward_search::duplicates::CalibrationCache>,
 }
 
 impl AppState {
@@ -116,6 +120,7 @@ impl AppState {
             searcher: None,
             search_defaults: search::SearchDefaults::default(),
             ask_options: steward_search::answer::AskOptions::default(),
+            duplicate_calibration: Arc::default(),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::dto::{
 use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
 use crate::jobs::JobsParams;
-use crate::{AppState, ask as answering, events, jobs, keys, openai_api, search};
+use crate::{AppState, ask as answering, duplicates, events, jobs, keys, openai_api, search};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -45,6 +45,12 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         api(Method::GET, "/api/v1/users/{id}", ReadCommunity, user),
         api(Method::GET, "/api/v1/search", ReadCommunity, search),
         api(Method::POST, "/api/v1/ask", UseLlm, ask),
+        api(
+            Method::POST,
+            "/api/v1/questions/similar",
+            ReadCommunity,
+            similar_questions,
+        ),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
@@ -178,6 +184,15 @@ pub(crate) async fn ask(
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
     answering::ask(&state, &caller, body, &headers).await
+}
+
+pub(crate) async fn similar_questions(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<steward_search::duplicates::SimilarResults> {
+    let Json(body) = body?;
+    let (draft, limit) = duplicates::parse(&body)?;
+    duplicates::similar(&state, &draft, limit).await.map(Json)
 }
 
 pub(crate) async fn user(

@@ -77,6 +77,10 @@ fn embedding() -> Value {
     json!({"input": "hi"})
 }
 
+fn draft() -> Value {
+    json!({"title": "How do I undo a commit?"})
+}
+
 fn new_job() -> Value {
     json!({"kind": "train-lsa"})
 }
@@ -103,6 +107,7 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/users/{id}", "/api/v1/users/1", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::GET, "/api/v1/search", "/api/v1/search?q=rust", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::POST, "/api/v1/ask", "/api/v1/ask", Some(question), UseLlm, false, WRITERS),
+        row(Method::POST, "/api/v1/questions/similar", "/api/v1/questions/similar", Some(draft), ReadCommunity, true, EVERY_ROLE),
         row(Method::POST, "/api/v1/events", "/api/v1/events", Some(event), WriteEvents, false, WRITERS),
         row(Method::GET, "/api/v1/llm/usage", "/api/v1/llm/usage", None, ReadLlmUsage, false, USAGE_READERS),
         row(Method::GET, "/api/v1/keys", "/api/v1/keys", None, ManageKeys, false, ADMINS),

@@ -22,7 +22,8 @@ use crate::{Context, progress};
 #[derive(Debug, clap::Subcommand)]
 pub enum EvalCommand {
     /// Search quality on a dump's own judgments: nDCG@10, Recall@10,
-    /// Recall@100 and MRR for bm25, dense and hybrid, side by side.
+    /// Recall@100 and MRR for bm25, dense and hybrid, side by side; and
+    /// duplicate detection's cross-validated precision and recall (`dupes`).
     Search(EvalSearchArgs),
 }
 
@@ -180,6 +181,7 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
     }
     let eval_seconds = scoring.elapsed().as_secs_f64();
     let qa = qa_section(&args, &config, &store, &searcher).await?;
+    let (dupes, dupes_line) = dupes_section(&searcher, &job).await;
     store.close().await;
 
     let stats_posts = refreshed.lexical.indexed;
@@ -206,6 +208,7 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
         if let Some(qa) = &qa {
             object["qa"] = serde_json::to_value(qa)?;
         }
+        object["dupes"] = dupes;
         println!("{object}");
         return Ok(());
     }
@@ -245,11 +248,41 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
             qa.seconds
         );
     }
+    println!("{dupes_line}");
     println!(
         "import {import_seconds:.1} s, embed + index {index_seconds:.1} s, scoring {eval_seconds:.1} s, total {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The `dupes` section (duplicate detection's cross-validated figures at
+/// its learned threshold, `steward_search::duplicates::evaluate`) and its
+/// line of the table; `{"error": ...}` when the dump cannot calibrate.
+async fn dupes_section(
+    searcher: &steward_search::searcher::Searcher,
+    job: &JobHandle,
+) -> (serde_json::Value, String) {
+    match steward_search::duplicates::evaluate(searcher, job).await {
+        Ok(report) => (
+            serde_json::to_value(&report).expect("a dupes report serializes"),
+            format!(
+                "dupes: precision {:.4}, recall {:.4}, F1 {:.4} at threshold {:.3} ({} pairs, {} positive; {} links; {:.1} s)",
+                report.precision,
+                report.recall,
+                report.f1,
+                report.threshold,
+                report.pairs,
+                report.positives,
+                report.positive_links.join(" + "),
+                report.seconds
+            ),
+        ),
+        Err(error) => (
+            json!({ "error": error.to_string() }),
+            format!("dupes: not measured: {error}"),
+        ),
+    }
 }
 
 /// Where the evaluation's store and indices live.

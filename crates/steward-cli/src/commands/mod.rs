@@ -12,6 +12,7 @@ mod bench_search;
 mod bench_serve;
 pub mod config;
 pub mod demo;
+pub mod dupes;
 pub mod embed;
 pub mod eval;
 pub mod generate;

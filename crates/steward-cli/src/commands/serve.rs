@@ -177,6 +177,9 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         ..AppState::new(serving.store)
     }
     .with_authenticator(authenticator);
+    if let Some(searcher) = &searcher {
+        log_duplicate_calibration(&state, searcher).await;
+    }
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
         .with_context(|| format!("binding {} (server.bind)", config.server.bind))?;
@@ -310,6 +313,31 @@ pub(crate) async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Loads the promoted duplicate calibration at startup and says which (the
+/// route reads it again whenever a newer version is promoted).
+async fn log_duplicate_calibration(
+    state: &AppState,
+    searcher: &steward_search::searcher::Searcher,
+) {
+    let model = steward_search::duplicates::calibration_model(searcher);
+    match state
+        .duplicate_calibration
+        .current(&state.store, &model)
+        .await
+    {
+        Ok(Some(calibration)) => tracing::info!(
+            model,
+            threshold = calibration.threshold,
+            "duplicate calibration loaded"
+        ),
+        Ok(None) => tracing::info!(
+            model,
+            "no duplicate calibration yet: /api/v1/questions/similar gives null probabilities until `steward dupes --calibrate` runs"
+        ),
+        Err(error) => tracing::warn!(%error, "the duplicate calibration cannot be read"),
+    }
 }
 
 #[cfg(test)]
