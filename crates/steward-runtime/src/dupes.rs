@@ -3,7 +3,6 @@
 //! community's links and saved) and loading the promoted calibration of the
 //! searcher's embedding model.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -12,7 +11,6 @@ use steward_search::duplicates::{self, Calibration, CalibrationMetrics};
 use steward_search::searcher::Searcher;
 use steward_store::Store;
 
-use crate::build::{self, LsaFallback};
 use crate::search::{self, RefreshOptions, RefreshReport};
 use crate::{Config, Error, Result};
 
@@ -36,38 +34,6 @@ pub struct CalibrationReport {
     pub elapsed_seconds: f64,
 }
 
-/// The searcher a job works with: the configured embedder (LSA standing in
-/// when it cannot load, said in the warning; none at all when neither
-/// loads) over the indices of `config`.
-async fn job_searcher(
-    config: &Config,
-    store: &Store,
-    job: &JobHandle,
-) -> Result<(Searcher, Option<String>)> {
-    let resolver = build::model_resolver(config);
-    let (embedder, warning) =
-        match build::load_embedder(config, &resolver, Some(store), LsaFallback::Allowed, job).await
-        {
-            Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
-            Err(Error::Model { source, .. })
-                if matches!(*source, steward_ml::Error::Cancelled(_)) =>
-            {
-                return Err(Error::Cancelled);
-            }
-            Err(error) => (
-                None,
-                Some(format!(
-                    "{error}; duplicates are found and calibrated with bm25 only"
-                )),
-            ),
-        };
-    if let Some(warning) = &warning {
-        tracing::warn!("{warning}");
-    }
-    let searcher = search::open_searcher(config, store, embedder, job).await?;
-    Ok((searcher, warning))
-}
-
 /// The `calibrate-duplicates` job: indices brought up to the feed (posts
 /// changed since embedded, the vector index saved when it changed, as the
 /// `index` job does), then a calibration fitted and saved as the promoted
@@ -78,7 +44,13 @@ pub async fn calibrate(
     job: &JobHandle,
 ) -> Result<(CalibrationReport, Option<String>)> {
     let started = Instant::now();
-    let (searcher, warning) = job_searcher(config, store, job).await?;
+    let (searcher, warning) = search::job_searcher(
+        config,
+        store,
+        "duplicates are found and calibrated with bm25 only",
+        job,
+    )
+    .await?;
     let options = RefreshOptions {
         rebuild: false,
         save: true,

@@ -418,31 +418,9 @@ pub async fn run(
             })
         }
         JobSpec::Index { rebuild } => {
-            let resolver = build::model_resolver(config);
-            let (embedder, warning) = match build::load_embedder(
-                config,
-                &resolver,
-                Some(store),
-                LsaFallback::Allowed,
-                job,
-            )
-            .await
-            {
-                Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
-                Err(Error::Model { source, .. })
-                    if matches!(*source, steward_ml::Error::Cancelled(_)) =>
-                {
-                    return Err(Error::Cancelled);
-                }
-                Err(error) => (
-                    None,
-                    Some(format!("{error}; only the lexical index is updated")),
-                ),
-            };
-            if let Some(warning) = &warning {
-                tracing::warn!("{warning}");
-            }
-            let searcher = search::open_searcher(config, store, embedder, job).await?;
+            let (searcher, warning) =
+                search::job_searcher(config, store, "only the lexical index is updated", job)
+                    .await?;
             let options = RefreshOptions {
                 rebuild: *rebuild,
                 save: true,

@@ -16,6 +16,7 @@ use steward_search::{IndexReport, LexicalIndex, VectorIndex};
 use steward_store::Store;
 use tokio::sync::RwLock;
 
+use crate::build::{self, LsaFallback};
 use crate::config::{Config, expand_home};
 use crate::{Error, Result};
 
@@ -86,6 +87,35 @@ pub async fn open_searcher(
         None => None,
     };
     Ok(Searcher::new(store.clone(), Arc::new(lexical), dense))
+}
+
+/// The searcher a job works with: the configured embedder (LSA standing in
+/// when it cannot load, said in the warning; none at all when neither loads,
+/// the warning then ending with `without_dense`: what the job does instead)
+/// over the indices of `config`.
+pub async fn job_searcher(
+    config: &Config,
+    store: &Store,
+    without_dense: &str,
+    job: &JobHandle,
+) -> Result<(Searcher, Option<String>)> {
+    let resolver = build::model_resolver(config);
+    let (embedder, warning) =
+        match build::load_embedder(config, &resolver, Some(store), LsaFallback::Allowed, job).await
+        {
+            Ok(loaded) => (Some(Arc::new(loaded.embedder)), loaded.warning),
+            Err(Error::Model { source, .. })
+                if matches!(*source, steward_ml::Error::Cancelled(_)) =>
+            {
+                return Err(Error::Cancelled);
+            }
+            Err(error) => (None, Some(format!("{error}; {without_dense}"))),
+        };
+    if let Some(warning) = &warning {
+        tracing::warn!("{warning}");
+    }
+    let searcher = open_searcher(config, store, embedder, job).await?;
+    Ok((searcher, warning))
 }
 
 /// The vector index of `model` follows the embedder's own feed consumer, so
