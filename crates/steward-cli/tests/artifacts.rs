@@ -4,54 +4,16 @@
 //! `models train-lsa` makes a second version, `artifacts rollback` serves the
 //! first again; and the registry's errors say what to do next.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{failure, json, steward, succeeded};
 
 /// Questions and answers taken from the real dump: enough for LSA, and quick
 /// to train in a debug build (the SVD's cost grows with the cube of the
 /// dimensions, which a small corpus caps).
 const SLICE_ROWS: usize = 100;
-
-/// `steward --database DB ARGS` run in `dir` with a clean environment (PATH
-/// and a HOME inside `dir` only), so the developer's STEWARD_* cannot leak in.
-fn steward(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("RUST_LOG", "warn")
-        .arg("--database")
-        .arg(dir.join("community.db"))
-        .args(args)
-        .output()
-        .expect("the steward binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "steward failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    let text = stdout(output);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {text}"))
-}
-
-/// The stderr of a command that must fail.
-fn failure(output: &Output) -> String {
-    assert!(
-        !output.status.success(),
-        "steward should have failed: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// Writes the first [`SLICE_ROWS`] posts of the real dump in `source` into
 /// `dump/Posts.xml`, the title of the first question changed by `edit`.
@@ -93,7 +55,7 @@ fn import(dir: &Path, dump: &Path) {
 
 /// The one line `embed --all` prints.
 fn embed_all(dir: &Path) -> String {
-    stdout(&steward(dir, &["embed", "--all", "--model", "lsa"]))
+    succeeded(&steward(dir, &["embed", "--all", "--model", "lsa"]))
 }
 
 /// `(promoted version, versions)` of `lsa` in `artifacts list --json`.
@@ -178,7 +140,7 @@ fn lsa_is_versioned_in_the_registry_and_embedding_follows_the_feed() {
     // The new model's vectors are made by a full scan under its own id.
     assert!(embed_all(dir).contains(", full: "));
 
-    let rollback = stdout(&steward(dir, &["artifacts", "rollback", "lsa"]));
+    let rollback = succeeded(&steward(dir, &["artifacts", "rollback", "lsa"]));
     assert!(
         rollback.contains("lsa v1 promoted again (was v2)"),
         "{rollback}"
@@ -195,7 +157,7 @@ fn lsa_is_versioned_in_the_registry_and_embedding_follows_the_feed() {
         nothing.contains("steward artifacts promote lsa VERSION"),
         "{nothing}"
     );
-    let promoted = stdout(&steward(dir, &["artifacts", "promote", "lsa", "2"]));
+    let promoted = succeeded(&steward(dir, &["artifacts", "promote", "lsa", "2"]));
     assert!(promoted.contains("lsa v2 promoted (was v1)"), "{promoted}");
     let unknown_version = failure(&steward(dir, &["artifacts", "promote", "lsa", "9"]));
     assert!(
@@ -208,7 +170,7 @@ fn lsa_is_versioned_in_the_registry_and_embedding_follows_the_feed() {
         "{unknown_name}"
     );
 
-    let table = stdout(&steward(dir, &["artifacts", "list"]));
+    let table = succeeded(&steward(dir, &["artifacts", "list"]));
     assert!(
         table
             .lines()

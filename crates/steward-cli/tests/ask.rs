@@ -4,46 +4,10 @@
 //! community cannot answer is refused with the closest threads, and the text
 //! output lists numbered sources.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::{json, steward, succeeded};
 use steward_testkit::shared_data_dir;
-
-fn steward(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("RUST_LOG", "warn")
-        .env("CANDLE_NUM_THREADS", "1")
-        .env("RAYON_NUM_THREADS", "1")
-        .arg("--database")
-        .arg(dir.join("community.db"));
-    if let Some(models) = std::env::var_os("STEWARD_MODEL_DIR") {
-        command.arg("--model-dir").arg(models);
-    }
-    command
-        .args(args)
-        .output()
-        .expect("the steward binary runs")
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "steward failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    let text = succeeded(output);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {text}"))
-}
 
 #[test]
 fn ask_answers_with_resolving_citations_and_refuses_what_it_cannot_ground() {

@@ -6,41 +6,21 @@
 //! linked duplicate is marked in the text output's order. Bad input is
 //! refused with what to write instead.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{failure, json};
 use steward_testkit::shared_data_dir;
 
+/// `steward` with LSA standing in for the embedding model.
 fn steward(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("RUST_LOG", "warn")
-        .env("RAYON_NUM_THREADS", "1")
+    common::steward_command(dir)
         .env("STEWARD_EMBEDDING__MODEL", "lsa")
-        .arg("--database")
-        .arg(dir.join("community.db"))
         .args(args)
         .output()
         .expect("the steward binary runs")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "steward failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout");
-    serde_json::from_str(text.trim())
-        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {text}"))
-}
-
-fn failure(output: &Output) -> String {
-    assert!(!output.status.success(), "expected a failure");
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

@@ -4,44 +4,12 @@
 //! `index build` embeds and indexes, `index status` says both are current,
 //! and `eval search --json` prints the one object docs/cli.md promises.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{json, steward};
 use steward_testkit::shared_data_dir;
-
-/// `steward --database DB ARGS` in `dir` with a clean environment; models
-/// come from `STEWARD_MODEL_DIR` when it is set.
-fn steward(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("RUST_LOG", "warn")
-        .env("CANDLE_NUM_THREADS", "1")
-        .env("RAYON_NUM_THREADS", "1")
-        .arg("--database")
-        .arg(dir.join("community.db"));
-    if let Some(models) = std::env::var_os("STEWARD_MODEL_DIR") {
-        command.arg("--model-dir").arg(models);
-    }
-    command
-        .args(args)
-        .output()
-        .expect("the steward binary runs")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "steward failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {text}"))
-}
 
 /// The real dump's questions and links only: every thread root and every
 /// judgment, at a fraction of the embedding cost of the whole dump.

@@ -309,44 +309,15 @@ pub(crate) async fn first_comments(
     parents: &[PostId],
     per_parent: u32,
 ) -> Result<Vec<Post>> {
-    let mut found = Vec::new();
-    for chunk in parents.chunks(store.dialect.rows_per_statement(1).saturating_sub(1).max(1)) {
-        let mut sql = SqlText::new(store.dialect, "SELECT ");
-        sql.push(&POSTS.select_list())
-            .push(" FROM (SELECT ")
-            .push(&POSTS.select_list())
-            .push(
-                ", ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY created_at, id) AS comment_rank \
-                 FROM posts WHERE kind = 'comment' AND parent_id IN (",
-            )
-            .parameter_list(chunk.len())
-            .push(")) AS numbered WHERE comment_rank <= ")
-            .parameter()
-            .push(" ORDER BY parent_id, created_at, id");
-        let mut query = sql.query();
-        for id in chunk {
-            query = query.bind(id.0);
-        }
-        for row in query
-            .bind(i64::from(per_parent))
-            .fetch_all(&store.pool)
-            .await
-            .map_err(database("reading the comments of answers"))?
-        {
-            found.push(rows::post(&row)?);
-        }
-    }
-    let rank: HashMap<PostId, usize> = parents
-        .iter()
-        .enumerate()
-        .map(|(index, id)| (*id, index))
-        .collect();
-    found.sort_by_key(|post| {
-        post.parent_id
-            .and_then(|parent| rank.get(&parent).copied())
-            .unwrap_or(usize::MAX)
-    });
-    Ok(found)
+    first_children(
+        store,
+        parents,
+        per_parent,
+        "comment",
+        "created_at, id",
+        "reading the comments of answers",
+    )
+    .await
 }
 
 /// The best `per_parent` answers of each of `parents` in one statement per
@@ -357,23 +328,45 @@ pub(crate) async fn top_answers(
     parents: &[PostId],
     per_parent: u32,
 ) -> Result<Vec<Post>> {
+    first_children(
+        store,
+        parents,
+        per_parent,
+        "answer",
+        "CASE WHEN id = (SELECT thread.accepted_answer_id FROM posts AS thread \
+         WHERE thread.id = posts.parent_id) THEN 0 ELSE 1 END, score DESC, created_at, id",
+        "reading the answers of threads",
+    )
+    .await
+}
+
+/// The first `per_parent` posts of `kind` under each of `parents` in
+/// `order` (SQL over the `posts` columns), one statement per chunk of
+/// parents; grouped by parent in the order of `parents`, each group in
+/// `order`.
+async fn first_children(
+    store: &Store,
+    parents: &[PostId],
+    per_parent: u32,
+    kind: &'static str,
+    order: &'static str,
+    what: &'static str,
+) -> Result<Vec<Post>> {
     let mut found = Vec::new();
     for chunk in parents.chunks(store.dialect.rows_per_statement(1).saturating_sub(1).max(1)) {
         let mut sql = SqlText::new(store.dialect, "SELECT ");
         sql.push(&POSTS.select_list())
             .push(" FROM (SELECT ")
             .push(&POSTS.select_list())
-            .push(
-                ", ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY \
-                 CASE WHEN id = (SELECT thread.accepted_answer_id FROM posts AS thread \
-                 WHERE thread.id = posts.parent_id) THEN 0 ELSE 1 END, \
-                 score DESC, created_at, id) AS answer_rank \
-                 FROM posts WHERE kind = 'answer' AND parent_id IN (",
-            )
+            .push(", ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY ")
+            .push(order)
+            .push(") AS child_rank FROM posts WHERE kind = '")
+            .push(kind)
+            .push("' AND parent_id IN (")
             .parameter_list(chunk.len())
-            .push(")) AS numbered WHERE answer_rank <= ")
+            .push(")) AS numbered WHERE child_rank <= ")
             .parameter()
-            .push(" ORDER BY parent_id, answer_rank");
+            .push(" ORDER BY parent_id, child_rank");
         let mut query = sql.query();
         for id in chunk {
             query = query.bind(id.0);
@@ -382,7 +375,7 @@ pub(crate) async fn top_answers(
             .bind(i64::from(per_parent))
             .fetch_all(&store.pool)
             .await
-            .map_err(database("reading the answers of threads"))?
+            .map_err(database(what))?
         {
             found.push(rows::post(&row)?);
         }
@@ -392,7 +385,7 @@ pub(crate) async fn top_answers(
         .enumerate()
         .map(|(index, id)| (*id, index))
         .collect();
-    // Stable: each thread's answers keep their order.
+    // Stable: each parent's posts keep their order.
     found.sort_by_key(|post| {
         post.parent_id
             .and_then(|parent| rank.get(&parent).copied())
