@@ -32,7 +32,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use steward_domain::{Post, PostId, PostKind, PostLinkKind};
 use steward_jobs::{JobHandle, Unit};
-use steward_ml::embed::Purpose;
 use steward_store::{ArtifactVersion, NewArtifact, Store};
 use steward_text::tokenize::{Tokenizer, TokenizerConfig};
 
@@ -198,7 +197,7 @@ async fn candidates(
         .filter(|hit| Some(hit.post_id) != exclude)
         .take(depth)
         .collect();
-    let similarities = dense_similarities(searcher, &query, &hits).await?;
+    let similarities = dense_similarities(searcher, results.query_vector.as_deref(), &hits).await?;
     let best_bm25 = hits
         .iter()
         .filter_map(|hit| hit.bm25.as_ref().map(|bm25| bm25.score))
@@ -238,25 +237,23 @@ async fn candidates(
     Ok((candidates, results.notice))
 }
 
-/// The cosine similarity of `query` and each hit's stored thread vector: the
-/// dense evidence where the dense list reached the hit, else computed from
-/// the stored vector (the dense list reads only so deep). Empty without a
-/// dense side or when the vector index is empty.
+/// The cosine similarity of the draft's embedding (the one its search
+/// made) and each hit's stored thread vector: the dense evidence where the
+/// dense list reached the hit, else computed from the stored vector (the
+/// dense list reads only so deep). Only the dense evidence without a query
+/// vector (no dense side, or an empty vector index).
 async fn dense_similarities(
     searcher: &Searcher,
-    query: &str,
+    draft_vector: Option<&[f32]>,
     hits: &[SearchHit],
 ) -> Result<HashMap<PostId, f64>> {
     let mut similarities: HashMap<PostId, f64> = hits
         .iter()
         .filter_map(|hit| Some((hit.post_id, f64::from(hit.dense.as_ref()?.similarity))))
         .collect();
-    let Some(dense) = searcher.dense() else {
+    let (Some(dense), Some(draft_vector)) = (searcher.dense(), draft_vector) else {
         return Ok(similarities);
     };
-    if dense.index.read().await.is_empty() {
-        return Ok(similarities);
-    }
     let missing: Vec<PostId> = hits
         .iter()
         .filter(|hit| hit.dense.is_none())
@@ -265,40 +262,17 @@ async fn dense_similarities(
     if missing.is_empty() {
         return Ok(similarities);
     }
-    let embedder = dense.embedder.clone();
-    let text = query.to_string();
-    let draft_vector = tokio::task::spawn_blocking(move || {
-        embedder
-            .embed(&[text.as_str()], Purpose::Query)
-            .map(|mut vectors| vectors.pop().unwrap_or_default())
-    })
-    .await
-    .map_err(Error::worker_thread)??;
     let stored = searcher
         .store()
         .embeddings(dense.embedder.model_id(), &missing)
         .await?;
     for embedding in stored {
-        if let Some(similarity) = cosine(&draft_vector, &embedding.vector) {
-            similarities.insert(embedding.post_id, similarity);
+        if embedding.vector.len() == draft_vector.len() {
+            let similarity = crate::answer::support::cosine(draft_vector, &embedding.vector);
+            similarities.insert(embedding.post_id, f64::from(similarity));
         }
     }
     Ok(similarities)
-}
-
-fn cosine(left: &[f32], right: &[f32]) -> Option<f64> {
-    if left.len() != right.len() || left.is_empty() {
-        return None;
-    }
-    let (mut dot, mut left_norm, mut right_norm) = (0.0_f64, 0.0_f64, 0.0_f64);
-    for (a, b) in left.iter().zip(right) {
-        let (a, b) = (f64::from(*a), f64::from(*b));
-        dot += a * b;
-        left_norm += a * a;
-        right_norm += b * b;
-    }
-    let norm = (left_norm * right_norm).sqrt();
-    (norm > 0.0).then(|| dot / norm)
 }
 
 fn term_set(tokenizer: &Tokenizer, text: &str) -> HashSet<String> {
@@ -691,27 +665,7 @@ struct Pairs {
 /// Reads the community's links and runs every linking question through the
 /// candidate search, labelling each candidate.
 async fn pairs(searcher: &Searcher, depth: usize, job: &JobHandle) -> Result<Pairs> {
-    let store = searcher.store();
-    let mut links = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store.post_links_after(after, 5_000).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        links.extend(page);
-    }
-    let mut ids: Vec<PostId> = links
-        .iter()
-        .flat_map(|link| [link.post_id, link.related_post_id])
-        .collect();
-    ids.sort();
-    ids.dedup();
-    let mut posts: HashMap<PostId, Post> = HashMap::new();
-    for chunk in ids.chunks(1_000) {
-        for post in store.posts_by_ids(chunk).await? {
-            posts.insert(post.id, post);
-        }
-    }
+    let (links, posts) = crate::eval::links_with_posts(searcher.store()).await?;
     let is_question = |id: &PostId| {
         posts
             .get(id)

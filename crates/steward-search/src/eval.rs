@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use serde::Serialize;
-use steward_domain::{PostId, PostKind, PostLinkKind};
+use steward_domain::{Post, PostId, PostKind, PostLink, PostLinkKind};
 use steward_store::Store;
 
 use crate::metrics;
@@ -30,10 +30,11 @@ pub struct Judgment {
     pub relevant: HashMap<PostId, f64>,
 }
 
-/// Judgments read off the store's post links, in link order: one per
-/// linking question whose title is not empty and that links at least one
-/// other question or article present in the store.
-pub async fn judgments_from_links(store: &Store) -> Result<Vec<Judgment>> {
+/// Every post link of the store, in id order, with the posts at both ends
+/// that exist: what judgments and the duplicate calibration are read from.
+pub(crate) async fn links_with_posts(
+    store: &Store,
+) -> Result<(Vec<PostLink>, HashMap<PostId, Post>)> {
     let mut links = Vec::new();
     let mut after = None;
     loop {
@@ -54,6 +55,14 @@ pub async fn judgments_from_links(store: &Store) -> Result<Vec<Judgment>> {
             posts.insert(post.id, post);
         }
     }
+    Ok((links, posts))
+}
+
+/// Judgments read off the store's post links, in link order: one per
+/// linking question whose title is not empty and that links at least one
+/// other question or article present in the store.
+pub async fn judgments_from_links(store: &Store) -> Result<Vec<Judgment>> {
+    let (links, posts) = links_with_posts(store).await?;
     let is_root = |id: &PostId| {
         posts
             .get(id)

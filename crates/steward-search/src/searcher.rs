@@ -179,6 +179,11 @@ pub struct SearchResults {
     /// The tag synonyms the query held: each also searched for its tag.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expansions: Vec<Expansion>,
+    /// The query's embedding when the dense side ran (the query and the
+    /// tags of its expansions), for callers that score more against it
+    /// without embedding the query again.
+    #[serde(skip)]
+    pub query_vector: Option<Vec<f32>>,
 }
 
 /// The dense half of a searcher: the index and the model that embeds queries
@@ -260,7 +265,7 @@ impl Searcher {
         let lexical_hits: &[ScoredThread] = lexical_scores
             .as_ref()
             .map_or(&[], |scores| scores.hits.as_slice());
-        let dense_hits = match (&self.dense, mode) {
+        let (dense_hits, query_vector) = match (&self.dense, mode) {
             (Some(dense), Mode::Dense | Mode::Hybrid) => {
                 // The tags a synonym stands for are named to the model too.
                 let mut text = query.to_string();
@@ -268,10 +273,12 @@ impl Searcher {
                     text.push(' ');
                     text.push_str(&expansion.tag);
                 }
-                self.dense_search(dense, &text, &request.filters, depth)
-                    .await?
+                let (hits, vector) = self
+                    .dense_search(dense, &text, &request.filters, depth)
+                    .await?;
+                (hits, Some(vector))
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), None),
         };
 
         let lexical_list: Vec<(PostId, f32)> = lexical_hits
@@ -392,20 +399,22 @@ impl Searcher {
             candidates,
             notice,
             expansions,
+            query_vector,
         })
     }
 
     /// The dense list for `query`: embedded as a query, searched in the
     /// vector index, then narrowed by `filters` against the stored posts
     /// (the vector index keeps vectors only). With filters it reads deeper,
-    /// so that a narrow filter still fills a page.
+    /// so that a narrow filter still fills a page. Returns the query's
+    /// embedding too.
     async fn dense_search(
         &self,
         dense: &Dense,
         query: &str,
         filters: &Filters,
         depth: usize,
-    ) -> Result<Vec<(PostId, f32)>> {
+    ) -> Result<(Vec<(PostId, f32)>, Vec<f32>)> {
         let embedder = dense.embedder.clone();
         let text = query.to_string();
         let vector = tokio::task::spawn_blocking(move || {
@@ -421,9 +430,13 @@ impl Searcher {
             depth * FILTERED_READ_FACTOR
         };
         let index = dense.index.clone().read_owned().await;
-        let found = tokio::task::spawn_blocking(move || index.search(&vector, read, None))
-            .await
-            .map_err(Error::worker_thread)??;
+        let (found, vector) = tokio::task::spawn_blocking(move || {
+            index
+                .search(&vector, read, None)
+                .map(|found| (found, vector))
+        })
+        .await
+        .map_err(Error::worker_thread)??;
         let mut hits: Vec<(PostId, f32)> = found
             .into_iter()
             .map(|hit| (hit.post_id, hit.similarity))
@@ -441,7 +454,7 @@ impl Searcher {
             hits.retain(|(id, _)| keep.contains(id));
         }
         hits.truncate(depth);
-        Ok(hits)
+        Ok((hits, vector))
     }
 }
 

@@ -120,9 +120,9 @@ pub(crate) async fn retrieve(
         .dense()
         .filter(|_| results.mode != Mode::Bm25)
         .map(|dense| dense.embedder.clone());
-    let (question_vector, vectors) = match &dense {
-        Some(embedder) => {
-            let question_vector = embed_one(embedder, question).await?;
+    // The question's embedding from its search: embedded once per ask.
+    let (question_vector, vectors) = match (&dense, results.query_vector.clone()) {
+        (Some(embedder), Some(question_vector)) => {
             let ids: Vec<PostId> = candidates.iter().map(|(post, ..)| post.id).collect();
             let vectors: HashMap<PostId, Vec<f32>> = store
                 .embeddings(embedder.model_id(), &ids)
@@ -132,7 +132,7 @@ pub(crate) async fn retrieve(
                 .collect();
             (Some(question_vector), vectors)
         }
-        None => (None, HashMap::new()),
+        _ => (None, HashMap::new()),
     };
 
     let question_terms = support::content_terms(question);
@@ -222,12 +222,6 @@ fn rank_score_of(passage: &Passage, thread_support: f32) -> f32 {
         }
     }
     score
-}
-
-/// The embedding of one text as a query, on a blocking thread.
-pub(crate) async fn embed_one(embedder: &Arc<Embedder>, text: &str) -> Result<Vec<f32>> {
-    let mut vectors = embed_many(embedder, vec![text.to_string()], Purpose::Query).await?;
-    Ok(vectors.pop().unwrap_or_default())
 }
 
 /// Embeddings of `texts` in one batch, on a blocking thread.
