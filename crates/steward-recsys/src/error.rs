@@ -1,0 +1,26 @@
+//! What can go wrong while building data, training, loading or serving a model.
+
+/// Errors of the recommender.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing the store failed.
+    #[error(transparent)]
+    Store(#[from] steward_store::Error),
+    /// A file (a MovieLens folder, say) could not be read or parsed.
+    #[error("{path}: {message}")]
+    Data { path: String, message: String },
+    /// The bytes of a stored model are not a model this version can read.
+    #[error("model artifact is unreadable: {0}")]
+    Codec(String),
+    /// There is nothing to learn from (no interactions, no users).
+    #[error("{0}")]
+    Empty(String),
+    /// A parameter is outside what the model accepts.
+    #[error("invalid parameter `{name}`: {message}")]
+    InvalidParameter { name: &'static str, message: String },
+    /// The job was cancelled before the model was stored.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
