@@ -5,4 +5,19 @@
 
 pub mod error;
 
+pub mod als;
+pub mod bpr;
+mod codec;
+pub mod content;
+pub mod ease;
+pub mod hybrid;
+pub mod knn;
+mod linalg;
+pub mod matrix;
+pub mod metrics;
+pub mod model;
+pub mod movielens;
+pub mod popularity;
+pub mod split;
+
 pub use error::{Error, Result};
