@@ -406,9 +406,9 @@ pub fn evaluate_movielens(dir: &Path, options: &MovielensOptions) -> Result<Movi
     tracing::info!("movielens: tuning ALS");
     let als = if options.tune {
         let mut grid = Vec::new();
-        for factors in [32, 64, 128] {
-            for regularization in [0.1, 1.0, 10.0] {
-                for alpha in [1.0, 5.0, 20.0] {
+        for factors in [16, 32, 64] {
+            for regularization in [1.0, 10.0, 50.0] {
+                for alpha in [0.5, 1.0, 4.0] {
                     grid.push(AlsParams {
                         factors,
                         regularization,
