@@ -611,11 +611,7 @@ mod tests {
         assert_eq!(grouplens.ratings, recbole.ratings);
         assert_eq!(grouplens.n_items(), 12);
         assert_eq!(grouplens.feature_dim, GENRES.len() + DECADES);
-        assert!(
-            recbole.item_features[..grouplens.feature_dim]
-                .iter()
-                .any(|&v| v == 1.0)
-        );
+        assert!(recbole.item_features[..grouplens.feature_dim].contains(&1.0));
         assert!(grouplens.positives().nnz() < grouplens.ratings.len());
     }
 
