@@ -70,6 +70,9 @@ pub enum Permission {
     /// The community as published: stats, posts, users, the model list. Open
     /// to anonymous callers when the server's `public_read` is on.
     ReadCommunity,
+    /// What is derived from one member's behaviour: their profile, their
+    /// recommendations, the questions proposed to them. Never anonymous.
+    ReadMembers,
     /// `POST /api/v1/events`.
     WriteEvents,
     /// The model endpoints that run a model: chat completions, embeddings.
@@ -86,9 +89,10 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::CheckHealth,
         Permission::ReadCommunity,
+        Permission::ReadMembers,
         Permission::WriteEvents,
         Permission::UseLlm,
         Permission::ReadLlmUsage,
@@ -102,6 +106,7 @@ impl Permission {
         match self {
             Permission::CheckHealth => "check_health",
             Permission::ReadCommunity => "read_community",
+            Permission::ReadMembers => "read_members",
             Permission::WriteEvents => "write_events",
             Permission::UseLlm => "use_llm",
             Permission::ReadLlmUsage => "read_llm_usage",
@@ -144,6 +149,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         (_, CheckHealth | ReadCommunity)
             | (Admin, _)
             | (Moderator | Member | Service, WriteEvents | UseLlm)
+            | (Moderator | Analyst | Member | Service, ReadMembers)
             | (Analyst, ReadLlmUsage)
             | (Moderator | Analyst | Service, ReadJobs)
             | (Service, RunJobs)
@@ -253,17 +259,25 @@ mod tests {
         check(Role::Admin, &Permission::ALL);
         check(
             Role::Moderator,
-            &[CheckHealth, ReadCommunity, WriteEvents, UseLlm, ReadJobs],
+            &[
+                CheckHealth,
+                ReadCommunity,
+                ReadMembers,
+                WriteEvents,
+                UseLlm,
+                ReadJobs,
+            ],
         );
         check(
             Role::Member,
-            &[CheckHealth, ReadCommunity, WriteEvents, UseLlm],
+            &[CheckHealth, ReadCommunity, ReadMembers, WriteEvents, UseLlm],
         );
         check(
             Role::Service,
             &[
                 CheckHealth,
                 ReadCommunity,
+                ReadMembers,
                 WriteEvents,
                 UseLlm,
                 ReadJobs,
@@ -272,7 +286,13 @@ mod tests {
         );
         check(
             Role::Analyst,
-            &[CheckHealth, ReadCommunity, ReadLlmUsage, ReadJobs],
+            &[
+                CheckHealth,
+                ReadCommunity,
+                ReadMembers,
+                ReadLlmUsage,
+                ReadJobs,
+            ],
         );
     }
 

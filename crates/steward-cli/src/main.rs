@@ -71,6 +71,12 @@ enum Command {
     /// Questions a draft may duplicate, with calibrated probabilities;
     /// `--calibrate` learns the calibration from the community's links.
     Dupes(commands::dupes::DupesArgs),
+    /// Train the recommender (models chosen on the latest acts) as a recorded job.
+    Train(commands::recommend::TrainArgs),
+    /// A member's recommended threads, with why (`--explain`).
+    Recommend(commands::recommend::RecommendArgs),
+    /// The members most likely to answer a question well.
+    Experts(commands::recommend::ExpertsArgs),
     /// Search indices: build (bring up to the change feed) and status.
     #[command(subcommand)]
     Index(commands::search::IndexCommand),
@@ -113,6 +119,9 @@ impl Command {
             | Command::Search(_)
             | Command::Ask(_)
             | Command::Dupes(_)
+            | Command::Train(_)
+            | Command::Recommend(_)
+            | Command::Experts(_)
             | Command::Index(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
@@ -175,6 +184,9 @@ fn main() -> anyhow::Result<()> {
             Command::Ask(args) => commands::ask::run(args, &context).await,
             Command::Index(command) => commands::search::run_index(command, &context).await,
             Command::Dupes(args) => commands::dupes::run(args, &context).await,
+            Command::Train(args) => commands::recommend::train(args, &context).await,
+            Command::Recommend(args) => commands::recommend::recommend(args, &context).await,
+            Command::Experts(args) => commands::recommend::experts(args, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,

@@ -21,10 +21,13 @@ pub enum EventKind {
     Accept,
     Edit,
     Follow,
+    /// The user asked not to be shown the target again: negative feedback that
+    /// recommendations never bring back.
+    NotInterested,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::View,
         EventKind::UpVote,
         EventKind::DownVote,
@@ -34,6 +37,7 @@ impl EventKind {
         EventKind::Accept,
         EventKind::Edit,
         EventKind::Follow,
+        EventKind::NotInterested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl EventKind {
             EventKind::Accept => "accept",
             EventKind::Edit => "edit",
             EventKind::Follow => "follow",
+            EventKind::NotInterested => "not_interested",
         }
     }
 
@@ -64,6 +69,7 @@ impl EventKind {
             EventKind::Accept => 4.0,
             EventKind::Edit => 2.0,
             EventKind::Follow => 3.0,
+            EventKind::NotInterested => -3.0,
         }
     }
 }
@@ -78,7 +84,7 @@ impl std::str::FromStr for EventKind {
             .ok_or_else(|| Error::UnknownKind {
                 what: "event kind",
                 value: value.to_string(),
-                expected: "view, up_vote, down_vote, favorite, answer, comment, accept, edit, follow",
+                expected: "view, up_vote, down_vote, favorite, answer, comment, accept, edit, follow, not_interested",
             })
     }
 }

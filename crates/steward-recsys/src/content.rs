@@ -49,7 +49,8 @@ impl Content {
         self.dim
     }
 
-    fn vector(&self, item: u32) -> Option<&[f32]> {
+    /// The unit-length vector of `item`; `None` for one without a vector.
+    pub fn vector(&self, item: u32) -> Option<&[f32]> {
         let row = self
             .vectors
             .get(item as usize * self.dim..(item as usize + 1) * self.dim)?;

@@ -18,6 +18,23 @@ pub enum Error {
     /// A parameter is outside what the model accepts.
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter { name: &'static str, message: String },
+    /// No recommender has been trained (and promoted) yet.
+    #[error(
+        "no recommender is trained yet: run `steward train` (or queue the `train-recsys` job) after importing a community"
+    )]
+    NotTrained,
+    /// The served bundle holds no model of this kind (content needs
+    /// embeddings, EASE a small catalogue).
+    #[error(
+        "the served recommender has no `{0}` model; leave `model` out for the default, or retrain"
+    )]
+    ModelNotTrained(crate::model::ModelKind),
+    /// The post does not exist.
+    #[error("post {0} does not exist")]
+    UnknownPost(steward_domain::PostId),
+    /// Expert routing is for questions.
+    #[error("post {0} is not a question")]
+    NotAQuestion(steward_domain::PostId),
     /// The job was cancelled before the model was stored.
     #[error("cancelled")]
     Cancelled,

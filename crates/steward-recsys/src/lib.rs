@@ -7,9 +7,12 @@ pub mod error;
 
 pub mod als;
 pub mod bpr;
+pub mod bundle;
 mod codec;
 pub mod content;
+pub mod dataset;
 pub mod ease;
+pub mod experts;
 pub mod hybrid;
 pub mod knn;
 mod linalg;
@@ -18,6 +21,10 @@ pub mod metrics;
 pub mod model;
 pub mod movielens;
 pub mod popularity;
+pub mod profile;
+pub mod recommend;
+pub mod service;
 pub mod split;
+pub mod train;
 
 pub use error::{Error, Result};

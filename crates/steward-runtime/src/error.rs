@@ -64,6 +64,13 @@ pub enum Error {
         #[source]
         source: Box<steward_search::Error>,
     },
+    /// Training, loading or serving the recommender.
+    #[error("{what}: {source}")]
+    Recsys {
+        what: String,
+        #[source]
+        source: Box<steward_recsys::Error>,
+    },
     /// A blocking loader thread panicked or was cancelled.
     #[error("{what}: the loading thread stopped: {message}")]
     LoaderThread { what: String, message: String },

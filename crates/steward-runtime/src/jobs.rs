@@ -18,6 +18,7 @@ use steward_store::{ArtifactVersion, NewJob, Store};
 
 use crate::build::{self, LsaFallback};
 use crate::dupes;
+use crate::recsys;
 use crate::search::{self, RefreshOptions, RefreshReport};
 use crate::{Config, Error, Result};
 
@@ -78,6 +79,14 @@ pub enum JobSpec {
     /// feed, then the duplicate calibration fitted on the community's links
     /// and saved as a new promoted `duplicate-calibration:<model>` version.
     CalibrateDuplicates {},
+    /// `steward train`: the recommender trained on the whole community
+    /// (models chosen on a time hold-out of the latest acts) and saved as a
+    /// new `recsys` version, promoted when it beats the promoted one on
+    /// validation nDCG@10 (or always, with `force`).
+    TrainRecsys {
+        #[serde(default)]
+        force: bool,
+    },
 }
 
 fn default_batch_size() -> usize {
@@ -90,13 +99,14 @@ fn default_embed_batch_size() -> usize {
 
 impl JobSpec {
     /// Every kind, as written in `kind`.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "import-stackexchange",
         "import-jsonl",
         "embed",
         "train-lsa",
         "index",
         "calibrate-duplicates",
+        "train-recsys",
     ];
 
     /// Reads and checks a spec (`{"kind": ..., ...}`); the error names the
@@ -141,6 +151,7 @@ impl JobSpec {
             JobSpec::TrainLsa {} => "train-lsa",
             JobSpec::Index { .. } => "index",
             JobSpec::CalibrateDuplicates {} => "calibrate-duplicates",
+            JobSpec::TrainRecsys { .. } => "train-recsys",
         }
     }
 
@@ -192,7 +203,10 @@ impl JobSpec {
                 }
                 Some(*batch_size)
             }
-            JobSpec::TrainLsa {} | JobSpec::Index { .. } | JobSpec::CalibrateDuplicates {} => None,
+            JobSpec::TrainLsa {}
+            | JobSpec::Index { .. }
+            | JobSpec::CalibrateDuplicates {}
+            | JobSpec::TrainRecsys { .. } => None,
         };
         match batch_size {
             Some(size) if !(1..=MAX_BATCH_SIZE).contains(&size) => invalid(
@@ -258,6 +272,11 @@ pub enum JobOutput {
         /// As for `Index`.
         warning: Option<String>,
     },
+    TrainRecsys {
+        report: Box<recsys::TrainReport>,
+        /// Why the content model was left out, when it was.
+        warning: Option<String>,
+    },
 }
 
 impl JobOutput {
@@ -303,6 +322,11 @@ impl JobOutput {
             JobOutput::CalibrateDuplicates { report, warning } => {
                 let mut value =
                     serde_json::to_value(report).expect("a calibration report serializes");
+                value["warning"] = serde_json::json!(warning);
+                value
+            }
+            JobOutput::TrainRecsys { report, warning } => {
+                let mut value = serde_json::to_value(report).expect("a train report serializes");
                 value["warning"] = serde_json::json!(warning);
                 value
             }
@@ -436,6 +460,13 @@ pub async fn run(
                 warning,
             })
         }
+        JobSpec::TrainRecsys { force } => {
+            let (report, warning) = recsys::train_job(config, store, *force, job).await?;
+            Ok(JobOutput::TrainRecsys {
+                report: Box::new(report),
+                warning,
+            })
+        }
     }
 }
 
@@ -499,6 +530,7 @@ mod tests {
             JobSpec::TrainLsa {},
             JobSpec::Index { rebuild: true },
             JobSpec::CalibrateDuplicates {},
+            JobSpec::TrainRecsys { force: true },
         ] {
             let row = spec.new_job();
             assert!(JobSpec::KINDS.contains(&row.kind.as_str()));

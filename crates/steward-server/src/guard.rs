@@ -167,6 +167,7 @@ fn describe(permission: Permission) -> &'static str {
     match permission {
         Permission::CheckHealth => "check the server's health",
         Permission::ReadCommunity => "read the community",
+        Permission::ReadMembers => "read members' profiles and recommendations",
         Permission::WriteEvents => "post events",
         Permission::UseLlm => "call the models",
         Permission::ReadLlmUsage => "read LLM usage",

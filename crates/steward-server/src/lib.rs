@@ -19,6 +19,7 @@ mod guard;
 pub mod jobs;
 pub mod keys;
 pub mod openai_api;
+pub mod recsys;
 mod routes;
 pub mod search;
 
@@ -103,6 +104,9 @@ pub struct AppState {
     /// The promoted duplicate calibration of the searcher's model, read
     /// again when a newer version is promoted (`/api/v1/questions/similar`).
     pub duplicate_calibration: Arc<steward_search::duplicates::CalibrationCache>,
+    /// The promoted recommender; `None`: the recommendation, profile and
+    /// expert routes answer 503 `recommender_unavailable`.
+    pub recsys: Option<steward_recsys::service::RecsysService>,
 }
 
 impl AppState {
@@ -121,6 +125,7 @@ impl AppState {
             search_defaults: search::SearchDefaults::default(),
             ask_options: steward_search::answer::AskOptions::default(),
             duplicate_calibration: Arc::default(),
+            recsys: None,
         }
     }
 

@@ -25,7 +25,9 @@ use crate::dto::{
 use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
 use crate::jobs::JobsParams;
-use crate::{AppState, ask as answering, duplicates, events, jobs, keys, openai_api, search};
+use crate::{
+    AppState, ask as answering, duplicates, events, jobs, keys, openai_api, recsys, search,
+};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -33,8 +35,8 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 /// nothing else. A new route goes here, and into the auth matrix test.
 pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Permission::{
-        CheckHealth, ManageKeys, ReadCommunity, ReadJobs, ReadLlmUsage, RunJobs, UseLlm,
-        WriteEvents,
+        CheckHealth, ManageKeys, ReadCommunity, ReadJobs, ReadLlmUsage, ReadMembers, RunJobs,
+        UseLlm, WriteEvents,
     };
     vec![
         api(Method::GET, "/api/v1/health/live", CheckHealth, live),
@@ -50,6 +52,36 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/questions/similar",
             ReadCommunity,
             similar_questions,
+        ),
+        api(
+            Method::GET,
+            "/api/v1/users/{id}/profile",
+            ReadMembers,
+            user_profile,
+        ),
+        api(
+            Method::GET,
+            "/api/v1/users/{id}/recommendations",
+            ReadMembers,
+            user_recommendations,
+        ),
+        api(
+            Method::GET,
+            "/api/v1/users/{id}/answerable",
+            ReadMembers,
+            user_answerable,
+        ),
+        api(
+            Method::GET,
+            "/api/v1/posts/{id}/similar",
+            ReadCommunity,
+            similar_posts,
+        ),
+        api(
+            Method::GET,
+            "/api/v1/questions/{id}/experts",
+            ReadCommunity,
+            question_experts,
         ),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
@@ -201,6 +233,58 @@ pub(crate) async fn user(
 ) -> ApiResult<UserDto> {
     let id = community::parse_id("id", &id)?;
     community::user(&state.store, UserId(id)).await.map(Json)
+}
+
+pub(crate) async fn user_profile(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<steward_recsys::profile::UserProfile> {
+    let id = community::parse_id("id", &id)?;
+    recsys::profile(&state, UserId(id)).await.map(Json)
+}
+
+pub(crate) async fn user_recommendations(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<recsys::RecommendParams>, QueryRejection>,
+) -> ApiResult<recsys::RecommendationsDto> {
+    let id = community::parse_id("id", &id)?;
+    let Query(params) = params?;
+    recsys::recommendations(&state, UserId(id), &params)
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn user_answerable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<recsys::CountParams>, QueryRejection>,
+) -> ApiResult<recsys::AnswerableDto> {
+    let id = community::parse_id("id", &id)?;
+    let Query(params) = params?;
+    recsys::answerable(&state, UserId(id), &params)
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn similar_posts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<recsys::CountParams>, QueryRejection>,
+) -> ApiResult<steward_recsys::service::SimilarPosts> {
+    let id = community::parse_id("id", &id)?;
+    let Query(params) = params?;
+    recsys::similar(&state, PostId(id), &params).await.map(Json)
+}
+
+pub(crate) async fn question_experts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<recsys::CountParams>, QueryRejection>,
+) -> ApiResult<steward_recsys::service::QuestionExperts> {
+    let id = community::parse_id("id", &id)?;
+    let Query(params) = params?;
+    recsys::experts(&state, PostId(id), &params).await.map(Json)
 }
 
 pub(crate) async fn events(

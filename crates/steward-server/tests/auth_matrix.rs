@@ -48,6 +48,13 @@ const USAGE_READERS: &[Role] = &[Role::Admin, Role::Analyst];
 const ADMINS: &[Role] = &[Role::Admin];
 const JOB_READERS: &[Role] = &[Role::Admin, Role::Moderator, Role::Analyst, Role::Service];
 const JOB_RUNNERS: &[Role] = &[Role::Admin, Role::Service];
+const MEMBER_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Moderator,
+    Role::Analyst,
+    Role::Member,
+    Role::Service,
+];
 
 /// One route: how to call it, what it declares, who gets through.
 struct Row {
@@ -108,6 +115,11 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/search", "/api/v1/search?q=rust", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::POST, "/api/v1/ask", "/api/v1/ask", Some(question), UseLlm, false, WRITERS),
         row(Method::POST, "/api/v1/questions/similar", "/api/v1/questions/similar", Some(draft), ReadCommunity, true, EVERY_ROLE),
+        row(Method::GET, "/api/v1/users/{id}/profile", "/api/v1/users/1/profile", None, ReadMembers, false, MEMBER_READERS),
+        row(Method::GET, "/api/v1/users/{id}/recommendations", "/api/v1/users/1/recommendations?n=5", None, ReadMembers, false, MEMBER_READERS),
+        row(Method::GET, "/api/v1/users/{id}/answerable", "/api/v1/users/1/answerable", None, ReadMembers, false, MEMBER_READERS),
+        row(Method::GET, "/api/v1/posts/{id}/similar", "/api/v1/posts/10/similar", None, ReadCommunity, true, EVERY_ROLE),
+        row(Method::GET, "/api/v1/questions/{id}/experts", "/api/v1/questions/10/experts", None, ReadCommunity, true, EVERY_ROLE),
         row(Method::POST, "/api/v1/events", "/api/v1/events", Some(event), WriteEvents, false, WRITERS),
         row(Method::GET, "/api/v1/llm/usage", "/api/v1/llm/usage", None, ReadLlmUsage, false, USAGE_READERS),
         row(Method::GET, "/api/v1/keys", "/api/v1/keys", None, ManageKeys, false, ADMINS),

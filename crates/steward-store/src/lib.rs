@@ -24,6 +24,7 @@ mod artifacts;
 mod connect;
 mod error;
 mod feed;
+mod interactions;
 mod jobs;
 mod keys;
 mod migrate;
@@ -39,6 +40,7 @@ pub use artifacts::{ArtifactLocation, ArtifactVersion, INLINE_ARTIFACT_BYTES, Ne
 pub use connect::{DatabaseLocation, database_location};
 pub use error::{Error, Result};
 pub use feed::{Change, ChangeKey, ChangeOp, MAX_CHANGES_PER_READ};
+pub use interactions::{PostMeta, StoredEvent};
 pub use jobs::{
     DEFAULT_JOBS_PER_PAGE, Heartbeat, JobFilter, JobRecord, JobState, MAX_JOBS_PER_PAGE, NewJob,
 };

@@ -319,6 +319,15 @@ const MIGRATIONS: &[Migration] = &[
         ],
         data: None,
     },
+    Migration {
+        version: 7,
+        name: "posts_by_owner",
+        statements: &[
+            // A member's own posts: profiles, expertise and expert routing.
+            "CREATE INDEX posts_by_owner ON posts (owner_id, created_at, id)",
+        ],
+        data: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -25,6 +25,11 @@ pub enum EvalCommand {
     /// Recall@100 and MRR for bm25, dense and hybrid, side by side; and
     /// duplicate detection's cross-validated precision and recall (`dupes`).
     Search(EvalSearchArgs),
+    /// Recommender quality: P@10, R@10, R@20, nDCG@10, MAP@10 and coverage
+    /// for every model side by side (popularity the baseline), on a Stack
+    /// Exchange dump's time split (with expert routing's Recall@10 and MRR
+    /// against the most active answerers) or on MovieLens-100k.
+    Recsys(super::eval_recsys::EvalRecsysArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +82,9 @@ impl EvalCommand {
             EvalCommand::Search(args) => {
                 flags.set("--model", "embedding.model", args.model.as_ref());
             }
+            EvalCommand::Recsys(args) => {
+                flags.set("--model", "embedding.model", args.embedding_model());
+            }
         }
     }
 }
@@ -84,6 +92,7 @@ impl EvalCommand {
 pub async fn run(command: EvalCommand, context: &Context) -> anyhow::Result<()> {
     match command {
         EvalCommand::Search(args) => search(args, context).await,
+        EvalCommand::Recsys(args) => super::eval_recsys::run(args, context).await,
     }
 }
 
@@ -286,13 +295,13 @@ async fn dupes_section(
 }
 
 /// Where the evaluation's store and indices live.
-enum Scratch {
+pub(super) enum Scratch {
     Temporary(tempfile::TempDir),
     Kept(PathBuf),
 }
 
 impl Scratch {
-    fn path(&self) -> &std::path::Path {
+    pub(super) fn path(&self) -> &std::path::Path {
         match self {
             Scratch::Temporary(dir) => dir.path(),
             Scratch::Kept(dir) => dir,

@@ -162,8 +162,27 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
                 None
             }
         };
+    // The recommender serves whatever version is promoted; none yet is not an
+    // error (its routes answer 503 until `steward train` runs).
+    let recommender = steward_recsys::service::RecsysService::new(store.clone());
+    match recommender.reload().await {
+        Ok(reload) if reload.version.is_some() => {
+            tracing::info!(
+                version = reload.version,
+                fresh_threads = reload.fresh_threads,
+                "serving the recommender"
+            );
+        }
+        Ok(_) => tracing::warn!(
+            "no recommender is trained: its routes answer 503 until `steward train` runs"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "the recommender cannot be loaded: its routes answer 503 until a reload succeeds")
+        }
+    }
     let state = AppState {
         llm: serving.gateway.map(Arc::new),
+        recsys: Some(recommender.clone()),
         embedder,
         config: server_config(config),
         rate_limiter: Arc::new(RateLimiter::new(rate_limits(config))),
@@ -221,6 +240,13 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             stopped(stop.clone()),
         ));
     }
+    tokio::spawn(steward_runtime::recsys::refresh_loop(
+        recommender,
+        store.clone(),
+        Duration::from_secs(config.recsys.refresh_secs),
+        config.recsys.retrain_after_events,
+        stopped(stop.clone()),
+    ));
     steward_server::serve(listener, state, stopped(stop))
         .await
         .context("serving")?;

@@ -41,6 +41,9 @@ pub struct Config {
     pub embedding: EmbeddingSettings,
     pub search: SearchSettings,
     pub ask: AskSettings,
+    pub recsys: RecsysSettings,
+    /// How much each kind of act counts for the recommender.
+    pub interactions: steward_recsys::dataset::InteractionWeights,
     pub server: ServerSettings,
     pub quotas: Vec<QuotaSettings>,
     pub worker: WorkerSettings,
@@ -156,6 +159,32 @@ pub struct AskSettings {
     pub max_tokens: u32,
     /// Characters of each passage in the prompt.
     pub passage_chars: usize,
+}
+
+/// The recommender and expert routing (`steward train`, `/api/v1/users/{id}/recommendations`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecsysSettings {
+    /// Latent factors of ALS and BPR.
+    pub factors: usize,
+    /// ALS alternations.
+    pub iterations: usize,
+    /// ALS ridge penalty λ.
+    pub regularization: f32,
+    /// ALS confidence slope: `1 + alpha * weight`.
+    pub alpha: f32,
+    /// Neighbours kept per item by item-kNN.
+    pub neighbours: usize,
+    /// Try a few ALS settings on validation and keep the best.
+    pub search: bool,
+    /// Share of the latest acts held out to choose and score models.
+    pub validation_share: f64,
+    /// Events since training that make `steward serve` queue a retrain; 0: never.
+    pub retrain_after_events: u64,
+    /// How often `steward serve` looks for a newly promoted version and new threads.
+    pub refresh_secs: u64,
+    /// Answers in the last 7 days above which expert routing ranks a member down.
+    pub weekly_answer_cap: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -131,6 +131,11 @@ fn the_schema_knows_every_field_serde_accepts() {
     assert_eq!(section("embedding"), serde_fields::<EmbeddingSettings>());
     assert_eq!(section("search"), serde_fields::<SearchSettings>());
     assert_eq!(section("ask"), serde_fields::<AskSettings>());
+    assert_eq!(section("recsys"), serde_fields::<RecsysSettings>());
+    assert_eq!(
+        section("interactions"),
+        serde_fields::<steward_recsys::dataset::InteractionWeights>()
+    );
     assert_eq!(section("server"), serde_fields::<ServerSettings>());
     assert_eq!(section("worker"), serde_fields::<WorkerSettings>());
     assert_eq!(section("auth"), serde_fields::<AuthSettings>());

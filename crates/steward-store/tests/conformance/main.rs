@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod feed;
+mod interactions;
 mod jobs;
 
 use std::collections::{BTreeMap, HashSet};
@@ -39,7 +40,7 @@ async fn opening_twice_migrates_once_and_keeps_the_data() {
         let again = db.open().await;
         let applied = again.applied_migrations().await.expect("migrations");
         let versions: Vec<i64> = applied.iter().map(|(version, _)| *version).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5, 6], "{applied:?}");
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7], "{applied:?}");
         assert_eq!(reopened.stats().await.expect("stats").questions, 1);
         assert_eq!(
             again.post(PostId(1)).await.expect("read"),
@@ -66,7 +67,7 @@ async fn replicas_starting_together_migrate_once() {
                     .iter()
                     .map(|(version, _)| *version)
                     .collect::<Vec<_>>(),
-                [1, 2, 3, 4, 5, 6],
+                [1, 2, 3, 4, 5, 6, 7],
                 "each migration recorded once: {applied:?}"
             );
         }
