@@ -305,6 +305,8 @@ async fn a_store_made_before_the_registry_keeps_its_artifacts() {
             "DROP INDEX posts_by_parent_time",
             // And migration 6's answer log.
             "DROP TABLE answer_log",
+            // And migration 7's index.
+            "DROP INDEX posts_by_owner",
             "DELETE FROM steward_migrations WHERE version > 1",
             &format!(
                 "CREATE TABLE artifacts (name TEXT PRIMARY KEY, bytes {bytes_type} NOT NULL, \

@@ -587,6 +587,8 @@ async fn migration_4_drops_vote_counts_it_cannot_tie_to_vote_ids() {
             "DROP INDEX posts_by_parent_time",
             // And migration 6's answer log.
             "DROP TABLE answer_log",
+            // And migration 7's index.
+            "DROP INDEX posts_by_owner",
             "DELETE FROM steward_migrations WHERE version >= 4",
             "INSERT INTO vote_counts (post_id, vote_type, count) VALUES (1, 2, 99)",
             "INSERT INTO checkpoints (key, position) VALUES ('stackexchange/Votes.xml', 500)",
