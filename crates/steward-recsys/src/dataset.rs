@@ -388,9 +388,19 @@ pub struct DatasetOptions {
     pub weights: InteractionWeights,
     /// Decay is measured back from here.
     pub now: Timestamp,
-    /// Only acts strictly before this time (a time split's training side);
-    /// threads created later are not items.
+    /// Only acts strictly before this time (a time split's training side).
     pub until: Option<Timestamp>,
+    /// Which threads are items: all of them (`All`: an evaluation's
+    /// catalogue, where threads posted after the split are cold items only
+    /// content can rank), or those created before `until` (`Known`).
+    pub catalogue: Catalogue,
+}
+
+/// See [`DatasetOptions::catalogue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catalogue {
+    All,
+    Known,
 }
 
 /// The matrix and everything needed to serve from it.
@@ -409,7 +419,8 @@ impl Dataset {
     pub fn build(community: &Community, options: &DatasetOptions) -> Dataset {
         let mut items = IdMap::default();
         for thread in &community.threads {
-            if options.until.is_none_or(|until| thread.created_at < until) {
+            let known = options.until.is_none_or(|until| thread.created_at < until);
+            if known || options.catalogue == Catalogue::All {
                 items.insert(thread.id);
             }
         }
@@ -603,6 +614,7 @@ mod tests {
             },
             now: at(20_000),
             until: None,
+            catalogue: Catalogue::Known,
         };
         let dataset = Dataset::build(&community, &options);
         let user3 = dataset.users.get(UserId(3)).expect("user 3 acted");
@@ -617,7 +629,7 @@ mod tests {
             &community,
             &DatasetOptions {
                 until: Some(at(4_500)),
-                ..options
+                ..options.clone()
             },
         );
         assert_eq!(cut.items.len(), 2, "thread 4 is created after the cut");

@@ -17,7 +17,7 @@ use crate::dataset::{Community, IdMap};
 /// this: the ones who answered in the question's tags, the closest by
 /// embedding and the most active recently.
 const SCORE_ALL_BELOW: usize = 5_000;
-const FEATURES: usize = 7;
+const FEATURES: usize = 8;
 const FEATURE_NAMES: [&str; FEATURES] = [
     "tag_expertise",
     "tag_focus",
@@ -25,8 +25,12 @@ const FEATURE_NAMES: [&str; FEATURES] = [
     "recency",
     "activity",
     "accept_rate",
-    "recent_load",
+    "recent_activity",
+    "recent_tag_activity",
 ];
+/// Days over which an answer's weight in the recent-activity features halves… roughly: `exp(-age / τ)`.
+const RECENT_ACTIVITY_DAYS: f64 = 14.0;
+const RECENT_TAG_DAYS: f64 = 30.0;
 
 /// Unit-length embedding vectors of threads (their question), by thread id.
 pub type ThreadVectors = HashMap<PostId, Vec<f32>>;
@@ -80,10 +84,12 @@ pub struct Expert {
     pub strongest_tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct TagStat {
     answers: u32,
     accepted: u32,
+    /// Answer times in this tag, oldest first.
+    answered_at: Vec<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,7 +136,7 @@ impl ExpertIndex {
             .map(|thread| thread.created_at)
             .collect();
         questions.sort();
-        let learn_from = questions.get(questions.len() * 4 / 5).copied().or(until);
+        let learn_from = questions.get(questions.len() / 2).copied().or(until);
         let mut index = ExpertIndex::statistics(community, vectors, learn_from, options);
         if let Some(learn_from) = learn_from {
             index.learn(community, vectors, learn_from, until);
@@ -186,6 +192,7 @@ impl ExpertIndex {
                     .or_default();
                 stat.answers += 1;
                 stat.accepted += u32::from(answer.accepted);
+                stat.answered_at.push(answer.created_at);
             }
             if let Some(vector) = vectors.and_then(|vectors| vectors.get(&thread.id)) {
                 let sum = sums[member].get_or_insert_with(|| vec![0.0; vector.len()]);
@@ -212,7 +219,7 @@ impl ExpertIndex {
             stats,
             by_tag,
             // Until learned: a sensible hand prior (expertise and closeness first).
-            weights: [1.0, 0.3, 1.0, 0.5, 0.3, 0.2, 0.0],
+            weights: [1.0, 0.3, 1.0, 0.5, 0.3, 0.2, 0.5, 0.5],
             bias: 0.0,
             mean: [0.0; FEATURES],
             scale: [1.0; FEATURES],
@@ -345,15 +352,16 @@ impl ExpertIndex {
         list
     }
 
-    fn tag_stat(&self, member: u32, tag: &str) -> TagStat {
-        self.by_tag
-            .get(tag)
-            .and_then(|list| {
-                list.binary_search_by_key(&member, |(candidate, _)| *candidate)
-                    .ok()
-                    .map(|position| list[position].1)
-            })
-            .unwrap_or_default()
+    fn tag_stat(&self, member: u32, tag: &str) -> Option<&TagStat> {
+        self.by_tag.get(tag).and_then(|list| {
+            list.binary_search_by_key(&member, |(candidate, _)| *candidate)
+                .ok()
+                .map(|position| &list[position].1)
+        })
+    }
+
+    fn tag_answers(&self, member: u32, tag: &str) -> u32 {
+        self.tag_stat(member, tag).map_or(0, |stat| stat.answers)
     }
 
     /// The raw features of `member` for `question`, and the counts shown with it.
@@ -362,11 +370,21 @@ impl ExpertIndex {
         let mut tag_answers = 0;
         let mut tag_accepted = 0;
         let mut expertise = 0.0;
+        let mut recent_tag = 0.0;
+        let age_days = |at: &Timestamp| (question.at - *at).num_seconds() as f64 / 86_400.0;
         for tag in question.tags {
-            let tag_stat = self.tag_stat(member, tag);
+            let Some(tag_stat) = self.tag_stat(member, tag) else {
+                continue;
+            };
             tag_answers += tag_stat.answers;
             tag_accepted += tag_stat.accepted;
             expertise += f64::from(tag_stat.answers + 2 * tag_stat.accepted).ln_1p();
+            recent_tag += tag_stat
+                .answered_at
+                .iter()
+                .filter(|at| **at < question.at)
+                .map(|at| (-age_days(at) / RECENT_TAG_DAYS).exp())
+                .sum::<f64>();
         }
         let similarity = match (question.vector, &stat.centroid) {
             (Some(vector), Some(centroid)) if vector.len() == centroid.len() => {
@@ -384,6 +402,10 @@ impl ExpertIndex {
             .map(|at| (question.at - **at).num_seconds() as f64 / 86_400.0);
         let week_ago = question.at - chrono::Duration::days(7);
         let recent = before.iter().filter(|at| ***at >= week_ago).count() as u32;
+        let recent_activity: f64 = before
+            .iter()
+            .map(|at| (-age_days(at) / RECENT_ACTIVITY_DAYS).exp())
+            .sum();
         let features = [
             expertise,
             f64::from(tag_answers) / f64::from(stat.answers.max(1)),
@@ -391,7 +413,8 @@ impl ExpertIndex {
             last.map_or(0.0, |days| (-days / 30.0).exp()),
             f64::from(stat.answers).ln_1p(),
             (f64::from(stat.accepted) + 0.5) / (f64::from(stat.answers) + 2.0),
-            f64::from(recent).ln_1p(),
+            recent_activity.ln_1p(),
+            recent_tag.ln_1p(),
         ];
         (
             features,
@@ -441,7 +464,7 @@ impl ExpertIndex {
         let mut strongest: Vec<(u32, &String)> = question
             .tags
             .iter()
-            .map(|tag| (self.tag_stat(member, tag).answers, tag))
+            .map(|tag| (self.tag_answers(member, tag), tag))
             .filter(|(answers, _)| *answers > 0)
             .collect();
         strongest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -467,7 +490,7 @@ impl ExpertIndex {
                 let in_tags: u32 = question
                     .tags
                     .iter()
-                    .map(|tag| self.tag_stat(member, tag).answers)
+                    .map(|tag| self.tag_answers(member, tag))
                     .sum();
                 (
                     in_tags,

@@ -13,7 +13,9 @@ use crate::als::{Als, AlsParams};
 use crate::bpr::{Bpr, BprParams};
 use crate::bundle::{Bundle, BundleInfo};
 use crate::content::Content;
-use crate::dataset::{Community, Dataset, DatasetOptions, InteractionWeights, act_weight};
+use crate::dataset::{
+    ActKind, Catalogue, Community, Dataset, DatasetOptions, InteractionWeights, act_weight,
+};
 use crate::ease::{Ease, EaseParams};
 use crate::error::{Error, Result};
 use crate::experts::{ExpertIndex, RoutingOptions, RoutingReport, ThreadVectors, evaluate_routing};
@@ -56,8 +58,8 @@ pub struct Holdout {
     pub train: Dataset,
     /// Binary relevance, in `train`'s index space.
     pub test: Interactions,
-    /// Held-out acts on threads created after the split: no model that
-    /// learns from interactions can rank them (the content path can).
+    /// Held-out pairs on threads created after the split (cold items: no
+    /// model that learns from interactions can rank them; content can).
     pub acts_on_new_threads: usize,
     /// Held-out acts by members who had done nothing before the split.
     pub acts_by_new_members: usize,
@@ -90,17 +92,18 @@ impl Holdout {
                 weights: weights.clone(),
                 now: split,
                 until: Some(split),
+                catalogue: Catalogue::All,
             },
         );
         let mut pairs = Vec::new();
         let mut seen = HashSet::new();
         let (mut new_threads, mut new_members) = (0, 0);
         for act in community.acts.iter().filter(|act| act.at >= split) {
-            if act_weight(weights, act).is_none() {
+            // Nobody is recommended the question they are about to ask.
+            if act.kind == ActKind::Ask || act_weight(weights, act).is_none() {
                 continue;
             }
             let Some(item) = train.items.get(act.thread) else {
-                new_threads += 1;
                 continue;
             };
             let Some(user) = train.users.get(act.user) else {
@@ -112,6 +115,12 @@ impl Holdout {
                 || !seen.insert((user, item))
             {
                 continue;
+            }
+            if community
+                .thread(act.thread)
+                .is_some_and(|thread| thread.created_at >= split)
+            {
+                new_threads += 1;
             }
             pairs.push((user, item, 1.0));
         }
@@ -355,6 +364,7 @@ pub fn train(
             weights: options.weights.clone(),
             now,
             until: None,
+            catalogue: Catalogue::All,
         },
     );
     let fitted = fit_models(

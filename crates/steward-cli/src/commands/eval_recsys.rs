@@ -188,7 +188,7 @@ async fn community(
         report.test_interactions
     );
     println!(
-        "held-out acts no interaction model can rank: {} on threads posted after the split, {} by new members",
+        "of the test pairs, {} are on threads posted after the split (cold: only content ranks them); {} held-out acts were by new members (not scored)",
         report.acts_on_new_threads, report.acts_by_new_members
     );
     print_table(&report.models);
