@@ -192,6 +192,25 @@ async fn thread_vectors(
     community: &Community,
     job: &JobHandle,
 ) -> Result<(Option<ItemVectors>, Option<String>)> {
+    // Training reads stored vectors; it never trains an embedder of its own.
+    if config
+        .embedding
+        .model
+        .eq_ignore_ascii_case(steward_ml::embed::LSA_MODEL)
+        && store
+            .promoted_artifact(steward_ml::embed::LSA_ARTIFACT)
+            .await
+            .map_err(store_error("reading the promoted LSA model"))?
+            .is_none()
+    {
+        return Ok((
+            None,
+            Some(
+                "no LSA model is trained, so no thread has LSA vectors; run `steward embed --all` first for the content model"
+                    .to_string(),
+            ),
+        ));
+    }
     let resolver = build::model_resolver(config);
     let model =
         match build::load_embedder(config, &resolver, Some(store), LsaFallback::Refused, job).await

@@ -15,6 +15,7 @@ use steward_jobs::JobHandle;
 use steward_ml::embed::job::{EmbedJobOptions, embed_community};
 use steward_recsys::dataset::Community;
 use steward_recsys::metrics::RankingMetrics;
+use steward_recsys::model::ModelKind;
 use steward_recsys::service::unit_vectors;
 use steward_recsys::train::evaluate_community;
 use steward_runtime::build::{self, LsaFallback};
@@ -146,8 +147,11 @@ async fn community(
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         let mut object = serde_json::Map::new();
-        for (model, metrics) in &report.models {
-            object.insert(model.clone(), serde_json::to_value(metrics)?);
+        // Every model has its key; one that could not be fitted (content
+        // without vectors, EASE on a large catalogue) is null.
+        for model in ModelKind::ALL {
+            let metrics = report.models.get(model.as_str());
+            object.insert(model.as_str().to_string(), serde_json::to_value(metrics)?);
         }
         object.insert(
             "expert_routing".into(),
