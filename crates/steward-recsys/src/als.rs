@@ -356,30 +356,79 @@ fn regularized_gram(factors_matrix: &[f32], factors: usize, regularization: f32)
     gram
 }
 
+/// The factor count as a type: `Fixed<N>` for the common sizes, so every
+/// row slice has a compile-time length and LLVM unrolls the dot products and
+/// the matrix–vector product completely; `Dynamic` for any other size.
+trait Dim: Copy + Send + Sync {
+    fn get(self) -> usize;
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const N: usize>;
+
+impl<const N: usize> Dim for Fixed<N> {
+    #[inline(always)]
+    fn get(self) -> usize {
+        N
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Dynamic(usize);
+
+impl Dim for Dynamic {
+    #[inline(always)]
+    fn get(self) -> usize {
+        self.0
+    }
+}
+
 /// One half-iteration: every row of `x` moves `cg_steps` CG steps towards
 /// the solution of `(YᵀCY + λI) x = YᵀCp`, starting where it stands.
 /// Rows run in parallel; each thread reuses three scratch vectors, so the
 /// loop allocates nothing per row.
 fn least_squares_cg(rows: &impl Rows, x: &mut [f32], y: &[f32], params: &AlsParams) {
-    let factors = params.factors;
+    match params.factors {
+        16 => least_squares_cg_in(Fixed::<16>, rows, x, y, params),
+        32 => least_squares_cg_in(Fixed::<32>, rows, x, y, params),
+        64 => least_squares_cg_in(Fixed::<64>, rows, x, y, params),
+        128 => least_squares_cg_in(Fixed::<128>, rows, x, y, params),
+        factors => least_squares_cg_in(Dynamic(factors), rows, x, y, params),
+    }
+}
+
+fn least_squares_cg_in<D: Dim>(
+    dim: D,
+    rows: &impl Rows,
+    x: &mut [f32],
+    y: &[f32],
+    params: &AlsParams,
+) {
+    let factors = dim.get();
     let gram = regularized_gram(y, factors, params.regularization);
     let alpha = params.alpha;
     let cg_steps = params.cg_steps;
+    let vector = |index: u32| {
+        let start = index as usize * dim.get();
+        &y[start..start + dim.get()]
+    };
     x.par_chunks_mut(factors)
         .enumerate()
         .with_min_len(64)
         .for_each_init(
             || vec![0f32; 3 * factors],
             |scratch, (index, xu)| {
-                let (r, rest) = scratch.split_at_mut(factors);
-                let (p, ap) = rest.split_at_mut(factors);
+                let xu = &mut xu[..dim.get()];
+                let (r, rest) = scratch.split_at_mut(dim.get());
+                let (p, ap) = rest.split_at_mut(dim.get());
+                let ap = &mut ap[..dim.get()];
                 let row = rows.row(index as u32);
                 // r = b − A x, with b = Σ c y and A = G + Σ (c−1) y yᵀ.
-                matvec(&gram, xu, r);
+                matvec(&gram[..dim.get() * dim.get()], xu, r);
                 r.iter_mut().for_each(|value| *value = -*value);
                 for (other, weight) in row.iter() {
                     let confidence = 1.0 + alpha * weight;
-                    let yi = &y[other as usize * factors..(other as usize + 1) * factors];
+                    let yi = vector(other);
                     axpy(confidence - (confidence - 1.0) * dot(yi, xu), yi, r);
                 }
                 p.copy_from_slice(r);
@@ -388,9 +437,9 @@ fn least_squares_cg(rows: &impl Rows, x: &mut [f32], y: &[f32], params: &AlsPara
                     return;
                 }
                 for _ in 0..cg_steps {
-                    matvec(&gram, p, ap);
+                    matvec(&gram[..dim.get() * dim.get()], p, ap);
                     for (other, weight) in row.iter() {
-                        let yi = &y[other as usize * factors..(other as usize + 1) * factors];
+                        let yi = vector(other);
                         axpy(alpha * weight * dot(yi, p), yi, ap);
                     }
                     let step = rs_old / dot(p, ap);

@@ -19,5 +19,6 @@ pub mod model;
 pub mod movielens;
 pub mod popularity;
 pub mod split;
+pub mod synthetic;
 
 pub use error::{Error, Result};
