@@ -44,8 +44,8 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_matrix() {
-        let first = generate(50, 40, 1_000, 5);
-        assert_eq!(first, generate(50, 40, 1_000, 5));
+        let first = generate(200, 400, 1_000, 5);
+        assert_eq!(first, generate(200, 400, 1_000, 5));
         assert!(first.nnz() > 500 && first.nnz() <= 1_000);
     }
 }
