@@ -11,7 +11,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Reader, Writer};
-use crate::linalg::{axpy, cholesky, cholesky_solve, dot, gram, matvec};
+use crate::linalg::{
+    axpy, cholesky, cholesky_solve, dot, gram, symmetric_matvec, symmetric_matvec_fixed,
+};
 use crate::matrix::{Interactions, Row, Scored, sort_best_first, top_n};
 use crate::{Error, Result};
 
@@ -361,6 +363,8 @@ fn regularized_gram(factors_matrix: &[f32], factors: usize, regularization: f32)
 /// the matrix–vector product completely; `Dynamic` for any other size.
 trait Dim: Copy + Send + Sync {
     fn get(self) -> usize;
+    /// `out = gram · v` (gram symmetric, `get() × get()`).
+    fn gram_times(self, gram: &[f32], v: &[f32], out: &mut [f32]);
 }
 
 #[derive(Clone, Copy)]
@@ -371,6 +375,11 @@ impl<const N: usize> Dim for Fixed<N> {
     fn get(self) -> usize {
         N
     }
+
+    #[inline(always)]
+    fn gram_times(self, gram: &[f32], v: &[f32], out: &mut [f32]) {
+        symmetric_matvec_fixed::<N>(gram, v, out);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -380,6 +389,11 @@ impl Dim for Dynamic {
     #[inline(always)]
     fn get(self) -> usize {
         self.0
+    }
+
+    #[inline(always)]
+    fn gram_times(self, gram: &[f32], v: &[f32], out: &mut [f32]) {
+        symmetric_matvec(gram, v, out);
     }
 }
 
@@ -424,7 +438,7 @@ fn least_squares_cg_in<D: Dim>(
                 let ap = &mut ap[..dim.get()];
                 let row = rows.row(index as u32);
                 // r = b − A x, with b = Σ c y and A = G + Σ (c−1) y yᵀ.
-                matvec(&gram[..dim.get() * dim.get()], xu, r);
+                dim.gram_times(&gram, xu, r);
                 r.iter_mut().for_each(|value| *value = -*value);
                 for (other, weight) in row.iter() {
                     let confidence = 1.0 + alpha * weight;
@@ -437,7 +451,7 @@ fn least_squares_cg_in<D: Dim>(
                     return;
                 }
                 for _ in 0..cg_steps {
-                    matvec(&gram[..dim.get() * dim.get()], p, ap);
+                    dim.gram_times(&gram, p, ap);
                     for (other, weight) in row.iter() {
                         let yi = vector(other);
                         axpy(alpha * weight * dot(yi, p), yi, ap);
