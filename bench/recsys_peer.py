@@ -117,7 +117,7 @@ def main():
     result = {"implicit_version": implicit.__version__, "threads": args.threads}
     per_iteration = []
     fit_seconds = []
-    model = None
+    run_metrics = []
     for run in range(args.runs):
         model = AlternatingLeastSquares(
             factors=args.factors,
@@ -135,12 +135,17 @@ def main():
         model.fit(confidence, show_progress=False, callback=lambda _it, elapsed, _loss: times.append(elapsed))
         fit_seconds.append(time.perf_counter() - started)
         per_iteration.append(float(np.median(times)))
+        if test is not None:
+            run_metrics.append(evaluate(model, train, test))
     als = {
         "seconds_per_iteration": float(np.median(per_iteration)),
         "fit_seconds": float(np.median(fit_seconds)),
     }
-    if test is not None:
-        als.update(evaluate(model, train, test))
+    if run_metrics:
+        # The mean over the runs (each with its own seed), as Steward reports.
+        for key in run_metrics[0]:
+            als[key] = float(np.mean([metrics[key] for metrics in run_metrics]))
+        als["users"] = run_metrics[0]["users"]
     result["als"] = als
 
     if test is not None and args.knn_neighbours > 0:

@@ -11,7 +11,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Reader, Writer};
-use crate::linalg::{axpy, cholesky, cholesky_solve, dot, gram, matvec};
+use crate::linalg::{
+    axpy, cholesky, cholesky_solve, dot, gram, symmetric_matvec, symmetric_matvec_fixed,
+};
 use crate::matrix::{Interactions, Row, Scored, sort_best_first, top_n};
 use crate::{Error, Result};
 
@@ -356,30 +358,91 @@ fn regularized_gram(factors_matrix: &[f32], factors: usize, regularization: f32)
     gram
 }
 
+/// The factor count as a type: `Fixed<N>` for the common sizes, so every
+/// row slice has a compile-time length and LLVM unrolls the dot products and
+/// the matrix–vector product completely; `Dynamic` for any other size.
+trait Dim: Copy + Send + Sync {
+    fn get(self) -> usize;
+    /// `out = gram · v` (gram symmetric, `get() × get()`).
+    fn gram_times(self, gram: &[f32], v: &[f32], out: &mut [f32]);
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const N: usize>;
+
+impl<const N: usize> Dim for Fixed<N> {
+    #[inline(always)]
+    fn get(self) -> usize {
+        N
+    }
+
+    #[inline(always)]
+    fn gram_times(self, gram: &[f32], v: &[f32], out: &mut [f32]) {
+        symmetric_matvec_fixed::<N>(gram, v, out);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Dynamic(usize);
+
+impl Dim for Dynamic {
+    #[inline(always)]
+    fn get(self) -> usize {
+        self.0
+    }
+
+    #[inline(always)]
+    fn gram_times(self, gram: &[f32], v: &[f32], out: &mut [f32]) {
+        symmetric_matvec(gram, v, out);
+    }
+}
+
 /// One half-iteration: every row of `x` moves `cg_steps` CG steps towards
 /// the solution of `(YᵀCY + λI) x = YᵀCp`, starting where it stands.
 /// Rows run in parallel; each thread reuses three scratch vectors, so the
 /// loop allocates nothing per row.
 fn least_squares_cg(rows: &impl Rows, x: &mut [f32], y: &[f32], params: &AlsParams) {
-    let factors = params.factors;
+    match params.factors {
+        16 => least_squares_cg_in(Fixed::<16>, rows, x, y, params),
+        32 => least_squares_cg_in(Fixed::<32>, rows, x, y, params),
+        64 => least_squares_cg_in(Fixed::<64>, rows, x, y, params),
+        128 => least_squares_cg_in(Fixed::<128>, rows, x, y, params),
+        factors => least_squares_cg_in(Dynamic(factors), rows, x, y, params),
+    }
+}
+
+fn least_squares_cg_in<D: Dim>(
+    dim: D,
+    rows: &impl Rows,
+    x: &mut [f32],
+    y: &[f32],
+    params: &AlsParams,
+) {
+    let factors = dim.get();
     let gram = regularized_gram(y, factors, params.regularization);
     let alpha = params.alpha;
     let cg_steps = params.cg_steps;
+    let vector = |index: u32| {
+        let start = index as usize * dim.get();
+        &y[start..start + dim.get()]
+    };
     x.par_chunks_mut(factors)
         .enumerate()
         .with_min_len(64)
         .for_each_init(
             || vec![0f32; 3 * factors],
             |scratch, (index, xu)| {
-                let (r, rest) = scratch.split_at_mut(factors);
-                let (p, ap) = rest.split_at_mut(factors);
+                let xu = &mut xu[..dim.get()];
+                let (r, rest) = scratch.split_at_mut(dim.get());
+                let (p, ap) = rest.split_at_mut(dim.get());
+                let ap = &mut ap[..dim.get()];
                 let row = rows.row(index as u32);
                 // r = b − A x, with b = Σ c y and A = G + Σ (c−1) y yᵀ.
-                matvec(&gram, xu, r);
+                dim.gram_times(&gram, xu, r);
                 r.iter_mut().for_each(|value| *value = -*value);
                 for (other, weight) in row.iter() {
                     let confidence = 1.0 + alpha * weight;
-                    let yi = &y[other as usize * factors..(other as usize + 1) * factors];
+                    let yi = vector(other);
                     axpy(confidence - (confidence - 1.0) * dot(yi, xu), yi, r);
                 }
                 p.copy_from_slice(r);
@@ -388,9 +451,9 @@ fn least_squares_cg(rows: &impl Rows, x: &mut [f32], y: &[f32], params: &AlsPara
                     return;
                 }
                 for _ in 0..cg_steps {
-                    matvec(&gram, p, ap);
+                    dim.gram_times(&gram, p, ap);
                     for (other, weight) in row.iter() {
-                        let yi = &y[other as usize * factors..(other as usize + 1) * factors];
+                        let yi = vector(other);
                         axpy(alpha * weight * dot(yi, p), yi, ap);
                     }
                     let step = rs_old / dot(p, ap);

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod recommend;
 pub mod service;
 pub mod split;
+pub mod synthetic;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@ use steward_runtime::config::Flags;
 
 use crate::Context;
 
-use super::{bench_embed, bench_generate, bench_import, bench_search, bench_serve};
+use super::{bench_embed, bench_generate, bench_import, bench_recsys, bench_search, bench_serve};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// BM25 queries/s, index build docs/s and written → searchable latency on a
     /// generated community, with bm25s side by side.
     Search(bench_search::BenchSearchArgs),
+    /// ALS seconds per iteration and nDCG@10 with `implicit` side by side
+    /// (MovieLens-100k, a generated 10k x 5k set), and fold-in latency.
+    Recsys(bench_recsys::BenchRecsysArgs),
 }
 
 impl BenchCommand {
@@ -31,7 +34,8 @@ impl BenchCommand {
             BenchCommand::Import(_)
             | BenchCommand::Embed(_)
             | BenchCommand::Serve(_)
-            | BenchCommand::Search(_) => {}
+            | BenchCommand::Search(_)
+            | BenchCommand::Recsys(_) => {}
         }
     }
 }
@@ -43,6 +47,7 @@ pub async fn run(command: BenchCommand, context: &Context) -> anyhow::Result<()>
         BenchCommand::Generate(args) => bench_generate::run(args, context).await,
         BenchCommand::Serve(args) => bench_serve::run(args, context).await,
         BenchCommand::Search(args) => bench_search::run(args, context).await,
+        BenchCommand::Recsys(args) => bench_recsys::run(args, context).await,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod bench;
 mod bench_embed;
 mod bench_generate;
 mod bench_import;
+mod bench_recsys;
 mod bench_search;
 mod bench_serve;
 pub mod config;
