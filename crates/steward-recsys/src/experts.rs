@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use steward_domain::{PostId, Timestamp, UserId};
 
-use crate::dataset::{Community, IdMap};
+use crate::dataset::{Community, IdMap, Thread};
 
 /// Members scored per question when the community has more answerers than
 /// this: the ones who answered in the question's tags, the closest by
@@ -64,6 +64,21 @@ pub struct QuestionToRoute<'a> {
     pub at: Timestamp,
     /// Members never to propose (those who already answered it).
     pub exclude: &'a [UserId],
+}
+
+impl<'a> QuestionToRoute<'a> {
+    /// A thread of the community as it was asked: its tags, vector, asker and time.
+    pub fn of(thread: &'a Thread, vectors: Option<&'a ThreadVectors>) -> QuestionToRoute<'a> {
+        QuestionToRoute {
+            tags: &thread.tags,
+            vector: vectors
+                .and_then(|vectors| vectors.get(&thread.id))
+                .map(Vec::as_slice),
+            asker: thread.owner,
+            at: thread.created_at,
+            exclude: &[],
+        }
+    }
 }
 
 /// One proposed member, with the evidence behind the rank.
@@ -255,15 +270,7 @@ impl ExpertIndex {
             let Some(positive) = answerers.get(&thread.id) else {
                 continue;
             };
-            let question = QuestionToRoute {
-                tags: &thread.tags,
-                vector: vectors
-                    .and_then(|vectors| vectors.get(&thread.id))
-                    .map(Vec::as_slice),
-                asker: thread.owner,
-                at: thread.created_at,
-                exclude: &[],
-            };
+            let question = QuestionToRoute::of(thread, vectors);
             for member in self.candidates(&question) {
                 rows.push(self.features(member, &question).0);
                 labels.push(positive.contains(&self.members.id(member)));
@@ -655,15 +662,7 @@ pub fn evaluate_routing(
             continue;
         }
         questions += 1;
-        let question = QuestionToRoute {
-            tags: &thread.tags,
-            vector: vectors
-                .and_then(|vectors| vectors.get(&thread.id))
-                .map(Vec::as_slice),
-            asker: thread.owner,
-            at: thread.created_at,
-            exclude: &[],
-        };
+        let question = QuestionToRoute::of(thread, vectors);
         let ours: Vec<UserId> = index
             .route(&question, 10)
             .into_iter()

@@ -109,22 +109,7 @@ pub async fn train(args: TrainArgs, context: &Context) -> anyhow::Result<()> {
         );
     }
     println!("validation (latest acts held out):");
-    println!(
-        "  {:<11} {:>7} {:>7} {:>7} {:>8} {:>7} {:>8}",
-        "model", "P@10", "R@10", "R@20", "nDCG@10", "MAP@10", "coverage"
-    );
-    for (model, metrics) in &report.validation {
-        println!(
-            "  {:<11} {:>7.4} {:>7.4} {:>7.4} {:>8.4} {:>7.4} {:>8.4}",
-            model,
-            metrics.precision_at_10,
-            metrics.recall_at_10,
-            metrics.recall_at_20,
-            metrics.ndcg_at_10,
-            metrics.map_at_10,
-            metrics.coverage
-        );
-    }
+    super::eval_recsys::print_table(&report.validation);
     println!("in {:.1} s", report.elapsed_seconds);
     Ok(())
 }
