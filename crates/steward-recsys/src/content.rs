@@ -57,7 +57,9 @@ impl Content {
         row.iter().any(|&value| value != 0.0).then_some(row)
     }
 
-    fn centroid(&self, history: Row<'_>) -> Option<Vec<f32>> {
+    /// The unit-length weighted centroid of `history`'s vectors: the member
+    /// as the content model sees them; `None` when no history item has one.
+    pub fn centroid(&self, history: Row<'_>) -> Option<Vec<f32>> {
         let mut centroid = vec![0f32; self.dim];
         for (item, weight) in history.iter() {
             if let Some(vector) = self.vector(item) {

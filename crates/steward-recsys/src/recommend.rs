@@ -290,25 +290,6 @@ fn cold_start_items(
         .collect()
 }
 
-/// The member's content centroid (unit length) from the bundle's content model.
-fn centroid(bundle: &Bundle, history: &MemberHistory) -> Option<Vec<f32>> {
-    let Some(Model::Content(content)) = bundle.model(ModelKind::Content) else {
-        return None;
-    };
-    let mut sum = vec![0.0_f32; content.dim()];
-    let mut any = false;
-    for (item, weight) in history.items.iter().zip(&history.weights) {
-        if let Some(vector) = content.vector(*item) {
-            any = true;
-            for (total, value) in sum.iter_mut().zip(vector) {
-                *total += weight * value;
-            }
-        }
-    }
-    let norm = sum.iter().map(|value| value * value).sum::<f32>().sqrt();
-    (any && norm > f32::EPSILON).then(|| sum.into_iter().map(|value| value / norm).collect())
-}
-
 /// Lets up to a fifth of the list be threads posted since training, when
 /// they are at least as close to the member as the weakest model pick.
 fn mix_fresh(
@@ -321,10 +302,10 @@ fn mix_fresh(
     if fresh.is_empty() || n == 0 {
         return;
     }
-    let Some(centroid) = centroid(bundle, history) else {
+    let Some(Model::Content(content)) = bundle.model(ModelKind::Content) else {
         return;
     };
-    let Some(Model::Content(content)) = bundle.model(ModelKind::Content) else {
+    let Some(centroid) = content.centroid(history.row()) else {
         return;
     };
     let cosine = |vector: &[f32]| -> f32 { vector.iter().zip(&centroid).map(|(a, b)| a * b).sum() };

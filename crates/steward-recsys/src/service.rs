@@ -29,7 +29,8 @@ const OPEN_QUESTIONS: u32 = 500;
 #[derive(Debug)]
 struct Served {
     version: i64,
-    bundle: Bundle,
+    /// Shared: a refresh that only reads new threads keeps the same models.
+    bundle: Arc<Bundle>,
     fresh: Vec<FreshThread>,
 }
 
@@ -130,12 +131,13 @@ impl RecsysService {
                     .map_err(|error| {
                         Error::Codec(format!("loading the bundle stopped: {error}"))
                     })??;
-                (Some(bundle), true)
+                (Some(Arc::new(bundle)), true)
             }
         };
         let bundle_ref = bundle
             .as_ref()
             .or(current.as_ref().map(|served| &served.bundle))
+            .map(Arc::as_ref)
             .expect("either a new bundle or the served one");
         let fresh = fresh_threads(&self.store, bundle_ref).await?;
         let fresh_threads = fresh.len();
@@ -149,7 +151,7 @@ impl RecsysService {
                 let current = current.expect("unchanged means served");
                 Served {
                     version: current.version,
-                    bundle: current.bundle.clone(),
+                    bundle: Arc::clone(&current.bundle),
                     fresh,
                 }
             }
