@@ -120,9 +120,12 @@ mod tests {
         for relation in Relation::ALL {
             assert_eq!(relation.as_str().parse::<Relation>(), Ok(relation));
             assert_eq!(relation.to_string(), relation.as_str());
-            let json = serde_json::to_string(&relation).unwrap();
+            let json = serde_json::to_string(&relation).expect("a unit variant serialises");
             assert_eq!(json, format!("\"{}\"", relation.as_str()));
-            assert_eq!(serde_json::from_str::<Relation>(&json).unwrap(), relation);
+            assert_eq!(
+                serde_json::from_str::<Relation>(&json).expect("its own output parses"),
+                relation
+            );
         }
     }
 
@@ -133,7 +136,9 @@ mod tests {
 
     #[test]
     fn an_unknown_name_is_rejected_with_the_valid_names() {
-        let error = "similar_to".parse::<Relation>().unwrap_err();
+        let error = "similar_to"
+            .parse::<Relation>()
+            .expect_err("not a relation");
         let message = error.to_string();
         assert!(message.contains("similar_to"), "{message}");
         for relation in Relation::ALL {
