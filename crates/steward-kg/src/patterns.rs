@@ -269,6 +269,8 @@ struct CueSpec {
     before: &'static [&'static str],
     /// The text after the second mention must start with one of these.
     after: &'static [&'static str],
+    /// The text before the first mention must not end with one of these.
+    not_before: &'static [&'static str],
     /// The second mention must end its noun phrase ("Django is a Python web
     /// framework" is not `django is_a python`).
     head: bool,
@@ -284,6 +286,7 @@ struct Cue {
     direction: Direction,
     before: Vec<String>,
     after: Vec<String>,
+    not_before: Vec<String>,
     head: bool,
     question: bool,
 }
@@ -315,6 +318,7 @@ static CUES: LazyLock<CueTable> = LazyLock::new(|| {
             direction: spec.direction,
             before: spec.before.iter().flat_map(|t| expand(t)).collect(),
             after: spec.after.iter().flat_map(|t| expand(t)).collect(),
+            not_before: spec.not_before.iter().flat_map(|t| expand(t)).collect(),
             head: spec.head,
             question: spec.question,
         });
@@ -364,6 +368,13 @@ fn best_cue(before: &str, between: &str, after: &str, asks: bool) -> Option<&'st
                     .after
                     .iter()
                     .any(|phrase| starts_with_phrase(&after, phrase))
+            {
+                continue;
+            }
+            if cue
+                .not_before
+                .iter()
+                .any(|phrase| ends_with_phrase(&before, phrase))
             {
                 continue;
             }
@@ -648,6 +659,8 @@ fn expand(template: &str) -> Vec<String> {
     normalised
 }
 
+const PREPOSITIONS: &str = "{in|on|with|for|from|to|at|by|of|using|after|before|since|unlike|like|into|inside|within|without|about|under|over|via|through|across|than|as}";
+
 const ADJECTIVES: &str = "{popular|lightweight|light-weight|modern|small|fast|free|simple|powerful|high-level|low-level|general-purpose|cross-platform|statically typed|dynamically typed|functional|minimal|new|relational|distributed|object-oriented|compiled|interpreted|open-source|open source|standalone|third-party|built-in|widely used|common|well-known|mature|declarative|full-featured|full-stack|minimalist|micro|}";
 
 fn spec(
@@ -665,6 +678,7 @@ fn spec(
         between,
         before: &[],
         after: &[],
+        not_before: &[],
         head: false,
         question: false,
     }
@@ -677,6 +691,10 @@ impl CueSpec {
     }
     fn after(mut self, after: &'static [&'static str]) -> CueSpec {
         self.after = after;
+        self
+    }
+    fn not_before(mut self, not_before: &'static [&'static str]) -> CueSpec {
+        self.not_before = not_before;
         self
     }
     fn head(mut self) -> CueSpec {
@@ -714,6 +732,8 @@ fn cue_specs() -> Vec<CueSpec> {
             Forward,
             &[", {a|an} ADJ", "({a|an} ADJ", "- {a|an} ADJ", "— {a|an} ADJ"],
         )
+        // "In Python, a list is ...": the comma closes a phrase, not a name.
+        .not_before(&[PREPOSITIONS])
         .head(),
         spec(
             "such_as",
@@ -820,6 +840,14 @@ fn cue_specs() -> Vec<CueSpec> {
                 "{is|,|as|are} {a|an|} {good|great|popular|lightweight|modern|faster|simpler|drop-in|open source|open-source|free|newer|better|viable|common|} {alternative|replacement|substitute} {to|for}",
             ],
         ),
+        spec(
+            "alternative_question",
+            AlternativeTo,
+            0.75,
+            Forward,
+            &["{a|an} {good|great|popular|lightweight|modern|faster|simpler|drop-in|viable|better|} {alternative|replacement|substitute} {to|for}"],
+        )
+        .before(&["{is|are}"]),
         spec(
             "alternatives_like",
             AlternativeTo,
@@ -1062,35 +1090,40 @@ fn cue_specs() -> Vec<CueSpec> {
             0.85,
             Forward,
             &["{causes|caused|cause|is causing|was causing|can cause|may cause|might cause|will cause|could cause|leads to|led to|lead to|can lead to|results in|resulted in|result in|triggers|triggered|trigger|can trigger}"],
-        ),
+        )
+        .head(),
         spec(
             "throws",
             Causes,
             0.65,
             Forward,
             &["{throws|threw|raises|raised|is throwing|is raising|gives|gave|gives me|produces}"],
-        ),
+        )
+        .head(),
         spec(
             "caused_by",
             Causes,
             0.85,
             Backward,
             &["{is|was|are|were|can be|may be|might be|gets|got|} {caused|triggered|produced|thrown|raised} by"],
-        ),
+        )
+        .head(),
         spec(
             "due_to",
             Causes,
             0.65,
             Backward,
             &["{is|was|are|were|,|} {due to|because of|the result of|a result of|a consequence of}"],
-        ),
+        )
+        .head(),
         spec(
             "zh_causes",
             Causes,
             0.85,
             Forward,
             &["{会|可能会|可能|就会|容易|}{导致|引起|造成|引发}{了|}"],
-        ),
+        )
+        .head(),
         spec("zh_caused_by", Causes, 0.85, Backward, &["{是|}{由|由于|因为}"])
             .after(&["{引起|导致|造成|引发}"]),
         spec(
@@ -1099,7 +1132,8 @@ fn cue_specs() -> Vec<CueSpec> {
             0.65,
             Backward,
             &["{是因为|是由于}", "{的|}{根本|}原因是"],
-        ),
+        )
+        .head(),
         // ---- solves (source = fix, target = problem) ----
         spec(
             "solves",
@@ -1107,14 +1141,16 @@ fn cue_specs() -> Vec<CueSpec> {
             0.8,
             Forward,
             &["{solves|solved|fixes|fixed|resolves|resolved|addresses|addressed|eliminates|eliminated|gets rid of|got rid of|will fix|should fix|can fix|would fix|might fix|may fix|will solve|should solve|can solve|will resolve|should resolve}"],
-        ),
+        )
+        .head(),
         spec(
             "prevents",
             Solves,
             0.7,
             Forward,
             &["{avoids|avoided|prevents|prevented|works around|worked around|can avoid|will prevent}"],
-        ),
+        )
+        .head(),
         spec(
             "use_to_fix",
             Solves,
@@ -1124,7 +1160,8 @@ fn cue_specs() -> Vec<CueSpec> {
         )
         .before(&[
             "{use|using|used|try|tried|install|installing|installed|upgrade|upgrading|upgraded|add|adding|added|switch to|switching to|switched to|set|setting|enable|enabling|downgrade|downgrading|update|updating|updated}",
-        ]),
+        ])
+        .head(),
         spec(
             "fixed_by",
             Solves,
@@ -1134,7 +1171,8 @@ fn cue_specs() -> Vec<CueSpec> {
                 "{is|was|are|were|can be|could be|should be|will be|gets|got|has been|have been|} {fixed|solved|resolved|addressed|avoided|prevented|eliminated|worked around} {by|with|using|through|via|after} {using|installing|upgrading|adding|switching to|updating|downgrading|setting|enabling|}",
                 "{went away|disappeared|was gone|is gone|stopped} after {using|installing|upgrading|adding|switching to|updating|downgrading|setting|enabling|}",
             ],
-        ),
+        )
+        .head(),
         spec(
             "solved_by",
             Solves,
@@ -1145,14 +1183,16 @@ fn cue_specs() -> Vec<CueSpec> {
                 "{with|using|through|via}",
             ],
         )
-        .before(&["{solved|fixed|resolved|solve|fix|resolve|got rid of|get rid of|avoid|avoided|work around|worked around}"]),
+        .before(&["{solved|fixed|resolved|solve|fix|resolve|got rid of|get rid of|avoid|avoided|work around|worked around}"])
+        .head(),
         spec(
             "fix_for",
             Solves,
             0.8,
             Forward,
             &["{is|was|,|} {the|a|an|one} {fix|solution|workaround|cure|remedy} {for|to}"],
-        ),
+        )
+        .head(),
         spec(
             "to_fix_use",
             Solves,
@@ -1160,7 +1200,8 @@ fn cue_specs() -> Vec<CueSpec> {
             Backward,
             &["{,|} {you|you can|you should|you need to|we can|i|just|} {use|try|install|upgrade|add|set|enable|switch to|update|downgrade}"],
         )
-        .before(&["{to fix|to solve|to resolve|to get rid of|to avoid|to work around|to prevent}"]),
+        .before(&["{to fix|to solve|to resolve|to get rid of|to avoid|to work around|to prevent}"])
+        .head(),
         spec(
             "zh_use_to_solve",
             Solves,
@@ -1168,14 +1209,16 @@ fn cue_specs() -> Vec<CueSpec> {
             Forward,
             &["{来|就|就能|可以|就可以|能|}{解决|修复|处理|避免}{了|}"],
         )
-        .before(&["{用|使用|通过|利用|可以用|可以使用|试试|改用|换成|安装|升级}"]),
+        .before(&["{用|使用|通过|利用|可以用|可以使用|试试|改用|换成|安装|升级}"])
+        .head(),
         spec(
             "zh_solves",
             Solves,
             0.8,
             Forward,
             &["{可以|能|能够|就能|会|}{解决|修复|修好|搞定}{了|}"],
-        ),
+        )
+        .head(),
         spec(
             "zh_solved_by",
             Solves,
@@ -1314,6 +1357,38 @@ mod tests {
             "I tried FastAPI, a Python library for APIs.",
             &["FastAPI", "Python"],
             None,
+        );
+    }
+
+    #[test]
+    fn a_comma_after_a_prepositional_phrase_is_not_an_appositive() {
+        let got = relations(
+            "In Python, a list is a mutable sequence.",
+            &["Python", "list", "mutable sequence"],
+        );
+        assert_eq!(
+            got,
+            [(
+                "list".to_owned(),
+                IsA,
+                "mutable sequence".to_owned(),
+                "is_a"
+            )]
+        );
+    }
+
+    #[test]
+    fn causes_and_solves_need_the_whole_name_not_a_modifier() {
+        check("这个 bug 导致 Chrome 崩溃", &["bug", "Chrome"], None);
+        check(
+            "Upgrading pip fixes Python errors.",
+            &["pip", "Python"],
+            None,
+        );
+        check(
+            "Is Kotlin a replacement for Java?",
+            &["Kotlin", "Java"],
+            Some(("Kotlin", AlternativeTo, "Java", "alternative_question")),
         );
     }
 
@@ -1486,7 +1561,7 @@ mod tests {
             Some(("circular import", Causes, "ImportError", "caused_by")),
         );
         check(
-            "I get a MemoryError due to the pandas merge.",
+            "I get a MemoryError due to pandas when merging.",
             &["MemoryError", "pandas"],
             Some(("pandas", Causes, "MemoryError", "due_to")),
         );

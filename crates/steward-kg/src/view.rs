@@ -1027,16 +1027,32 @@ enum Capture {
     Default,
 }
 
+/// What the reader is inside of while it walks the document.
+#[derive(Debug)]
+struct GraphMlReader<'x> {
+    xml: &'x str,
+    parsed: ParsedGraphMl,
+    saw_graph: bool,
+    /// The id of the `<key>` being read.
+    current_key: Option<String>,
+    /// `Some(KeyDomain::Node)` inside a `<node>`, `Some(KeyDomain::Edge)` inside an `<edge>`.
+    current_owner: Option<KeyDomain>,
+    capture: Option<Capture>,
+    text: String,
+}
+
 fn parse_graphml(xml: &str) -> Result<ParsedGraphMl, ViewError> {
     let mut reader = Reader::from_str(xml);
-    let mut parsed = ParsedGraphMl::default();
+    let mut state = GraphMlReader {
+        xml,
+        parsed: ParsedGraphMl::default(),
+        saw_graph: false,
+        current_key: None,
+        current_owner: None,
+        capture: None,
+        text: String::new(),
+    };
     let mut open_elements: Vec<String> = Vec::new();
-    let mut saw_graph = false;
-    let mut current_key: Option<String> = None;
-    // Some(true) while inside a node, Some(false) inside an edge.
-    let mut current_owner: Option<bool> = None;
-    let mut capture: Option<Capture> = None;
-    let mut text = String::new();
     loop {
         let position = reader.buffer_position();
         let event = reader
@@ -1045,59 +1061,24 @@ fn parse_graphml(xml: &str) -> Result<ParsedGraphMl, ViewError> {
         match event {
             Event::Eof => break,
             Event::Start(element) => {
-                let name = element.local_name().as_ref().to_owned();
-                open_element(
-                    xml,
-                    &element,
-                    position,
-                    &mut parsed,
-                    &mut current_key,
-                    &mut current_owner,
-                    &mut capture,
-                    &mut saw_graph,
-                )?;
-                text.clear();
-                open_elements.push(name);
+                state.open(&element, position)?;
+                open_elements.push(element.local_name().as_ref().to_owned());
             }
             Event::Empty(element) => {
-                open_element(
-                    xml,
-                    &element,
-                    position,
-                    &mut parsed,
-                    &mut current_key,
-                    &mut current_owner,
-                    &mut capture,
-                    &mut saw_graph,
-                )?;
-                text.clear();
-                close_element(
-                    element.local_name().as_ref(),
-                    &mut parsed,
-                    &mut current_key,
-                    &mut current_owner,
-                    &mut capture,
-                    &mut text,
-                );
+                state.open(&element, position)?;
+                state.close(element.local_name().as_ref());
             }
             Event::End(element) => {
                 open_elements.pop();
-                close_element(
-                    element.local_name().as_ref(),
-                    &mut parsed,
-                    &mut current_key,
-                    &mut current_owner,
-                    &mut capture,
-                    &mut text,
-                );
+                state.close(element.local_name().as_ref());
             }
-            Event::Text(content) if capture.is_some() => {
-                text.push_str(&content.xml10_content());
+            Event::Text(content) if state.capture.is_some() => {
+                state.text.push_str(&content.xml10_content());
             }
-            Event::CData(content) if capture.is_some() => {
-                text.push_str(&content.xml10_content());
+            Event::CData(content) if state.capture.is_some() => {
+                state.text.push_str(&content.xml10_content());
             }
-            Event::GeneralRef(reference) if capture.is_some() => {
+            Event::GeneralRef(reference) if state.capture.is_some() => {
                 let resolved = if reference.is_char_ref() {
                     reference
                         .resolve_char_ref()
@@ -1119,7 +1100,7 @@ fn parse_graphml(xml: &str) -> Result<ParsedGraphMl, ViewError> {
                         format!("unknown entity `&{};`", &*reference),
                     ));
                 };
-                text.push(ch);
+                state.text.push(ch);
             }
             _ => {}
         }
@@ -1131,124 +1112,114 @@ fn parse_graphml(xml: &str) -> Result<ParsedGraphMl, ViewError> {
             format!("the document ends inside <{unclosed}>"),
         ));
     }
-    if !saw_graph {
+    if !state.saw_graph {
         return Err(ViewError::graphml(xml, 0, "no <graph> element".to_owned()));
     }
-    Ok(parsed)
+    Ok(state.parsed)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn open_element(
-    xml: &str,
-    element: &BytesStart<'_>,
-    position: u64,
-    parsed: &mut ParsedGraphMl,
-    current_key: &mut Option<String>,
-    current_owner: &mut Option<bool>,
-    capture: &mut Option<Capture>,
-    saw_graph: &mut bool,
-) -> Result<(), ViewError> {
-    let attribute = |wanted: &str| -> Result<Option<String>, ViewError> {
-        for attribute in element.attributes() {
-            let attribute =
-                attribute.map_err(|error| ViewError::xml(xml, position, error.to_string()))?;
-            if attribute.key.local_name().as_ref() == wanted {
-                let value = attribute
-                    .normalized_value(XmlVersion::Implicit1_0)
-                    .map_err(|error| ViewError::xml(xml, position, error.to_string()))?;
-                return Ok(Some(value.into_owned()));
-            }
-        }
-        Ok(None)
-    };
-    let required = |wanted: &str, what: &str| -> Result<String, ViewError> {
-        attribute(wanted)?.ok_or_else(|| {
-            ViewError::graphml(xml, position, format!("<{what}> without `{wanted}`"))
-        })
-    };
-    match element.local_name().as_ref() {
-        "graph" => *saw_graph = true,
-        "key" => {
-            let id = required("id", "key")?;
-            let domain = match attribute("for")?.as_deref() {
-                Some("node") => KeyDomain::Node,
-                Some("edge") => KeyDomain::Edge,
-                _ => KeyDomain::Other,
-            };
-            let name = attribute("attr.name")?.unwrap_or_else(|| id.clone());
-            parsed.keys.insert(
-                id.clone(),
-                KeyDeclaration {
-                    domain,
-                    name: name.to_lowercase(),
-                    default: None,
-                },
-            );
-            *current_key = Some(id);
-        }
-        "default" if current_key.is_some() => *capture = Some(Capture::Default),
-        "node" => {
-            parsed.nodes.push(RawElement {
-                position,
-                xml_id: required("id", "node")?,
-                source: String::new(),
-                target: String::new(),
-                data: Vec::new(),
-            });
-            *current_owner = Some(true);
-        }
-        "edge" => {
-            parsed.edges.push(RawElement {
-                position,
-                xml_id: attribute("id")?.unwrap_or_default(),
-                source: required("source", "edge")?,
-                target: required("target", "edge")?,
-                data: Vec::new(),
-            });
-            *current_owner = Some(false);
-        }
-        "data" if current_owner.is_some() => {
-            *capture = Some(Capture::Data {
-                key: required("key", "data")?,
-                position,
-            });
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn close_element(
-    name: &str,
-    parsed: &mut ParsedGraphMl,
-    current_key: &mut Option<String>,
-    current_owner: &mut Option<bool>,
-    capture: &mut Option<Capture>,
-    text: &mut String,
-) {
-    match name {
-        "node" | "edge" => *current_owner = None,
-        "key" => *current_key = None,
-        "default" => {
-            if let (Some(Capture::Default), Some(key_id)) = (capture.take(), current_key.as_ref())
-                && let Some(declaration) = parsed.keys.get_mut(key_id)
-            {
-                declaration.default = Some(std::mem::take(text));
-            }
-        }
-        "data" => {
-            if let Some(Capture::Data { key, position }) = capture.take() {
-                let owner = match current_owner {
-                    Some(true) => parsed.nodes.last_mut(),
-                    Some(false) => parsed.edges.last_mut(),
-                    None => None,
-                };
-                if let Some(owner) = owner {
-                    owner.data.push((key, std::mem::take(text), position));
+impl GraphMlReader<'_> {
+    fn open(&mut self, element: &BytesStart<'_>, position: u64) -> Result<(), ViewError> {
+        let xml = self.xml;
+        let attribute = |wanted: &str| -> Result<Option<String>, ViewError> {
+            for attribute in element.attributes() {
+                let attribute =
+                    attribute.map_err(|error| ViewError::xml(xml, position, error.to_string()))?;
+                if attribute.key.local_name().as_ref() == wanted {
+                    let value = attribute
+                        .normalized_value(XmlVersion::Implicit1_0)
+                        .map_err(|error| ViewError::xml(xml, position, error.to_string()))?;
+                    return Ok(Some(value.into_owned()));
                 }
             }
+            Ok(None)
+        };
+        let required = |wanted: &str, what: &str| -> Result<String, ViewError> {
+            attribute(wanted)?.ok_or_else(|| {
+                ViewError::graphml(xml, position, format!("<{what}> without `{wanted}`"))
+            })
+        };
+        self.text.clear();
+        match element.local_name().as_ref() {
+            "graph" => self.saw_graph = true,
+            "key" => {
+                let id = required("id", "key")?;
+                let domain = match attribute("for")?.as_deref() {
+                    Some("node") => KeyDomain::Node,
+                    Some("edge") => KeyDomain::Edge,
+                    _ => KeyDomain::Other,
+                };
+                let name = attribute("attr.name")?.unwrap_or_else(|| id.clone());
+                self.parsed.keys.insert(
+                    id.clone(),
+                    KeyDeclaration {
+                        domain,
+                        name: name.to_lowercase(),
+                        default: None,
+                    },
+                );
+                self.current_key = Some(id);
+            }
+            "default" if self.current_key.is_some() => self.capture = Some(Capture::Default),
+            "node" => {
+                self.parsed.nodes.push(RawElement {
+                    position,
+                    xml_id: required("id", "node")?,
+                    source: String::new(),
+                    target: String::new(),
+                    data: Vec::new(),
+                });
+                self.current_owner = Some(KeyDomain::Node);
+            }
+            "edge" => {
+                self.parsed.edges.push(RawElement {
+                    position,
+                    xml_id: attribute("id")?.unwrap_or_default(),
+                    source: required("source", "edge")?,
+                    target: required("target", "edge")?,
+                    data: Vec::new(),
+                });
+                self.current_owner = Some(KeyDomain::Edge);
+            }
+            "data" if self.current_owner.is_some() => {
+                self.capture = Some(Capture::Data {
+                    key: required("key", "data")?,
+                    position,
+                });
+            }
+            _ => {}
         }
-        _ => {}
+        Ok(())
+    }
+
+    fn close(&mut self, name: &str) {
+        match name {
+            "node" | "edge" => self.current_owner = None,
+            "key" => self.current_key = None,
+            "default" => {
+                if let (Some(Capture::Default), Some(key_id)) =
+                    (self.capture.take(), self.current_key.as_ref())
+                    && let Some(declaration) = self.parsed.keys.get_mut(key_id)
+                {
+                    declaration.default = Some(std::mem::take(&mut self.text));
+                }
+            }
+            "data" => {
+                if let Some(Capture::Data { key, position }) = self.capture.take() {
+                    let owner = match self.current_owner {
+                        Some(KeyDomain::Node) => self.parsed.nodes.last_mut(),
+                        Some(KeyDomain::Edge) => self.parsed.edges.last_mut(),
+                        _ => None,
+                    };
+                    if let Some(owner) = owner {
+                        owner
+                            .data
+                            .push((key, std::mem::take(&mut self.text), position));
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
