@@ -265,6 +265,18 @@ impl GraphView {
         self.index.get(&id).copied()
     }
 
+    /// Every edge with the dense indices of its source and target, read off
+    /// petgraph's edge list (no id lookups).
+    fn dense_ends(&self) -> impl Iterator<Item = (usize, usize, &Edge)> + '_ {
+        self.graph.raw_edges().iter().map(|raw| {
+            (
+                raw.source().index(),
+                raw.target().index(),
+                &self.edges[raw.weight],
+            )
+        })
+    }
+
     /// Edges incident to dense index `node_idx`, with the index at the other end.
     fn incident(&self, node_idx: usize) -> impl Iterator<Item = (usize, &Edge)> + '_ {
         self.graph
@@ -334,6 +346,11 @@ impl GraphView {
             parent: None,
         }];
         let mut fewest_hops = vec![usize::MAX; self.nodes.len()];
+        // The cheapest label queued so far per node, as (cost, hops): a new
+        // label that is no cheaper and no shorter can never do better.
+        let mut cheapest_queued: Vec<(f64, usize)> =
+            vec![(f64::INFINITY, usize::MAX); self.nodes.len()];
+        cheapest_queued[start] = (0.0, 0);
         let mut queue = BinaryHeap::new();
         queue.push(Frontier {
             cost: 0.0,
@@ -367,6 +384,13 @@ impl GraphView {
                 }
                 let edge_idx = *edge_ref.weight();
                 let next_cost = cost + edge_cost(&self.edges[edge_idx]);
+                let (queued_cost, queued_hops) = cheapest_queued[other];
+                if next_cost >= queued_cost && hops + 1 >= queued_hops {
+                    continue;
+                }
+                if next_cost < queued_cost {
+                    cheapest_queued[other] = (next_cost, hops + 1);
+                }
                 labels.push(Label {
                     node: other,
                     hops: hops + 1,
@@ -470,10 +494,9 @@ impl GraphView {
             .map(|(node, _)| node.clone())
             .collect();
         let edges = self
-            .edges
-            .iter()
-            .filter(|edge| kept[self.index[&edge.source]] && kept[self.index[&edge.target]])
-            .cloned()
+            .dense_ends()
+            .filter(|(source, target, _)| kept[*source] && kept[*target])
+            .map(|(_, _, edge)| edge.clone())
             .collect();
         GraphView::new(nodes, edges)
     }
@@ -482,8 +505,7 @@ impl GraphView {
     /// all relations between the two, sorted by neighbour.
     fn weighted_adjacency(&self) -> Vec<Vec<(usize, f64)>> {
         let mut adjacency: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.nodes.len()];
-        for edge in &self.edges {
-            let (source, target) = (self.index[&edge.source], self.index[&edge.target]);
+        for (source, target, edge) in self.dense_ends() {
             let weight = usable_weight(edge.weight);
             adjacency[source].push((target, weight));
             adjacency[target].push((source, weight));
@@ -746,11 +768,9 @@ impl GraphView {
     /// whatever the relations between them: the adjacency a GNN trains on.
     pub fn dense_edges(&self) -> Vec<(u32, u32)> {
         let mut pairs: Vec<(u32, u32)> = self
-            .edges
-            .iter()
-            .map(|edge| {
-                let source = dense_u32(self.index[&edge.source]);
-                let target = dense_u32(self.index[&edge.target]);
+            .dense_ends()
+            .map(|(source, target, _)| {
+                let (source, target) = (dense_u32(source), dense_u32(target));
                 (source.min(target), source.max(target))
             })
             .collect();
