@@ -269,8 +269,10 @@ struct CueSpec {
     before: &'static [&'static str],
     /// The text after the second mention must start with one of these.
     after: &'static [&'static str],
-    /// The text before the first mention must not end with one of these.
-    not_before: &'static [&'static str],
+    /// The first mention must not open the sentence or a clause right
+    /// after one of these ("In Python, a list is ..."): the text before it
+    /// is not exactly the phrase, nor ends with ", " and the phrase.
+    not_opening: &'static [&'static str],
     /// The second mention must end its noun phrase ("Django is a Python web
     /// framework" is not `django is_a python`).
     head: bool,
@@ -286,7 +288,7 @@ struct Cue {
     direction: Direction,
     before: Vec<String>,
     after: Vec<String>,
-    not_before: Vec<String>,
+    not_opening: Vec<String>,
     head: bool,
     question: bool,
 }
@@ -318,7 +320,7 @@ static CUES: LazyLock<CueTable> = LazyLock::new(|| {
             direction: spec.direction,
             before: spec.before.iter().flat_map(|t| expand(t)).collect(),
             after: spec.after.iter().flat_map(|t| expand(t)).collect(),
-            not_before: spec.not_before.iter().flat_map(|t| expand(t)).collect(),
+            not_opening: spec.not_opening.iter().flat_map(|t| expand(t)).collect(),
             head: spec.head,
             question: spec.question,
         });
@@ -371,11 +373,12 @@ fn best_cue(before: &str, between: &str, after: &str, asks: bool) -> Option<&'st
             {
                 continue;
             }
-            if cue
-                .not_before
-                .iter()
-                .any(|phrase| ends_with_phrase(&before, phrase))
-            {
+            if cue.not_opening.iter().any(|phrase| {
+                before == *phrase
+                    || before
+                        .strip_suffix(phrase.as_str())
+                        .is_some_and(|rest| rest.ends_with(", ") || rest.ends_with(","))
+            }) {
                 continue;
             }
             if cue.head && !ends_noun_phrase(&after) {
@@ -605,6 +608,25 @@ fn ends_noun_phrase(after: &str) -> bool {
         "rather",
         "too",
         "itself",
+        "here",
+        "there",
+        "again",
+        "sometimes",
+        "always",
+        "randomly",
+        "immediately",
+        "every",
+        "each",
+        "only",
+        "even",
+        "after",
+        "before",
+        "during",
+        "while",
+        "whenever",
+        "until",
+        "unless",
+        "instead",
     ];
     const ZH_FOLLOWERS: &[&str] = &[
         "之一", "用于", "可以", "它", "而", "但", "也", "并", "能", "主要",
@@ -678,7 +700,7 @@ fn spec(
         between,
         before: &[],
         after: &[],
-        not_before: &[],
+        not_opening: &[],
         head: false,
         question: false,
     }
@@ -693,8 +715,8 @@ impl CueSpec {
         self.after = after;
         self
     }
-    fn not_before(mut self, not_before: &'static [&'static str]) -> CueSpec {
-        self.not_before = not_before;
+    fn not_opening(mut self, not_opening: &'static [&'static str]) -> CueSpec {
+        self.not_opening = not_opening;
         self
     }
     fn head(mut self) -> CueSpec {
@@ -733,7 +755,7 @@ fn cue_specs() -> Vec<CueSpec> {
             &[", {a|an} ADJ", "({a|an} ADJ", "- {a|an} ADJ", "— {a|an} ADJ"],
         )
         // "In Python, a list is ...": the comma closes a phrase, not a name.
-        .not_before(&[PREPOSITIONS])
+        .not_opening(&[PREPOSITIONS])
         .head(),
         spec(
             "such_as",
@@ -1682,6 +1704,583 @@ mod tests {
             &["Python", "asyncio"],
             Some(("asyncio", PartOf, "Python", "zh_possessive_part")),
         );
+    }
+
+    /// One positive and one near-miss negative per cue:
+    /// `(cue, positive, names, (source, target), negative with the same names)`.
+    const CUE_EXAMPLES: &[(&str, &str, &[&str], (&str, &str), &str)] = &[
+        (
+            "is_a",
+            "SQLite is a lightweight database.",
+            &["SQLite", "database"],
+            ("SQLite", "database"),
+            "SQLite is a database file format.",
+        ),
+        (
+            "appositive",
+            "I switched to Poetry, a dependency manager for Python.",
+            &["Poetry", "dependency manager"],
+            ("Poetry", "dependency manager"),
+            "Unlike Poetry, a dependency manager is heavy.",
+        ),
+        (
+            "such_as",
+            "Use a linter such as ESLint.",
+            &["linter", "ESLint"],
+            ("ESLint", "linter"),
+            "Use a linter as well as ESLint.",
+        ),
+        (
+            "and_other",
+            "Install Git and other tools.",
+            &["Git", "tools"],
+            ("Git", "tools"),
+            "Install Git and the tools.",
+        ),
+        (
+            "zh_is_a",
+            "Redis 是一种内存数据库",
+            &["Redis", "内存数据库"],
+            ("Redis", "内存数据库"),
+            "Redis 不是一种内存数据库",
+        ),
+        (
+            "zh_is",
+            "Python 是解释型语言",
+            &["Python", "解释型语言"],
+            ("Python", "解释型语言"),
+            "Python 是解释型语言写的",
+        ),
+        (
+            "zh_is_kind_of",
+            "列表推导式是语法糖的一种",
+            &["列表推导式", "语法糖"],
+            ("列表推导式", "语法糖"),
+            "列表推导式是语法糖的原因",
+        ),
+        (
+            "zh_belongs_to",
+            "Flask 属于 Web 框架",
+            &["Flask", "Web 框架"],
+            ("Flask", "Web 框架"),
+            "Flask 不属于 Web 框架",
+        ),
+        (
+            "part_of",
+            "The Fetch API is part of the browser platform.",
+            &["Fetch API", "browser platform"],
+            ("Fetch API", "browser platform"),
+            "The Fetch API is not part of the browser platform.",
+        ),
+        (
+            "module_of",
+            "The collections module in Python has Counter.",
+            &["collections", "Python"],
+            ("collections", "Python"),
+            "I imported collections from Python code.",
+        ),
+        (
+            "possessive_part",
+            "Python's asyncio module is single threaded.",
+            &["Python", "asyncio"],
+            ("asyncio", "Python"),
+            "Python's asyncio tutorial is long.",
+        ),
+        (
+            "zh_part_of",
+            "asyncio 是 Python 的一部分",
+            &["asyncio", "Python"],
+            ("asyncio", "Python"),
+            "asyncio 是 Python 的库",
+        ),
+        (
+            "zh_possessive_part",
+            "Python 的 asyncio 模块",
+            &["Python", "asyncio"],
+            ("asyncio", "Python"),
+            "Python 的 asyncio 教程",
+        ),
+        (
+            "versus",
+            "React vs. Vue for a small dashboard",
+            &["React", "Vue"],
+            ("React", "Vue"),
+            "React and Vue for a small dashboard",
+        ),
+        (
+            "or_question",
+            "Should I use Yarn or npm?",
+            &["Yarn", "npm"],
+            ("Yarn", "npm"),
+            "You can use Yarn or npm.",
+        ),
+        (
+            "compared_to",
+            "Vite compared to webpack is much faster.",
+            &["Vite", "webpack"],
+            ("Vite", "webpack"),
+            "Vite was added to webpack projects.",
+        ),
+        (
+            "comparative",
+            "Python is slower than C++ in most benchmarks.",
+            &["Python", "C++"],
+            ("Python", "C++"),
+            "Python is not slower than C++.",
+        ),
+        (
+            "difference_between",
+            "What is the difference between list and tuple?",
+            &["list", "tuple"],
+            ("list", "tuple"),
+            "I store the list and tuple in a dict.",
+        ),
+        (
+            "comparing",
+            "I am comparing Jest and Vitest for our tests.",
+            &["Jest", "Vitest"],
+            ("Jest", "Vitest"),
+            "I am running Jest and Vitest for our tests.",
+        ),
+        (
+            "instead_of",
+            "I ended up using Poetry instead of pipenv.",
+            &["Poetry", "pipenv"],
+            ("Poetry", "pipenv"),
+            "I ended up using Poetry and pipenv.",
+        ),
+        (
+            "prefer_over",
+            "I prefer Postgres over MySQL.",
+            &["Postgres", "MySQL"],
+            ("Postgres", "MySQL"),
+            "Postgres over MySQL is my setup.",
+        ),
+        (
+            "alternative_to",
+            "Podman is a drop-in alternative to Docker.",
+            &["Podman", "Docker"],
+            ("Podman", "Docker"),
+            "Podman is not an alternative to Docker.",
+        ),
+        (
+            "alternative_question",
+            "Is Kotlin a replacement for Java?",
+            &["Kotlin", "Java"],
+            ("Kotlin", "Java"),
+            "Isn't Kotlin a replacement for Java?",
+        ),
+        (
+            "alternatives_like",
+            "There are alternatives to Selenium such as Playwright.",
+            &["Selenium", "Playwright"],
+            ("Selenium", "Playwright"),
+            "There are plugins for Selenium and Playwright.",
+        ),
+        (
+            "alternatives_named",
+            "Look at Selenium alternatives like Playwright.",
+            &["Selenium", "Playwright"],
+            ("Selenium", "Playwright"),
+            "Look at Selenium plugins like Playwright.",
+        ),
+        (
+            "successor",
+            "pathlib replaced os.path in my code.",
+            &["pathlib", "os.path"],
+            ("pathlib", "os.path"),
+            "pathlib wrapped os.path in my code.",
+        ),
+        (
+            "migrate_from_to",
+            "We migrated from Travis to GitHub Actions.",
+            &["Travis", "GitHub Actions"],
+            ("Travis", "GitHub Actions"),
+            "We copied from Travis to GitHub Actions.",
+        ),
+        (
+            "zh_difference",
+            "list 和 tuple 的区别是什么？",
+            &["list", "tuple"],
+            ("list", "tuple"),
+            "我把 list 和 tuple 放在一起",
+        ),
+        (
+            "zh_or",
+            "用 Vue 还是 React？",
+            &["Vue", "React"],
+            ("Vue", "React"),
+            "Vue 还是 React 都可以",
+        ),
+        (
+            "zh_versus",
+            "Vue 对比 React",
+            &["Vue", "React"],
+            ("Vue", "React"),
+            "Vue 不比 React 差",
+        ),
+        (
+            "zh_replace_with",
+            "用 pnpm 代替 npm",
+            &["pnpm", "npm"],
+            ("pnpm", "npm"),
+            "pnpm 和 npm 都可以",
+        ),
+        (
+            "zh_replaces",
+            "Vite 已经取代了 webpack",
+            &["Vite", "webpack"],
+            ("Vite", "webpack"),
+            "Vite 没有取代 webpack",
+        ),
+        (
+            "zh_alternative",
+            "Podman 是 Docker 的替代品",
+            &["Podman", "Docker"],
+            ("Podman", "Docker"),
+            "Podman 是 Docker 的竞品",
+        ),
+        (
+            "zh_migrate",
+            "从 Travis 迁移到 GitHub Actions",
+            &["Travis", "GitHub Actions"],
+            ("Travis", "GitHub Actions"),
+            "Travis 迁移到 GitHub Actions",
+        ),
+        (
+            "built_on",
+            "Keras is built on top of TensorFlow.",
+            &["Keras", "TensorFlow"],
+            ("Keras", "TensorFlow"),
+            "Keras is not built on top of TensorFlow.",
+        ),
+        (
+            "depends_on",
+            "requests depends on urllib3.",
+            &["requests", "urllib3"],
+            ("requests", "urllib3"),
+            "requests does not depend on urllib3.",
+        ),
+        (
+            "requires",
+            "Docker Desktop requires WSL2 on Windows.",
+            &["Docker Desktop", "WSL2"],
+            ("Docker Desktop", "WSL2"),
+            "Docker Desktop no longer requires WSL2.",
+        ),
+        (
+            "dependency_of",
+            "urllib3 is a dependency of requests.",
+            &["urllib3", "requests"],
+            ("requests", "urllib3"),
+            "urllib3 is a competitor of requests.",
+        ),
+        (
+            "uses_under_the_hood",
+            "httpx uses httpcore under the hood.",
+            &["httpx", "httpcore"],
+            ("httpx", "httpcore"),
+            "httpx uses httpcore.",
+        ),
+        (
+            "under_the_hood_uses",
+            "Seaborn under the hood uses matplotlib.",
+            &["Seaborn", "matplotlib"],
+            ("Seaborn", "matplotlib"),
+            "Seaborn, under the hood, never uses matplotlib.",
+        ),
+        (
+            "based_on",
+            "Electron is based on Chromium.",
+            &["Electron", "Chromium"],
+            ("Electron", "Chromium"),
+            "Electron is no longer based on Chromium.",
+        ),
+        (
+            "wrapper_around",
+            "Seaborn, a wrapper around matplotlib, makes plots nicer.",
+            &["Seaborn", "matplotlib"],
+            ("Seaborn", "matplotlib"),
+            "Seaborn, a rival of matplotlib, makes plots nicer.",
+        ),
+        (
+            "runs_on",
+            "Kotlin runs on the JVM.",
+            &["Kotlin", "JVM"],
+            ("Kotlin", "JVM"),
+            "Kotlin never runs on the JVM.",
+        ),
+        (
+            "written_in",
+            "ripgrep is written in Rust.",
+            &["ripgrep", "Rust"],
+            ("ripgrep", "Rust"),
+            "ripgrep is not written in Rust.",
+        ),
+        (
+            "plugin_for",
+            "eslint-plugin-react is a plugin for ESLint.",
+            &["eslint-plugin-react", "ESLint"],
+            ("eslint-plugin-react", "ESLint"),
+            "eslint-plugin-react is a rule for ESLint.",
+        ),
+        (
+            "zh_based_on_prefix",
+            "基于 Flask 的 Web 框架很多",
+            &["Flask", "Web 框架"],
+            ("Web 框架", "Flask"),
+            "关于 Flask 的 Web 框架很多",
+        ),
+        (
+            "zh_depends_on",
+            "Keras 依赖 TensorFlow",
+            &["Keras", "TensorFlow"],
+            ("Keras", "TensorFlow"),
+            "Keras 不依赖 TensorFlow",
+        ),
+        (
+            "zh_built_on",
+            "Keras 建立在 TensorFlow 之上",
+            &["Keras", "TensorFlow"],
+            ("Keras", "TensorFlow"),
+            "Keras 建立在 TensorFlow 的旁边",
+        ),
+        (
+            "zh_written_in",
+            "ripgrep 是用 Rust 写的",
+            &["ripgrep", "Rust"],
+            ("ripgrep", "Rust"),
+            "ripgrep 是用 Rust 的人推荐的",
+        ),
+        (
+            "zh_wrapper",
+            "Seaborn 是 matplotlib 的封装",
+            &["Seaborn", "matplotlib"],
+            ("Seaborn", "matplotlib"),
+            "Seaborn 是 matplotlib 的竞争对手",
+        ),
+        (
+            "zh_plugin_of",
+            "ESLint 的 React 插件",
+            &["ESLint", "React"],
+            ("React", "ESLint"),
+            "ESLint 的 React 教程",
+        ),
+        (
+            "use_with",
+            "How do I use Flask with SQLAlchemy?",
+            &["Flask", "SQLAlchemy"],
+            ("Flask", "SQLAlchemy"),
+            "I have a problem with Flask with SQLAlchemy.",
+        ),
+        (
+            "together_with",
+            "I run Celery together with Redis.",
+            &["Celery", "Redis"],
+            ("Celery", "Redis"),
+            "I run Celery, not Redis.",
+        ),
+        (
+            "and_together",
+            "You can run Celery and Redis together.",
+            &["Celery", "Redis"],
+            ("Celery", "Redis"),
+            "I use Celery and Redis.",
+        ),
+        (
+            "plus",
+            "A Django + React setup",
+            &["Django", "React"],
+            ("Django", "React"),
+            "A Django - React setup",
+        ),
+        (
+            "works_with",
+            "pytest works well with tox.",
+            &["pytest", "tox"],
+            ("pytest", "tox"),
+            "pytest doesn't work with tox.",
+        ),
+        (
+            "zh_used_with",
+            "Celery 配合 Redis 使用效果很好",
+            &["Celery", "Redis"],
+            ("Celery", "Redis"),
+            "Celery 不配合 Redis",
+        ),
+        (
+            "zh_together",
+            "Celery 和 Redis 一起使用",
+            &["Celery", "Redis"],
+            ("Celery", "Redis"),
+            "Celery 和 Redis 都是工具",
+        ),
+        (
+            "causes",
+            "A circular import causes ImportError.",
+            &["circular import", "ImportError"],
+            ("circular import", "ImportError"),
+            "A circular import and ImportError.",
+        ),
+        (
+            "throws",
+            "pandas throws SettingWithCopyWarning when I slice.",
+            &["pandas", "SettingWithCopyWarning"],
+            ("pandas", "SettingWithCopyWarning"),
+            "pandas throws no SettingWithCopyWarning.",
+        ),
+        (
+            "caused_by",
+            "The ImportError is caused by a circular import.",
+            &["ImportError", "circular import"],
+            ("circular import", "ImportError"),
+            "The ImportError is not caused by a circular import.",
+        ),
+        (
+            "due_to",
+            "I get a MemoryError due to pandas when merging.",
+            &["MemoryError", "pandas"],
+            ("pandas", "MemoryError"),
+            "The MemoryError is due to pandas merges.",
+        ),
+        (
+            "zh_causes",
+            "循环导入导致 ImportError",
+            &["循环导入", "ImportError"],
+            ("循环导入", "ImportError"),
+            "循环导入不会导致 ImportError",
+        ),
+        (
+            "zh_caused_by",
+            "ImportError 是由循环导入引起的",
+            &["ImportError", "循环导入"],
+            ("循环导入", "ImportError"),
+            "ImportError 是由循环导入解决的",
+        ),
+        (
+            "zh_because",
+            "ImportError 是因为循环导入",
+            &["ImportError", "循环导入"],
+            ("循环导入", "ImportError"),
+            "ImportError 不是因为循环导入",
+        ),
+        (
+            "solves",
+            "Upgrading pip fixed the SSLError.",
+            &["pip", "SSLError"],
+            ("pip", "SSLError"),
+            "Upgrading pip never fixed the SSLError.",
+        ),
+        (
+            "prevents",
+            "A lock file prevents dependency drift.",
+            &["lock file", "dependency drift"],
+            ("lock file", "dependency drift"),
+            "A lock file causes no dependency drift.",
+        ),
+        (
+            "use_to_fix",
+            "Use a virtualenv to fix the PermissionError.",
+            &["virtualenv", "PermissionError"],
+            ("virtualenv", "PermissionError"),
+            "Don't use a virtualenv to fix the PermissionError.",
+        ),
+        (
+            "fixed_by",
+            "The SSLError was fixed by upgrading certifi.",
+            &["SSLError", "certifi"],
+            ("certifi", "SSLError"),
+            "The SSLError was not fixed by upgrading certifi.",
+        ),
+        (
+            "solved_by",
+            "I solved the SSLError by installing certifi.",
+            &["SSLError", "certifi"],
+            ("certifi", "SSLError"),
+            "I saw the SSLError by installing certifi.",
+        ),
+        (
+            "fix_for",
+            "certifi is the fix for SSLError.",
+            &["certifi", "SSLError"],
+            ("certifi", "SSLError"),
+            "certifi is the reason for SSLError.",
+        ),
+        (
+            "to_fix_use",
+            "To fix the CORS error, use django-cors-headers.",
+            &["CORS error", "django-cors-headers"],
+            ("django-cors-headers", "CORS error"),
+            "To see the CORS error, use django-cors-headers.",
+        ),
+        (
+            "zh_use_to_solve",
+            "用 virtualenv 解决 PermissionError",
+            &["virtualenv", "PermissionError"],
+            ("virtualenv", "PermissionError"),
+            "用 virtualenv 无法解决 PermissionError",
+        ),
+        (
+            "zh_solves",
+            "新版 certifi 解决了 SSLError",
+            &["certifi", "SSLError"],
+            ("certifi", "SSLError"),
+            "新版 certifi 没有解决 SSLError",
+        ),
+        (
+            "zh_solved_by",
+            "SSLError 可以通过 certifi 解决",
+            &["SSLError", "certifi"],
+            ("certifi", "SSLError"),
+            "SSLError 可以通过 certifi 复现",
+        ),
+        (
+            "zh_fix_for",
+            "certifi 是 SSLError 的解决方案",
+            &["certifi", "SSLError"],
+            ("certifi", "SSLError"),
+            "certifi 是 SSLError 的来源",
+        ),
+        (
+            "zh_solution_is",
+            "解决 SSLError 的方法是用 certifi",
+            &["SSLError", "certifi"],
+            ("certifi", "SSLError"),
+            "引起 SSLError 的方法是用 certifi",
+        ),
+    ];
+
+    #[test]
+    fn every_cue_fires_on_its_example_and_not_on_a_near_miss() {
+        let catalog = cue_catalog();
+        let mut failures = Vec::new();
+        for &(cue, positive, names, (source, target), negative) in CUE_EXAMPLES {
+            let relation = catalog
+                .iter()
+                .find(|(name, _, _)| *name == cue)
+                .map(|(_, relation, _)| *relation)
+                .expect("the example names a cue in the table");
+            let expected = vec![(source.to_owned(), relation, target.to_owned(), cue)];
+            let got = relations(positive, names);
+            if got != expected {
+                failures.push(format!("{cue}: {positive:?} gave {got:?}"));
+            }
+            let got = relations(negative, names);
+            if !got.is_empty() {
+                failures.push(format!("{cue} near miss: {negative:?} gave {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn every_cue_has_an_example() {
+        let missing: Vec<&str> = cue_catalog()
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .filter(|name| !CUE_EXAMPLES.iter().any(|example| example.0 == *name))
+            .collect();
+        assert!(missing.is_empty(), "cues without an example: {missing:?}");
     }
 
     #[test]
