@@ -1706,9 +1706,17 @@ mod tests {
         );
     }
 
+    type CueExample = (
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+        (&'static str, &'static str),
+        &'static str,
+    );
+
     /// One positive and one near-miss negative per cue:
     /// `(cue, positive, names, (source, target), negative with the same names)`.
-    const CUE_EXAMPLES: &[(&str, &str, &[&str], (&str, &str), &str)] = &[
+    const CUE_EXAMPLES: &[CueExample] = &[
         (
             "is_a",
             "SQLite is a lightweight database.",
