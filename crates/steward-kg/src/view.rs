@@ -1709,6 +1709,10 @@ mod tests {
         let back = GraphView::from_graphml(&xml).expect("reads its own output");
         assert_eq!(back.nodes(), view.nodes());
         assert_eq!(back.edges(), view.edges());
+
+        let empty = GraphView::new(Vec::new(), Vec::new());
+        let back = GraphView::from_graphml(&empty.to_graphml()).expect("an empty graph is a graph");
+        assert!(back.nodes().is_empty() && back.edges().is_empty());
     }
 
     #[test]
