@@ -77,6 +77,9 @@ enum Command {
     Recommend(commands::recommend::RecommendArgs),
     /// The members most likely to answer a question well.
     Experts(commands::recommend::ExpertsArgs),
+    /// The knowledge graph: build, update, train the tagger, show, path, export.
+    #[command(subcommand)]
+    Kg(commands::kg::KgCommand),
     /// Search indices: build (bring up to the change feed) and status.
     #[command(subcommand)]
     Index(commands::search::IndexCommand),
@@ -122,6 +125,7 @@ impl Command {
             | Command::Train(_)
             | Command::Recommend(_)
             | Command::Experts(_)
+            | Command::Kg(_)
             | Command::Index(_)
             | Command::Artifacts(_)
             | Command::Keys(_)
@@ -187,6 +191,7 @@ fn main() -> anyhow::Result<()> {
             Command::Train(args) => commands::recommend::train(args, &context).await,
             Command::Recommend(args) => commands::recommend::recommend(args, &context).await,
             Command::Experts(args) => commands::recommend::experts(args, &context).await,
+            Command::Kg(command) => commands::kg::run(command, &context).await,
             Command::Artifacts(command) => commands::artifacts::run(command, &context).await,
             Command::Keys(command) => commands::keys::run(command, &context).await,
             Command::Llm(command) => commands::llm::run(command, &context).await,

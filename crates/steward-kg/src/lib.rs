@@ -11,8 +11,17 @@
 //! graph into petgraph for queries and algorithms; `gnn` learns node
 //! embeddings for link prediction and "related concepts".
 
+pub mod build;
+pub mod error;
+pub mod extract;
+pub mod gazetteer;
 pub mod gnn;
 pub mod linkpred;
+pub mod normalize;
 pub mod patterns;
 pub mod relation;
+pub mod service;
 pub mod view;
+pub mod vocab;
+
+pub use error::{Error, Result};

@@ -11,6 +11,7 @@ pub mod embed;
 mod error;
 mod http;
 pub mod llm;
+pub mod ner;
 pub mod openai;
 pub mod resolve;
 

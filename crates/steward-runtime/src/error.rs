@@ -71,6 +71,16 @@ pub enum Error {
         #[source]
         source: Box<steward_recsys::Error>,
     },
+    /// Building, updating or querying the knowledge graph.
+    #[error("{what}: {source}")]
+    Kg {
+        what: String,
+        #[source]
+        source: Box<steward_kg::Error>,
+    },
+    /// Reading the tagger's training corpus, or its stored artifact.
+    #[error("{what}: {message}")]
+    Ner { what: String, message: String },
     /// A blocking loader thread panicked or was cancelled.
     #[error("{what}: the loading thread stopped: {message}")]
     LoaderThread { what: String, message: String },

@@ -87,6 +87,10 @@ pub enum JobSpec {
         #[serde(default)]
         force: bool,
     },
+    /// `steward kg build`: the knowledge graph built anew from the
+    /// community (vocabulary, tagger, links, relations, GraphSAGE), stored
+    /// as a new promoted `kg` version.
+    BuildKg {},
 }
 
 fn default_batch_size() -> usize {
@@ -99,7 +103,7 @@ fn default_embed_batch_size() -> usize {
 
 impl JobSpec {
     /// Every kind, as written in `kind`.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "import-stackexchange",
         "import-jsonl",
         "embed",
@@ -107,6 +111,7 @@ impl JobSpec {
         "index",
         "calibrate-duplicates",
         "train-recsys",
+        "build-kg",
     ];
 
     /// Reads and checks a spec (`{"kind": ..., ...}`); the error names the
@@ -152,6 +157,7 @@ impl JobSpec {
             JobSpec::Index { .. } => "index",
             JobSpec::CalibrateDuplicates {} => "calibrate-duplicates",
             JobSpec::TrainRecsys { .. } => "train-recsys",
+            JobSpec::BuildKg {} => "build-kg",
         }
     }
 
@@ -206,7 +212,8 @@ impl JobSpec {
             JobSpec::TrainLsa {}
             | JobSpec::Index { .. }
             | JobSpec::CalibrateDuplicates {}
-            | JobSpec::TrainRecsys { .. } => None,
+            | JobSpec::TrainRecsys { .. }
+            | JobSpec::BuildKg {} => None,
         };
         match batch_size {
             Some(size) if !(1..=MAX_BATCH_SIZE).contains(&size) => invalid(
@@ -277,6 +284,11 @@ pub enum JobOutput {
         /// Why the content model was left out, when it was.
         warning: Option<String>,
     },
+    BuildKg {
+        report: Box<steward_kg::build::BuildReport>,
+        /// What the build did without (the tagger, the embedder), and why.
+        warnings: Vec<String>,
+    },
 }
 
 impl JobOutput {
@@ -328,6 +340,11 @@ impl JobOutput {
             JobOutput::TrainRecsys { report, warning } => {
                 let mut value = serde_json::to_value(report).expect("a train report serializes");
                 value["warning"] = serde_json::json!(warning);
+                value
+            }
+            JobOutput::BuildKg { report, warnings } => {
+                let mut value = serde_json::to_value(report).expect("a build report serializes");
+                value["warnings"] = serde_json::json!(warnings);
                 value
             }
         }
@@ -467,6 +484,13 @@ pub async fn run(
                 warning,
             })
         }
+        JobSpec::BuildKg {} => {
+            let (report, warnings) = crate::kg::build_job(config, store, job).await?;
+            Ok(JobOutput::BuildKg {
+                report: Box::new(report),
+                warnings,
+            })
+        }
     }
 }
 
@@ -531,6 +555,7 @@ mod tests {
             JobSpec::Index { rebuild: true },
             JobSpec::CalibrateDuplicates {},
             JobSpec::TrainRecsys { force: true },
+            JobSpec::BuildKg {},
         ] {
             let row = spec.new_job();
             assert!(JobSpec::KINDS.contains(&row.kind.as_str()));

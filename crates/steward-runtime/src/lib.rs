@@ -11,6 +11,7 @@ pub mod config;
 pub mod dupes;
 mod error;
 pub mod jobs;
+pub mod kg;
 pub mod recsys;
 pub mod search;
 pub mod worker;

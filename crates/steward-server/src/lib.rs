@@ -19,6 +19,7 @@ mod guard;
 pub mod jobs;
 pub mod keys;
 pub mod openai_api;
+pub mod kg;
 pub mod recsys;
 mod routes;
 pub mod search;
@@ -107,6 +108,9 @@ pub struct AppState {
     /// The promoted recommender; `None`: the recommendation, profile and
     /// expert routes answer 503 `recommender_unavailable`.
     pub recsys: Option<steward_recsys::service::RecsysService>,
+    /// The knowledge graph; `None`: the `/api/v1/kg/...` routes answer 503
+    /// `kg_unavailable`.
+    pub kg: Option<steward_kg::service::KgService>,
 }
 
 impl AppState {
@@ -126,6 +130,7 @@ impl AppState {
             ask_options: steward_search::answer::AskOptions::default(),
             duplicate_calibration: Arc::default(),
             recsys: None,
+            kg: None,
         }
     }
 

@@ -26,7 +26,7 @@ use crate::error::{ApiError, OpenAiError};
 use crate::guard::{ErrorShape, RouteSpec};
 use crate::jobs::JobsParams;
 use crate::{
-    AppState, ask as answering, duplicates, events, jobs, keys, openai_api, recsys, search,
+    AppState, ask as answering, duplicates, events, jobs, keys, kg, openai_api, recsys, search,
 };
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -83,6 +83,10 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             ReadCommunity,
             question_experts,
         ),
+        api(Method::GET, "/api/v1/kg/entities", ReadCommunity, kg_entities),
+        api(Method::GET, "/api/v1/kg/entities/{id}", ReadCommunity, kg_entity),
+        api(Method::GET, "/api/v1/kg/path", ReadCommunity, kg_path),
+        api(Method::GET, "/api/v1/kg/subgraph", ReadCommunity, kg_subgraph),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
@@ -285,6 +289,45 @@ pub(crate) async fn question_experts(
     let id = community::parse_id("id", &id)?;
     let Query(params) = params?;
     recsys::experts(&state, PostId(id), &params).await.map(Json)
+}
+
+pub(crate) async fn kg_entities(
+    State(state): State<AppState>,
+    params: Result<Query<kg::EntityParams>, QueryRejection>,
+) -> ApiResult<kg::EntityList> {
+    let Query(params) = params?;
+    kg::entities(&state, &params).await.map(Json)
+}
+
+pub(crate) async fn kg_entity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<steward_kg::service::EntityPage> {
+    kg::entity(&state, &id).await.map(Json)
+}
+
+pub(crate) async fn kg_path(
+    State(state): State<AppState>,
+    params: Result<Query<kg::PathParams>, QueryRejection>,
+) -> ApiResult<kg::PathDto> {
+    let Query(params) = params?;
+    kg::path(&state, &params).await.map(Json)
+}
+
+pub(crate) async fn kg_subgraph(
+    State(state): State<AppState>,
+    params: Result<Query<kg::SubgraphParams>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(params) = params?;
+    Ok(match kg::subgraph(&state, &params).await? {
+        kg::Subgraph::Json(value) => Json(value).into_response(),
+        kg::Subgraph::Graphml(text) => (
+            [(axum::http::header::CONTENT_TYPE, "application/graphml+xml; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+    })
 }
 
 pub(crate) async fn events(

@@ -27,6 +27,7 @@ mod feed;
 mod interactions;
 mod jobs;
 mod keys;
+mod kg;
 mod migrate;
 mod ml;
 mod read;
@@ -41,6 +42,7 @@ pub use connect::{DatabaseLocation, database_location};
 pub use error::{Error, Result};
 pub use feed::{Change, ChangeKey, ChangeOp, MAX_CHANGES_PER_READ};
 pub use interactions::{PostMeta, StoredEvent};
+pub use kg::{KgEdgeRow, KgEntity, KgEvidence, KgMention, KgPostFacts};
 pub use jobs::{
     DEFAULT_JOBS_PER_PAGE, Heartbeat, JobFilter, JobRecord, JobState, MAX_JOBS_PER_PAGE, NewJob,
 };
@@ -536,6 +538,11 @@ impl Store {
         read::tag(self, name).await
     }
 
+    /// Every tag, the most used first.
+    pub async fn tags(&self) -> Result<Vec<Tag>> {
+        read::tags(self).await
+    }
+
     /// Every tag that has synonyms (for query expansion), by name.
     pub async fn tags_with_synonyms(&self) -> Result<Vec<Tag>> {
         read::tags_with_synonyms(self).await
@@ -647,6 +654,64 @@ impl Store {
     /// The answer logged under `id`.
     pub async fn logged_answer(&self, id: &str) -> Result<Option<AnswerLogEntry>> {
         answer_log::logged_answer(self, id).await
+    }
+
+    /// Writes knowledge-graph entities by key: a known key keeps its id, a new
+    /// one gets the next; returns them with their ids, in the order given.
+    pub async fn put_kg_entities(&self, entities: &[KgEntity]) -> Result<Vec<KgEntity>> {
+        kg::put_kg_entities(self, entities).await
+    }
+
+    /// Removes entities with every mention of them and every edge they are in.
+    pub async fn delete_kg_entities(&self, ids: &[i64]) -> Result<u64> {
+        kg::delete_kg_entities(self, ids).await
+    }
+
+    /// Every entity, by id.
+    pub async fn kg_entities(&self) -> Result<Vec<KgEntity>> {
+        kg::kg_entities(self).await
+    }
+
+    /// One entity.
+    pub async fn kg_entity(&self, id: i64) -> Result<Option<KgEntity>> {
+        kg::kg_entity(self, id).await
+    }
+
+    /// Replaces the mentions and edge evidence of each post in `facts`, in one
+    /// transaction: an edge only those posts supported goes with them.
+    pub async fn replace_kg_posts(&self, facts: &[KgPostFacts]) -> Result<()> {
+        kg::replace_kg_posts(self, facts).await
+    }
+
+    /// Forgets every mention and edge (before a full rebuild); entities and
+    /// their ids stay.
+    pub async fn clear_kg_facts(&self) -> Result<()> {
+        kg::clear_kg_facts(self).await
+    }
+
+    /// Every edge, its evidence summed.
+    pub async fn kg_edges(&self) -> Result<Vec<KgEdgeRow>> {
+        kg::kg_edges(self).await
+    }
+
+    /// `(entity, posts naming it)` for every mentioned entity.
+    pub async fn kg_entity_post_counts(&self) -> Result<Vec<(i64, i64)>> {
+        kg::kg_entity_post_counts(self).await
+    }
+
+    /// The provenance of the edges between two entities, most confident first.
+    pub async fn kg_evidence_between(&self, a: i64, b: i64, limit: u32) -> Result<Vec<KgEvidence>> {
+        kg::kg_evidence_between(self, a, b, limit).await
+    }
+
+    /// The posts naming `entity` most often, with how often.
+    pub async fn kg_entity_posts(&self, entity: i64, limit: u32) -> Result<Vec<(PostId, i64)>> {
+        kg::kg_entity_posts(self, entity, limit).await
+    }
+
+    /// One post's entity mentions, in text order.
+    pub async fn kg_post_mentions(&self, post: PostId) -> Result<Vec<KgMention>> {
+        kg::kg_post_mentions(self, post).await
     }
 
     /// A transaction that writes: on SQLite it takes the write lock up front

@@ -328,6 +328,55 @@ const MIGRATIONS: &[Migration] = &[
         ],
         data: None,
     },
+    Migration {
+        version: 8,
+        name: "knowledge_graph",
+        statements: &[
+            // Entities: the vocabulary (tags, their synonyms) and names the
+            // tagger found; `key` is the normalised surface form that
+            // identifies one, `aliases` a JSON list of other surface forms.
+            "CREATE TABLE kg_entities (
+            id {id},
+            key TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            tag TEXT,
+            aliases TEXT NOT NULL,
+            description TEXT,
+            updated_at BIGINT NOT NULL
+        )",
+            // Where each entity is named: rewritten per post when the post
+            // changes, removed with it.
+            "CREATE TABLE kg_mentions (
+            post_id BIGINT NOT NULL,
+            entity_id BIGINT NOT NULL,
+            start_byte BIGINT NOT NULL,
+            end_byte BIGINT NOT NULL,
+            surface TEXT NOT NULL,
+            extractor TEXT NOT NULL,
+            confidence DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (post_id, entity_id, start_byte)
+        )",
+            "CREATE INDEX kg_mentions_by_entity ON kg_mentions (entity_id, post_id)",
+            // One row per (edge, post, extractor): an edge exists while it has
+            // evidence, so retracting a post's rows retracts the edges only it
+            // supported.
+            "CREATE TABLE kg_evidence (
+            source_id BIGINT NOT NULL,
+            target_id BIGINT NOT NULL,
+            relation TEXT NOT NULL,
+            post_id BIGINT NOT NULL,
+            extractor TEXT NOT NULL,
+            sentence TEXT NOT NULL,
+            confidence DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (source_id, target_id, relation, post_id, extractor)
+        )",
+            "CREATE INDEX kg_evidence_by_post ON kg_evidence (post_id)",
+            "CREATE INDEX kg_evidence_by_target ON kg_evidence (target_id, source_id)",
+        ],
+        data: None,
+    },
 ];
 
 /// The newest schema version this build knows.

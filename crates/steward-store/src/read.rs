@@ -477,6 +477,19 @@ pub(crate) async fn tags_with_synonyms(store: &Store) -> Result<Vec<Tag>> {
     rows.iter().map(rows::tag).collect()
 }
 
+/// Every tag, the most used first (then by name).
+pub(crate) async fn tags(store: &Store) -> Result<Vec<Tag>> {
+    let mut sql = SqlText::new(store.dialect, "SELECT ");
+    sql.push(&TAGS.select_list())
+        .push(" FROM tags ORDER BY count DESC, name");
+    let rows = sql
+        .query()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(database("reading tags"))?;
+    rows.iter().map(rows::tag).collect()
+}
+
 pub(crate) async fn existing_posts(store: &Store, ids: &[PostId]) -> Result<HashSet<PostId>> {
     Ok(post_kinds(store, ids).await?.into_keys().collect())
 }

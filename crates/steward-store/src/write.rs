@@ -333,7 +333,7 @@ async fn write_rows<T>(
 
 /// `DELETE FROM {table} WHERE {column} IN (...)` over `ids` in chunks; returns
 /// the `returning` column of the deleted rows when asked, else nothing.
-async fn delete_in(
+pub(crate) async fn delete_in(
     connection: &mut AnyConnection,
     dialect: Dialect,
     table: &'static str,
@@ -621,6 +621,7 @@ pub(crate) async fn delete_posts(store: &Store, ids: &[PostId]) -> Result<u64> {
         "deleting the embeddings of posts",
     )
     .await?;
+    crate::kg::delete_kg_rows(connection, dialect, &deleted).await?;
     deleted.sort_unstable();
     let changed: Vec<ChangeKey> = deleted
         .iter()

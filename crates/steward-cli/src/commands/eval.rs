@@ -30,6 +30,14 @@ pub enum EvalCommand {
     /// Exchange dump's time split (with expert routing's Recall@10 and MRR
     /// against the most active answerers) or on MovieLens-100k.
     Recsys(super::eval_recsys::EvalRecsysArgs),
+    /// Knowledge-graph quality on a Stack Exchange dump: link prediction
+    /// (AUC, Hits@20) of GraphSAGE against Adamic-Adar, common neighbours
+    /// and text-embedding cosine on held-out edges; the tagger's F1.
+    Kg(super::eval_kg::EvalKgArgs),
+    /// Sequence-tagger quality: entity-level precision, recall and F1 per
+    /// type and micro-averaged on a CoNLL file (the Stack Overflow NER dev
+    /// split by default).
+    Ner(super::eval_ner::EvalNerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +93,10 @@ impl EvalCommand {
             EvalCommand::Recsys(args) => {
                 flags.set("--model", "embedding.model", args.embedding_model());
             }
+            EvalCommand::Kg(args) => {
+                flags.set("--model", "embedding.model", args.model.as_ref());
+            }
+            EvalCommand::Ner(_) => {}
         }
     }
 }
@@ -93,6 +105,8 @@ pub async fn run(command: EvalCommand, context: &Context) -> anyhow::Result<()> 
     match command {
         EvalCommand::Search(args) => search(args, context).await,
         EvalCommand::Recsys(args) => super::eval_recsys::run(args, context).await,
+        EvalCommand::Kg(args) => super::eval_kg::run(args, context).await,
+        EvalCommand::Ner(args) => super::eval_ner::run(&args),
     }
 }
 

@@ -180,9 +180,19 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             tracing::warn!(%error, "the recommender cannot be loaded: its routes answer 503 until a reload succeeds")
         }
     }
+    // The knowledge graph: what was built, kept current from the feed.
+    let graph = steward_kg::service::KgService::new(store.clone());
+    match graph.served().await {
+        Ok(served) => tracing::info!(entities = served.view.nodes().len(), edges = served.view.edges().len(), "serving the knowledge graph"),
+        Err(steward_kg::Error::NotBuilt) => tracing::warn!(
+            "no knowledge graph is built: its routes answer 503 until `steward kg build` runs"
+        ),
+        Err(error) => tracing::warn!(%error, "the knowledge graph cannot be loaded: its routes answer 503 until it is"),
+    }
     let state = AppState {
         llm: serving.gateway.map(Arc::new),
         recsys: Some(recommender.clone()),
+        kg: Some(graph.clone()),
         embedder,
         config: server_config(config),
         rate_limiter: Arc::new(RateLimiter::new(rate_limits(config))),
@@ -247,6 +257,21 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         config.recsys.retrain_after_events,
         stopped(stop.clone()),
     ));
+    if config.kg.update_secs > 0 {
+        let tagger = match steward_runtime::kg::stored_tagger(&store).await {
+            Ok(tagger) => tagger,
+            Err(error) => {
+                tracing::warn!(%error, "the graph's updates run without the tagger");
+                None
+            }
+        };
+        tokio::spawn(steward_runtime::kg::update_loop(
+            graph,
+            tagger,
+            Duration::from_secs(config.kg.update_secs),
+            stopped(stop.clone()),
+        ));
+    }
     steward_server::serve(listener, state, stopped(stop))
         .await
         .context("serving")?;

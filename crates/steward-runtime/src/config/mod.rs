@@ -44,6 +44,7 @@ pub struct Config {
     pub recsys: RecsysSettings,
     /// How much each kind of act counts for the recommender.
     pub interactions: steward_recsys::dataset::InteractionWeights,
+    pub kg: KgSettings,
     pub server: ServerSettings,
     pub quotas: Vec<QuotaSettings>,
     pub worker: WorkerSettings,
@@ -185,6 +186,27 @@ pub struct RecsysSettings {
     pub refresh_secs: u64,
     /// Answers in the last 7 days above which expert routing ranks a member down.
     pub weekly_answer_cap: u32,
+}
+
+/// The knowledge graph (`steward kg build`, `/api/v1/kg/...`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KgSettings {
+    /// Run the sequence tagger over posts to find names the tags lack.
+    pub ner: bool,
+    /// The CoNLL file the tagger is trained on when no `ner` artifact is
+    /// stored; empty: `stackoverflow-ner/train.txt` under `STEWARD_DATA_DIR`.
+    pub ner_corpus: String,
+    /// Posts a found name must be in to become an entity.
+    pub min_ner_posts: u64,
+    /// Posts naming both ends that a co-occurrence edge needs.
+    pub min_cooccurrence: i64,
+    /// Entities per post paired for co-occurrence.
+    pub max_cooccurring: usize,
+    /// GraphSAGE training epochs; 0: no node embeddings.
+    pub gnn_epochs: usize,
+    /// How often `steward serve` applies new and edited posts to the graph; 0: never.
+    pub update_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

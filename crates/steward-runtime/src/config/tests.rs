@@ -136,6 +136,7 @@ fn the_schema_knows_every_field_serde_accepts() {
         section("interactions"),
         serde_fields::<steward_recsys::dataset::InteractionWeights>()
     );
+    assert_eq!(section("kg"), serde_fields::<KgSettings>());
     assert_eq!(section("server"), serde_fields::<ServerSettings>());
     assert_eq!(section("worker"), serde_fields::<WorkerSettings>());
     assert_eq!(section("auth"), serde_fields::<AuthSettings>());

@@ -307,6 +307,10 @@ async fn a_store_made_before_the_registry_keeps_its_artifacts() {
             "DROP TABLE answer_log",
             // And migration 7's index.
             "DROP INDEX posts_by_owner",
+            // And migration 8's knowledge graph.
+            "DROP TABLE kg_entities",
+            "DROP TABLE kg_mentions",
+            "DROP TABLE kg_evidence",
             "DELETE FROM steward_migrations WHERE version > 1",
             &format!(
                 "CREATE TABLE artifacts (name TEXT PRIMARY KEY, bytes {bytes_type} NOT NULL, \

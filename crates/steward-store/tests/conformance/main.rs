@@ -7,6 +7,7 @@ mod artifacts;
 mod feed;
 mod interactions;
 mod jobs;
+mod kg;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -40,7 +41,7 @@ async fn opening_twice_migrates_once_and_keeps_the_data() {
         let again = db.open().await;
         let applied = again.applied_migrations().await.expect("migrations");
         let versions: Vec<i64> = applied.iter().map(|(version, _)| *version).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7], "{applied:?}");
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8], "{applied:?}");
         assert_eq!(reopened.stats().await.expect("stats").questions, 1);
         assert_eq!(
             again.post(PostId(1)).await.expect("read"),
@@ -67,7 +68,7 @@ async fn replicas_starting_together_migrate_once() {
                     .iter()
                     .map(|(version, _)| *version)
                     .collect::<Vec<_>>(),
-                [1, 2, 3, 4, 5, 6, 7],
+                [1, 2, 3, 4, 5, 6, 7, 8],
                 "each migration recorded once: {applied:?}"
             );
         }
@@ -589,6 +590,10 @@ async fn migration_4_drops_vote_counts_it_cannot_tie_to_vote_ids() {
             "DROP TABLE answer_log",
             // And migration 7's index.
             "DROP INDEX posts_by_owner",
+            // And migration 8's knowledge graph.
+            "DROP TABLE kg_entities",
+            "DROP TABLE kg_mentions",
+            "DROP TABLE kg_evidence",
             "DELETE FROM steward_migrations WHERE version >= 4",
             "INSERT INTO vote_counts (post_id, vote_type, count) VALUES (1, 2, 99)",
             "INSERT INTO checkpoints (key, position) VALUES ('stackexchange/Votes.xml', 500)",
