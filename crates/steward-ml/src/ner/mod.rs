@@ -6,6 +6,18 @@
 //! strings), trained as an averaged structured perceptron and decoded by Viterbi restricted to
 //! valid BIO. [`conll`] reads the corpus under a [`Protocol`]; [`evaluate`] scores entity spans the
 //! way `conlleval` does; [`tokenize`] cuts raw post text into tokens shaped like the corpus's.
+//!
+//! # How good it is
+//!
+//! On the corpus's dev split, under the paper's protocol ([`Protocol::default`]: merged types,
+//! 20 types, placeholder and header sentences dropped), trained on the train split with
+//! [`NerTrainOptions::default`] (10 epochs, picked on a held-out fifth of train): micro precision
+//! 65.63, recall 56.00, **F1 60.44** (entity-level exact span and type, percent); per type from
+//! 91.4 (`Operating_System`) and 88.0 (`Language`) down to 41.7 (`Variable`). Training takes about
+//! 10 s of one core and 300 MB. `steward eval ner` reproduces the figures. For scale: the paper's
+//! SoftNER (BERTOverflow) reports 79.1 F1 on the test split; a feature-based linear model is
+//! expected well below it, mostly on the code-like types (`Variable`, `Class`, `Function`,
+//! `Code_Block`) that need context a ±2 window does not see.
 
 pub mod conll;
 mod eval;

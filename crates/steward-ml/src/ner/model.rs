@@ -31,7 +31,7 @@ pub struct NerTrainOptions {
 impl Default for NerTrainOptions {
     fn default() -> NerTrainOptions {
         NerTrainOptions {
-            epochs: 12,
+            epochs: 10,
             seed: 2020,
             min_feature_count: 1,
             lexicon_folds: 5,
