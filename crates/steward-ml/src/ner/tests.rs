@@ -183,6 +183,8 @@ fn toy_corpus() -> Vec<Sentence> {
 fn toy_tagger() -> Tagger {
     let options = NerTrainOptions {
         epochs: 4,
+        // The default temperature suits the full corpus's weight scale, not 80 toy sentences'.
+        confidence_temperature: 1.0,
         ..NerTrainOptions::default()
     };
     let mut epochs_seen = Vec::new();
@@ -337,6 +339,34 @@ fn trained_on_a_slice_of_the_corpus_it_finds_entities_in_dev() {
     assert!(report.per_type["Language"].f1 > 50.0, "{report:#?}");
     let restored = Tagger::from_bytes(&tagger.to_bytes()).expect("round trip");
     assert_eq!(evaluate(&restored, &dev[..500]), report);
+
+    // Confidence means something: the surer half of the spans is the more often right.
+    let mut spans: Vec<(f32, bool)> = dev[..500]
+        .iter()
+        .flat_map(|sentence| {
+            let gold = tag_spans(&sentence.tags);
+            tagger.spans(&sentence.tokens).into_iter().map(move |span| {
+                let right = gold.contains(&(span.start, span.end, span.kind.clone()));
+                (span.confidence, right)
+            })
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let precision = |half: &[(f32, bool)]| {
+        half.iter().filter(|(_, right)| *right).count() as f64 / half.len().max(1) as f64
+    };
+    let (unsure, sure) = spans.split_at(spans.len() / 2);
+    eprintln!(
+        "precision of the surer half {:.2}, of the other {:.2}",
+        precision(sure),
+        precision(unsure)
+    );
+    assert!(
+        precision(sure) > precision(unsure) + 0.1,
+        "sure {:.2}, unsure {:.2}",
+        precision(sure),
+        precision(unsure)
+    );
 }
 
 fn check_tokens(text: &str, code: &[(usize, usize)], expected: &[(&str, bool)]) {
