@@ -30,7 +30,7 @@ mod tokenize;
 mod tests;
 
 pub use eval::{NerReport, Prf, evaluate, score};
-pub use model::{NerTrainOptions, Tagger};
+pub use model::{MAX_SENTENCE_TOKENS, NerTrainOptions, Tagger, sentence_ranges};
 pub use tokenize::tokenize;
 
 /// One token of prose, as the tagger sees it.

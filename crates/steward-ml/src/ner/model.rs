@@ -448,18 +448,6 @@ impl Tagger {
             .map(|weight| weight / self.temperature)
             .collect();
         let labels = LabelSet::new(self.types.len());
-        let log_sum_exp = |values: &mut dyn Iterator<Item = f32>| -> f32 {
-            let values: Vec<f32> = values.collect();
-            let top = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            if top == f32::NEG_INFINITY {
-                return top;
-            }
-            top + values
-                .iter()
-                .map(|value| (value - top).exp())
-                .sum::<f32>()
-                .ln()
-        };
         let mut alpha = vec![f32::NEG_INFINITY; n_tokens * n_labels];
         let mut beta = vec![0.0f32; n_tokens * n_labels];
         for label in 0..n_labels {
@@ -469,20 +457,16 @@ impl Tagger {
         }
         for token in 1..n_tokens {
             for label in 0..n_labels {
-                let total = log_sum_exp(
-                    &mut (0..n_labels)
-                        .filter(|&p| labels.allowed(p, label))
-                        .map(|p| {
-                            alpha[(token - 1) * n_labels + p] + transitions[p * n_labels + label]
-                        }),
-                );
+                let total = log_sum_exp((0..n_labels).filter(|&p| labels.allowed(p, label)).map(
+                    |p| alpha[(token - 1) * n_labels + p] + transitions[p * n_labels + label],
+                ));
                 alpha[token * n_labels + label] = total + scores[token * n_labels + label];
             }
         }
         for token in (0..n_tokens.saturating_sub(1)).rev() {
             for label in 0..n_labels {
                 beta[token * n_labels + label] = log_sum_exp(
-                    &mut (0..n_labels)
+                    (0..n_labels)
                         .filter(|&next| labels.allowed(label, next))
                         .map(|next| {
                             transitions[label * n_labels + next]
@@ -492,7 +476,7 @@ impl Tagger {
                 );
             }
         }
-        let log_partition = log_sum_exp(&mut alpha[(n_tokens - 1) * n_labels..].iter().copied());
+        let log_partition = log_sum_exp(alpha[(n_tokens - 1) * n_labels..].iter().copied());
         alpha
             .iter()
             .zip(&beta)
@@ -518,43 +502,80 @@ impl Tagger {
         scores
     }
 
-    /// One BIO tag per token; always a valid BIO sequence.
+    /// One BIO tag per token; always a valid BIO sequence. A long input (a whole post) is tagged
+    /// sentence by sentence (see [`sentence_ranges`]), as the model was trained.
     pub fn tag(&self, tokens: &[NerToken]) -> Vec<String> {
-        if tokens.is_empty() {
-            return Vec::new();
+        let mut tags = Vec::with_capacity(tokens.len());
+        for range in sentence_ranges(tokens) {
+            let sentence = &tokens[range];
+            let scores = self.score_tokens(sentence);
+            tags.extend(
+                self.viterbi(&scores, sentence.len())
+                    .into_iter()
+                    .map(|label| self.label_name(label)),
+            );
         }
-        let scores = self.score_tokens(tokens);
-        self.viterbi(&scores, tokens.len())
-            .into_iter()
-            .map(|label| self.label_name(label))
-            .collect()
+        tags
     }
 
-    /// The entities in `tokens`, with a confidence each.
+    /// The entities in `tokens`, with a confidence each; the spans of [`Tagger::tag`]'s tags.
     pub fn spans(&self, tokens: &[NerToken]) -> Vec<EntitySpan> {
-        if tokens.is_empty() {
-            return Vec::new();
-        }
         let n_labels = self.n_labels();
-        let scores = self.score_tokens(tokens);
-        let path = self.viterbi(&scores, tokens.len());
-        let marginals = self.marginals(&scores, tokens.len());
-        let tags: Vec<String> = path.iter().map(|&label| self.label_name(label)).collect();
-        tag_spans(&tags)
-            .into_iter()
-            .map(|(start, end, kind)| {
+        let mut spans = Vec::new();
+        for range in sentence_ranges(tokens) {
+            let offset = range.start;
+            let sentence = &tokens[range];
+            let scores = self.score_tokens(sentence);
+            let path = self.viterbi(&scores, sentence.len());
+            let marginals = self.marginals(&scores, sentence.len());
+            let tags: Vec<String> = path.iter().map(|&label| self.label_name(label)).collect();
+            spans.extend(tag_spans(&tags).into_iter().map(|(start, end, kind)| {
                 let confidence = (start..end)
                     .map(|token| marginals[token * n_labels + path[token]])
                     .fold(1.0f32, f32::min);
                 EntitySpan {
-                    start,
-                    end,
+                    start: offset + start,
+                    end: offset + end,
                     kind,
                     confidence,
                 }
-            })
-            .collect()
+            }));
+        }
+        spans
     }
+}
+
+/// Where a long token sequence is cut into sentences for tagging: after a sentence-final `.`,
+/// `?`, `!` (or `。`, `？`, `！`) that is not in code, and at the latest every
+/// [`MAX_SENTENCE_TOKENS`] tokens. The model was trained on the corpus's sentences, whose first
+/// and last tokens it has features for, and a post tagged whole would blur them.
+pub fn sentence_ranges(tokens: &[NerToken]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for (index, token) in tokens.iter().enumerate() {
+        let final_mark =
+            !token.in_code && matches!(token.text.as_str(), "." | "?" | "!" | "。" | "？" | "！");
+        if final_mark || index + 1 - start >= MAX_SENTENCE_TOKENS {
+            ranges.push(start..index + 1);
+            start = index + 1;
+        }
+    }
+    if start < tokens.len() {
+        ranges.push(start..tokens.len());
+    }
+    ranges
+}
+
+/// The longest stretch tagged as one sequence; the corpus's sentences are far shorter.
+pub const MAX_SENTENCE_TOKENS: usize = 200;
+
+/// `ln(sum(exp(values)))` without overflow, in two passes and no allocation.
+fn log_sum_exp(values: impl Iterator<Item = f32> + Clone) -> f32 {
+    let top = values.clone().fold(f32::NEG_INFINITY, f32::max);
+    if top == f32::NEG_INFINITY {
+        return top;
+    }
+    top + values.map(|value| (value - top).exp()).sum::<f32>().ln()
 }
 
 /// Label ids of a tag sequence; tags of unknown types read as `O`, and an `I-` that continues

@@ -450,3 +450,40 @@ fn tokenize_gives_byte_offsets_in_mixed_chinese_english_and_code() {
     let (_, start, end) = &tokens[4];
     assert_eq!((&text[*start..*end], *start), ("创建数组", code_end + 1));
 }
+
+#[test]
+fn a_whole_post_is_tagged_sentence_by_sentence() {
+    let tagger = toy_tagger();
+    let first = prose("I use jQuery here .");
+    let second = prose("open Visual Studio now");
+    let post: Vec<NerToken> = first.iter().chain(&second).cloned().collect();
+    let mut apart = tagger.tag(&first);
+    apart.extend(tagger.tag(&second));
+    assert_eq!(tagger.tag(&post), apart);
+    let spans = tagger.spans(&post);
+    assert!(
+        spans.iter().any(|span| (span.start, span.end) == (6, 8)),
+        "offsets are the post's: {spans:?}"
+    );
+
+    let long: Vec<NerToken> = (0..450)
+        .map(|index| NerToken::prose(if index % 3 == 0 { "jQuery" } else { "x" }))
+        .collect();
+    let ranges = sentence_ranges(&long);
+    assert_eq!(ranges, [0..200, 200..400, 400..450]);
+    let tags = tagger.tag(&long);
+    assert_eq!(tags.len(), long.len());
+    assert!(is_valid_bio(&tags));
+    let code_dot = [
+        NerToken {
+            text: ".".into(),
+            in_code: true,
+        },
+        NerToken::prose("x"),
+    ];
+    assert_eq!(
+        sentence_ranges(&code_dot),
+        vec![std::ops::Range { start: 0, end: 2 }],
+        "a dot in code ends no sentence"
+    );
+}
