@@ -136,6 +136,9 @@ impl SplitMix64 {
     }
 }
 
+/// At most this many entity types (labels, `1 + 2 * types`, must fit a byte when stored).
+const MAX_TYPES: usize = 127;
+
 /// A training sentence's feature ids, flattened: token `i` has `ids[offsets[i]..offsets[i + 1]]`.
 struct Encoded {
     ids: Vec<u32>,
@@ -151,13 +154,16 @@ impl Tagger {
         options: &NerTrainOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Tagger {
-        let mut types: Vec<String> = train
-            .iter()
-            .flat_map(|sentence| tag_spans(&sentence.tags))
-            .map(|(_, _, kind)| kind)
-            .collect();
+        let mut type_counts: HashMap<String, usize> = HashMap::new();
+        for (_, _, kind) in train.iter().flat_map(|sentence| tag_spans(&sentence.tags)) {
+            *type_counts.entry(kind).or_default() += 1;
+        }
+        let mut types: Vec<(String, usize)> = type_counts.into_iter().collect();
+        // Labels are stored as bytes: the most frequent MAX_TYPES types are kept, the rest read as O.
+        types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        types.truncate(MAX_TYPES);
+        let mut types: Vec<String> = types.into_iter().map(|(kind, _)| kind).collect();
         types.sort();
-        types.dedup();
         let labels = LabelSet::new(types.len());
         let n_labels = labels.n_labels;
 
@@ -738,7 +744,7 @@ impl Tagger {
             return Err(bad("checksum mismatch (truncated or corrupted)"));
         }
         let n_types = reader.u32()?;
-        if n_types > 127 {
+        if n_types > MAX_TYPES {
             return Err(bad("too many entity types"));
         }
         let types = (0..n_types)
