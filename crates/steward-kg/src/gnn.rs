@@ -104,12 +104,12 @@ impl Default for GnnOptions {
     fn default() -> Self {
         GnnOptions {
             dim: 64,
-            hidden: 128,
-            epochs: 200,
+            hidden: 64,
+            epochs: 150,
             learning_rate: 0.002,
             negatives: 5,
             weight_decay: 0.0005,
-            identity_dim: 64,
+            identity_dim: 32,
             sketch_dim: 256,
             target_share: 0.25,
             seed: 7,
@@ -883,7 +883,7 @@ const SKETCH_PRIORITY: f32 = 30.0;
 /// test edges.
 const LEARNED_MARGIN: f64 = 0.01;
 /// Epochs between validation checks.
-const VALIDATION_EVERY: usize = 5;
+const VALIDATION_EVERY: usize = 10;
 
 /// A uniformly drawn pair that is not an edge, like the pairs the model
 /// will rank. A few tries suffice on sparse graphs; on a dense one the
