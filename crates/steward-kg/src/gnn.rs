@@ -565,6 +565,8 @@ impl GraphSage {
         if fnv1a(body) != stored {
             return Err(GnnError::Corrupt("checksum mismatch"));
         }
+        // Read the rest from the checksummed body only, never the checksum.
+        reader.bytes = body;
         let mut shape = [0usize; 5];
         for slot in &mut shape {
             *slot = usize::try_from(u64::from_le_bytes(reader.take::<8>()?))
@@ -1180,6 +1182,13 @@ mod tests {
         assert!(matches!(
             GraphSage::from_bytes(b"not a model"),
             Err(GnnError::NotAModel)
+        ));
+        // A header and a valid checksum of it, nothing else.
+        let mut stub = bytes[..12].to_vec();
+        stub.extend_from_slice(&fnv1a(&stub).to_le_bytes());
+        assert!(matches!(
+            GraphSage::from_bytes(&stub),
+            Err(GnnError::Corrupt(_))
         ));
         let mut future = bytes;
         future[8] = 99;
