@@ -106,7 +106,7 @@ impl Default for GnnOptions {
             dim: 64,
             hidden: 64,
             epochs: 150,
-            learning_rate: 0.002,
+            learning_rate: 0.01,
             negatives: 5,
             weight_decay: 0.0005,
             identity_dim: 32,
