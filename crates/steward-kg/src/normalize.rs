@@ -67,21 +67,23 @@ fn trim_punctuation(key: &str) -> &str {
 /// separator and a dot), is left whole: `None`.
 pub fn split_version(key: &str) -> Option<(&str, &str)> {
     let bytes = key.as_bytes();
-    // The version: digits, dots and `x` at the end, starting with a digit.
+    // The version: digits, dots and `x` at the end, starting with a digit,
+    // an `x` only after a dot (`3.x`).
     let mut start = bytes.len();
-    while start > 0 {
-        let c = bytes[start - 1];
-        if c.is_ascii_digit() || c == b'.' || c == b'x' && start < bytes.len() {
-            start -= 1;
-        } else {
-            break;
-        }
+    while start > 0 && (bytes[start - 1].is_ascii_digit() || matches!(bytes[start - 1], b'.' | b'x')) {
+        start -= 1;
     }
-    // `x` may only follow a dot (`3.x`), never start the version.
     while start < bytes.len() && !bytes[start].is_ascii_digit() {
         start += 1;
     }
     if start == 0 || start >= bytes.len() {
+        return None;
+    }
+    if bytes[start..]
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'x' && bytes[start + i - 1] != b'.')
+    {
         return None;
     }
     let version = &key[start..];

@@ -95,7 +95,7 @@ impl EntityKind {
             (&["framework", "框架"], EntityKind::Framework),
             (&["library", "package", "module", "toolkit", "sdk", "库"], EntityKind::Library),
             (&["error", "exception", "错误", "异常"], EntityKind::Error),
-            (&["operating system", "platform", "blockchain", "cloud", "network", "平台", "操作系统"], EntityKind::Platform),
+            (&["operating system", "platform", "blockchain", "cloud", "平台", "操作系统"], EntityKind::Platform),
             (&["tool", "command-line", "command line", "editor", " ide", "application", "software", "wallet", "工具"], EntityKind::Tool),
             (&[" api", "function", "method", "class ", "endpoint", "接口"], EntityKind::Api),
             (&["language"], EntityKind::Language),

@@ -136,7 +136,7 @@ async fn a_community_becomes_a_graph_that_follows_its_posts() {
         }
         let served = service.served().await.expect("reloaded");
         assert!(served.view.edges().len() > before, "new edges are served");
-        assert_eq!(build::load_snapshot(&store).await.expect("snapshot").expect("one").header.report.version, report.version, "no rebuild happened");
+        assert_eq!(store.artifact_versions(build::ARTIFACT).await.expect("versions").len(), 1, "no rebuild happened");
 
         // An edit that drops a sentence retracts the edge only it supported.
         store

@@ -82,6 +82,8 @@ async fn graph_routes_before_and_after_a_build() {
                     with_text(question(1, &["rust", "tokio"], 1_000), "Tokio with serde and JSON in Rust."),
                     with_text(question(2, &["rust", "serde"], 2_000), "Serde reads JSON for Rust programs."),
                     with_text(question(3, &["tokio", "json"], 3_000), "Tokio and serde stream JSON."),
+                    with_text(question(4, &["rust"], 4_000), "Why does the borrow checker reject this Rust code?"),
+                    with_text(question(5, &["json"], 5_000), "Validating JSON against a schema."),
                 ],
                 ..WriteBatch::default()
             })
