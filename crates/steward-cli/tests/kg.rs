@@ -42,7 +42,10 @@ fn kg(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn build_show_path_export_update_and_evaluate() {
-    let (Some(dump), Some(ner)) = (shared_data_dir("se-ai-2017"), shared_data_dir("stackoverflow-ner")) else {
+    let (Some(dump), Some(ner)) = (
+        shared_data_dir("se-ai-2017"),
+        shared_data_dir("stackoverflow-ner"),
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -58,43 +61,100 @@ fn build_show_path_export_update_and_evaluate() {
     ] {
         assert!(steward(dir.path(), command).status.success(), "{command:?}");
     }
-    json(&steward(dir.path(), &["import", "stackexchange", dump_arg, "--json"]));
+    json(&steward(
+        dir.path(),
+        &["import", "stackexchange", dump_arg, "--json"],
+    ));
     assert!(failure(&steward(dir.path(), &["kg", "show", "python"])).contains("steward kg build"));
 
     let train = dir.path().join("train.conll");
     conll_slice(&ner.join("train.txt"), &train, 400);
-    let trained = json(&steward(dir.path(), &["kg", "train-ner", "--corpus", train.to_str().expect("UTF-8"), "--json"]));
+    let trained = json(&steward(
+        dir.path(),
+        &[
+            "kg",
+            "train-ner",
+            "--corpus",
+            train.to_str().expect("UTF-8"),
+            "--json",
+        ],
+    ));
     assert_eq!(trained["version"], 1, "{trained}");
 
     let built = json(&kg(dir.path(), &["kg", "build", "--json"]));
-    assert!(built["from_tags"].as_u64().expect("from_tags") >= 100, "{built}");
+    assert!(
+        built["from_tags"].as_u64().expect("from_tags") >= 100,
+        "{built}"
+    );
     assert_eq!(built["ner"], true, "the stored tagger ran: {built}");
     let top = built["top_entities"].as_array().expect("top entities");
     assert_eq!(top.len(), 20, "{built}");
-    assert!(built["edges"]["related_to"].as_u64().expect("co-occurrence edges") > 100, "{built}");
+    assert!(
+        built["edges"]["related_to"]
+            .as_u64()
+            .expect("co-occurrence edges")
+            > 100,
+        "{built}"
+    );
     for relation in built["top_relations"].as_array().expect("relations") {
-        assert!(relation["post_id"].is_i64() && relation["extractor"].is_string(), "provenance: {relation}");
+        assert!(
+            relation["post_id"].is_i64() && relation["extractor"].is_string(),
+            "provenance: {relation}"
+        );
     }
 
     let first = top[0]["name"].as_str().expect("a name");
     let page = json(&steward(dir.path(), &["kg", "show", first, "--json"]));
     assert_eq!(page["name"], first);
-    assert!(page["neighbours"]["related_to"].as_array().is_some_and(|list| !list.is_empty()), "{page}");
-    assert!(!page["description"].as_str().expect("description").is_empty());
+    assert!(
+        page["neighbours"]["related_to"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty()),
+        "{page}"
+    );
+    assert!(
+        !page["description"]
+            .as_str()
+            .expect("description")
+            .is_empty()
+    );
     let text = succeeded(&steward(dir.path(), &["kg", "show", first]));
     assert!(text.contains("related_to:"), "{text}");
 
     let second = top[1]["name"].as_str().expect("a name");
-    let path = json(&steward(dir.path(), &["kg", "path", first, second, "--json"]));
-    assert!(path["path"]["steps"].as_array().is_some_and(|steps| !steps.is_empty()), "{path}");
-    assert!(failure(&steward(dir.path(), &["kg", "path", first, "no-such-thing-xyz"])).contains("no-such-thing-xyz"));
+    let path = json(&steward(
+        dir.path(),
+        &["kg", "path", first, second, "--json"],
+    ));
+    assert!(
+        path["path"]["steps"]
+            .as_array()
+            .is_some_and(|steps| !steps.is_empty()),
+        "{path}"
+    );
+    assert!(
+        failure(&steward(
+            dir.path(),
+            &["kg", "path", first, "no-such-thing-xyz"]
+        ))
+        .contains("no-such-thing-xyz")
+    );
 
     let graphml = dir.path().join("graph.graphml");
-    succeeded(&steward(dir.path(), &["kg", "export", "--out", graphml.to_str().expect("UTF-8")]));
+    succeeded(&steward(
+        dir.path(),
+        &["kg", "export", "--out", graphml.to_str().expect("UTF-8")],
+    ));
     let exported = json(&steward(dir.path(), &["kg", "export", "--format", "json"]));
     let xml = std::fs::read_to_string(&graphml).expect("GraphML");
-    assert_eq!(xml.matches("<node ").count(), exported["nodes"].as_array().expect("nodes").len());
-    assert_eq!(xml.matches("<edge ").count(), exported["links"].as_array().expect("links").len());
+    assert_eq!(
+        xml.matches("<node ").count(),
+        exported["nodes"].as_array().expect("nodes").len()
+    );
+    assert_eq!(
+        xml.matches("<edge ").count(),
+        exported["links"].as_array().expect("links").len()
+    );
 
     // A post written after the build is in the graph after an update.
     let before = page["mentions"].as_i64().expect("mentions");
@@ -106,7 +166,10 @@ fn build_show_path_export_update_and_evaluate() {
     )
     .expect("write");
     drop(file);
-    json(&steward(dir.path(), &["import", "jsonl", posts.to_str().expect("UTF-8"), "--json"]));
+    json(&steward(
+        dir.path(),
+        &["import", "jsonl", posts.to_str().expect("UTF-8"), "--json"],
+    ));
     let updated = json(&steward(dir.path(), &["kg", "update", "--json"]));
     assert_eq!(updated["posts"], 1, "{updated}");
     let after = json(&steward(dir.path(), &["kg", "show", first, "--json"]));
@@ -117,17 +180,45 @@ fn build_show_path_export_update_and_evaluate() {
     conll_slice(&ner.join("dev.txt"), &dev, 200);
     let scored = json(&steward(
         dir.path(),
-        &["eval", "ner", "--train", train.to_str().expect("UTF-8"), "--file", dev.to_str().expect("UTF-8"), "--json"],
+        &[
+            "eval",
+            "ner",
+            "--train",
+            train.to_str().expect("UTF-8"),
+            "--file",
+            dev.to_str().expect("UTF-8"),
+            "--json",
+        ],
     ));
     let micro = scored["micro_f1"].as_f64().expect("micro_f1");
     assert!(micro > 0.0, "{scored}");
-    assert!(scored["per_type"].as_object().is_some_and(|types| !types.is_empty()), "{scored}");
+    assert!(
+        scored["per_type"]
+            .as_object()
+            .is_some_and(|types| !types.is_empty()),
+        "{scored}"
+    );
 
-    let evaluated = json(&kg(dir.path(), &["eval", "kg", "--data", dump_arg, "--no-ner", "--splits", "1", "--json"]));
+    let evaluated = json(&kg(
+        dir.path(),
+        &[
+            "eval", "kg", "--data", dump_arg, "--no-ner", "--splits", "1", "--json",
+        ],
+    ));
     for method in ["gnn", "adamic_adar", "common_neighbors", "embedding_cosine"] {
-        let auc = evaluated[method]["auc"].as_f64().unwrap_or_else(|| panic!("{method}: {evaluated}"));
-        let hits = evaluated[method]["hits@20"].as_f64().unwrap_or_else(|| panic!("{method}: {evaluated}"));
-        assert!((0.0..=1.0).contains(&auc) && (0.0..=1.0).contains(&hits), "{evaluated}");
+        let auc = evaluated[method]["auc"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{method}: {evaluated}"));
+        let hits = evaluated[method]["hits@20"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{method}: {evaluated}"));
+        assert!(
+            (0.0..=1.0).contains(&auc) && (0.0..=1.0).contains(&hits),
+            "{evaluated}"
+        );
     }
-    assert!(evaluated["adamic_adar"]["auc"].as_f64() > Some(0.6), "structure predicts links: {evaluated}");
+    assert!(
+        evaluated["adamic_adar"]["auc"].as_f64() > Some(0.6),
+        "structure predicts links: {evaluated}"
+    );
 }

@@ -130,8 +130,13 @@ const MAGIC: &[u8; 4] = b"SKG1";
 impl Snapshot {
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.header).expect("the header serializes");
-        let model = self.model.as_ref().map(GraphSage::to_bytes).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(4 + 16 + header.len() + model.len() + self.embeddings.len() * 4);
+        let model = self
+            .model
+            .as_ref()
+            .map(GraphSage::to_bytes)
+            .unwrap_or_default();
+        let mut bytes =
+            Vec::with_capacity(4 + 16 + header.len() + model.len() + self.embeddings.len() * 4);
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&header);
@@ -145,11 +150,17 @@ impl Snapshot {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot> {
         let corrupt = |what: &str| Error::Codec(what.to_string());
-        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| corrupt("not a knowledge-graph snapshot (bad magic)"))?;
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or_else(|| corrupt("not a knowledge-graph snapshot (bad magic)"))?;
         let (header, rest) = take_section(rest).ok_or_else(|| corrupt("truncated header"))?;
-        let header: SnapshotHeader = serde_json::from_slice(header).map_err(|error| Error::Codec(format!("header: {error}")))?;
+        let header: SnapshotHeader = serde_json::from_slice(header)
+            .map_err(|error| Error::Codec(format!("header: {error}")))?;
         if header.format != 1 {
-            return Err(Error::Codec(format!("format {} is newer than this build reads (1)", header.format)));
+            return Err(Error::Codec(format!(
+                "format {} is newer than this build reads (1)",
+                header.format
+            )));
         }
         let (model, rest) = take_section(rest).ok_or_else(|| corrupt("truncated model"))?;
         let model = if model.is_empty() {
@@ -220,7 +231,7 @@ impl<'s> Posts<'s> {
                 return Ok(None);
             };
             self.after = Some(last.id);
-            let page: Vec<Post> = page.into_iter().filter(|post| reads(post)).collect();
+            let page: Vec<Post> = page.into_iter().filter(reads).collect();
             if !page.is_empty() {
                 return Ok(Some(page));
             }
@@ -234,7 +245,10 @@ impl<'s> Posts<'s> {
 
 /// Questions, answers and articles: the posts the graph reads.
 fn reads(post: &Post) -> bool {
-    matches!(post.kind, PostKind::Question | PostKind::Answer | PostKind::Article)
+    matches!(
+        post.kind,
+        PostKind::Question | PostKind::Answer | PostKind::Article
+    )
 }
 
 fn thread_tags(post: &Post, questions: &HashMap<PostId, Vec<String>>) -> Vec<String> {
@@ -265,7 +279,11 @@ fn entry_of(entity: &KgEntity) -> Entry {
         key: entity.key.clone(),
         name: entity.name.clone(),
         kind: entity.kind.parse().unwrap_or(EntityKind::Concept),
-        source: if entity.source == "ner" { Source::Ner } else { Source::Tag },
+        source: if entity.source == "ner" {
+            Source::Ner
+        } else {
+            Source::Tag
+        },
         tag: entity.tag.clone(),
         aliases: entity.aliases.clone(),
         description: entity.description.clone(),
@@ -330,7 +348,8 @@ pub async fn build(
     }
     if vocabulary.is_empty() {
         return Err(Error::Empty(
-            "the community has no tags and the tagger found no names: import a community first".to_string(),
+            "the community has no tags and the tagger found no names: import a community first"
+                .to_string(),
         ));
     }
     report.entities = vocabulary.len();
@@ -339,7 +358,11 @@ pub async fn build(
     // Entities: known keys keep their ids; entities no longer in the
     // vocabulary (a name the tagger no longer finds often enough) go.
     let now = chrono::Utc::now();
-    let entities: Vec<KgEntity> = vocabulary.entries().iter().map(|entry| entity_of(entry, now)).collect();
+    let entities: Vec<KgEntity> = vocabulary
+        .entries()
+        .iter()
+        .map(|entry| entity_of(entry, now))
+        .collect();
     let stored = store.put_kg_entities(&entities).await?;
     let ids: Vec<i64> = stored.iter().map(|entity| entity.id).collect();
     let keep: std::collections::HashSet<i64> = ids.iter().copied().collect();
@@ -402,16 +425,26 @@ pub async fn build(
     // The graph, its node features and GraphSAGE.
     let view = load_view(store, options.min_cooccurrence).await?;
     for edge in view.edges() {
-        *report.edges.entry(edge.relation.as_str().to_string()).or_default() += 1;
+        *report
+            .edges
+            .entry(edge.relation.as_str().to_string())
+            .or_default() += 1;
     }
     let (features, dim, source) = node_features(store, &view, embedder).await?;
     report.features = source;
     let (model, embeddings, embedding_dim) = if options.train_gnn && view.edges().len() >= 2 {
         job.set_phase("gnn", Some(options.gnn.epochs as u64), Unit::Items);
         let edges = view.dense_edges();
-        let model = GraphSage::train(view.nodes().len(), &edges, &features, dim, &options.gnn, &mut |epoch, _| {
-            job.set_done(epoch as u64);
-        });
+        let model = GraphSage::train(
+            view.nodes().len(),
+            &edges,
+            &features,
+            dim,
+            &options.gnn,
+            &mut |epoch, _| {
+                job.set_done(epoch as u64);
+            },
+        );
         let embeddings = model.embed(view.nodes().len(), &edges, &features);
         let embedding_dim = model.dim();
         (Some(model), embeddings, embedding_dim)
@@ -520,7 +553,11 @@ pub async fn load_snapshot(store: &Store) -> Result<Option<Snapshot>> {
 
 /// Rewrites the facts of every post the change feed names since the last
 /// build or update, and makes entities of new tags.
-pub async fn update(store: &Store, tagger: Option<&Tagger>, options: &BuildOptions) -> Result<UpdateReport> {
+pub async fn update(
+    store: &Store,
+    tagger: Option<&Tagger>,
+    options: &BuildOptions,
+) -> Result<UpdateReport> {
     // Before the first build there is nothing to update: the build reads
     // every post and sets the feed position itself.
     if store.kg_entities().await?.is_empty() {
@@ -533,7 +570,9 @@ pub async fn update(store: &Store, tagger: Option<&Tagger>, options: &BuildOptio
     };
     let mut linker: Option<Linker> = None;
     loop {
-        let changes = store.changes_after(position, steward_store::MAX_CHANGES_PER_READ).await?;
+        let changes = store
+            .changes_after(position, steward_store::MAX_CHANGES_PER_READ)
+            .await?;
         let Some(last) = changes.last() else { break };
         let last_seq = last.seq;
         let mut posts: Vec<PostId> = Vec::new();
@@ -572,10 +611,17 @@ pub async fn update(store: &Store, tagger: Option<&Tagger>, options: &BuildOptio
             let mut facts = Vec::new();
             for post in found.iter().filter(|post| reads(post)) {
                 let recognized = match tagger {
-                    Some(tagger) => extract::recognize(tagger, &extract::post_text(post), &post.body_html),
+                    Some(tagger) => {
+                        extract::recognize(tagger, &extract::post_text(post), &post.body_html)
+                    }
                     None => Vec::new(),
                 };
-                let fact = linker.facts(post, &thread_tags(post, &questions), &recognized, options.max_cooccurring);
+                let fact = linker.facts(
+                    post,
+                    &thread_tags(post, &questions),
+                    &recognized,
+                    options.max_cooccurring,
+                );
                 report.mentions += fact.mentions.len();
                 report.evidence += fact.evidence.len();
                 facts.push(fact);
@@ -592,8 +638,12 @@ pub async fn update(store: &Store, tagger: Option<&Tagger>, options: &BuildOptio
 
 /// Entities for tags the vocabulary does not have yet; returns how many.
 async fn add_tags(store: &Store, names: &[String]) -> Result<usize> {
-    let known: std::collections::HashSet<String> =
-        store.kg_entities().await?.into_iter().filter_map(|entity| entity.tag).collect();
+    let known: std::collections::HashSet<String> = store
+        .kg_entities()
+        .await?
+        .into_iter()
+        .filter_map(|entity| entity.tag)
+        .collect();
     let mut tags = Vec::new();
     for name in names {
         if known.contains(name) {
@@ -605,7 +655,11 @@ async fn add_tags(store: &Store, names: &[String]) -> Result<usize> {
     }
     let vocabulary = Vocabulary::from_tags(&tags);
     let now = chrono::Utc::now();
-    let entities: Vec<KgEntity> = vocabulary.entries().iter().map(|entry| entity_of(entry, now)).collect();
+    let entities: Vec<KgEntity> = vocabulary
+        .entries()
+        .iter()
+        .map(|entry| entity_of(entry, now))
+        .collect();
     store.put_kg_entities(&entities).await?;
     Ok(entities.len())
 }
@@ -697,7 +751,11 @@ pub async fn node_features(
 /// The text an entity is embedded by.
 pub fn entity_text(entity: &KgEntity) -> String {
     let name = entity.name.replace('-', " ");
-    let aliases: Vec<String> = entity.aliases.iter().map(|alias| alias.replace('-', " ")).collect();
+    let aliases: Vec<String> = entity
+        .aliases
+        .iter()
+        .map(|alias| alias.replace('-', " "))
+        .collect();
     let mut text = name;
     if !aliases.is_empty() {
         text.push_str(" (");
@@ -712,7 +770,10 @@ pub fn entity_text(entity: &KgEntity) -> String {
 }
 
 /// Features for texts: the embedder's vectors, or hashed words.
-pub fn entity_features(texts: &[String], embedder: Option<&Embedder>) -> Result<(Vec<f32>, usize, String)> {
+pub fn entity_features(
+    texts: &[String],
+    embedder: Option<&Embedder>,
+) -> Result<(Vec<f32>, usize, String)> {
     if let Some(embedder) = embedder {
         let dim = embedder.dim();
         let mut features = Vec::with_capacity(texts.len() * dim);

@@ -21,7 +21,9 @@ pub enum Error {
     )]
     NotBuilt,
     /// An entity id, key or name that is not in the graph.
-    #[error("no entity `{0}` in the knowledge graph; `steward kg show --search TEXT` lists matching names")]
+    #[error(
+        "no entity `{0}` in the knowledge graph; `steward kg show --search TEXT` lists matching names"
+    )]
     UnknownEntity(String),
     /// The job was cancelled; what was stored so far is consistent.
     #[error("cancelled")]

@@ -132,7 +132,7 @@ impl LinkPriors {
         for (index, stats) in seen.iter().enumerate() {
             let entry = vocabulary.entry(index);
             let name_like = entry.key.chars().any(|c| !c.is_alphabetic())
-                || entry.key.chars().any(|c| !c.is_ascii())
+                || !entry.key.is_ascii()
                 || stats.seen > 0 && stats.capitalized * 2 >= stats.seen;
             let prior = if name_like || entry.tag.is_none() {
                 0.9
@@ -242,7 +242,12 @@ impl Linker {
     /// tagger's finding of the same span raises it); those below
     /// [`MIN_LINK_CONFIDENCE`] are dropped. Names the tagger found that the
     /// vocabulary resolves are linked too.
-    pub fn link(&self, text: &str, thread_tags: &[String], recognized: &[Recognized]) -> Vec<Linked> {
+    pub fn link(
+        &self,
+        text: &str,
+        thread_tags: &[String],
+        recognized: &[Recognized],
+    ) -> Vec<Linked> {
         let mut linked = Vec::new();
         let mut covered: Vec<(usize, usize)> = Vec::new();
         for found in self.gazetteer.find(text) {
@@ -361,7 +366,9 @@ impl Linker {
             let sentence = &text[start..end];
             for found in patterns::extract(sentence, &mentions) {
                 let (source, target) = (found.source as usize, found.target as usize);
-                if source == target || !plausible(found.relation, self.vocabulary.entry(target).kind) {
+                if source == target
+                    || !plausible(found.relation, self.vocabulary.entry(target).kind)
+                {
                     continue;
                 }
                 let certainty = |entry: usize| {
@@ -413,7 +420,9 @@ impl Linker {
 /// language or tool.
 fn plausible(relation: Relation, target: EntityKind) -> bool {
     match relation {
-        Relation::Causes | Relation::Solves => matches!(target, EntityKind::Error | EntityKind::Concept),
+        Relation::Causes | Relation::Solves => {
+            matches!(target, EntityKind::Error | EntityKind::Concept)
+        }
         _ => true,
     }
 }
@@ -470,9 +479,11 @@ pub struct Discovered {
 /// `min_posts` posts.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    /// key → (spelling counts, type counts, posts).
-    names: HashMap<String, (HashMap<String, u64>, HashMap<EntityKind, u64>, u64)>,
+    names: HashMap<String, Tally>,
 }
+
+/// One name's votes: (spelling counts, kind counts, posts).
+type Tally = (HashMap<String, u64>, HashMap<EntityKind, u64>, u64);
 
 impl Discovery {
     pub fn add_post(&mut self, recognized: &[Recognized]) {
@@ -552,7 +563,13 @@ mod tests {
             extractor: "gazetteer".to_string(),
             confidence,
         };
-        let mentions = [mention(3, 1.0), mention(1, 0.5), mention(3, 0.2), mention(2, 0.9), mention(4, 0.1)];
+        let mentions = [
+            mention(3, 1.0),
+            mention(1, 0.5),
+            mention(3, 0.2),
+            mention(2, 0.9),
+            mention(4, 0.1),
+        ];
         let pairs: Vec<(i64, i64, f64)> = cooccurrence(PostId(7), &mentions, 3)
             .iter()
             .map(|e| (e.source_id, e.target_id, e.confidence))
@@ -570,11 +587,27 @@ mod tests {
             confidence: 0.9,
         };
         let mut discovery = Discovery::default();
-        discovery.add_post(&[name("PyTorch", "Library"), name("pytorch", "Library"), name("x", "Variable")]);
-        discovery.add_post(&[name("PyTorch", "Library"), name("3.6", "Version"), name("42", "Value")]);
+        discovery.add_post(&[
+            name("PyTorch", "Library"),
+            name("pytorch", "Library"),
+            name("x", "Variable"),
+        ]);
+        discovery.add_post(&[
+            name("PyTorch", "Library"),
+            name("3.6", "Version"),
+            name("42", "Value"),
+        ]);
         discovery.add_post(&[name("Keras", "Library")]);
         let found = discovery.finish(2);
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].key.as_str(), found[0].name.as_str(), found[0].kind, found[0].posts), ("pytorch", "PyTorch", EntityKind::Library, 2));
+        assert_eq!(
+            (
+                found[0].key.as_str(),
+                found[0].name.as_str(),
+                found[0].kind,
+                found[0].posts
+            ),
+            ("pytorch", "PyTorch", EntityKind::Library, 2)
+        );
     }
 }

@@ -74,7 +74,11 @@ impl Gazetteer {
         let lowered;
         let haystack = if text.chars().any(|c| !c.is_ascii() && c.is_uppercase()) {
             lowered = text.to_lowercase();
-            if lowered.len() == text.len() { lowered.as_str() } else { text }
+            if lowered.len() == text.len() {
+                lowered.as_str()
+            } else {
+                text
+            }
         } else {
             text
         };
@@ -152,7 +156,11 @@ mod tests {
         Vocabulary::from_tags(&tags)
     }
 
-    fn found<'t>(gazetteer: &Gazetteer, vocabulary: &Vocabulary, text: &'t str) -> Vec<(&'t str, String)> {
+    fn found<'t>(
+        gazetteer: &Gazetteer,
+        vocabulary: &Vocabulary,
+        text: &'t str,
+    ) -> Vec<(&'t str, String)> {
         gazetteer
             .find(text)
             .into_iter()
@@ -194,8 +202,19 @@ mod tests {
     fn a_name_inside_a_longer_one_is_not_found() {
         let vocabulary = vocabulary(&[("c", &[]), ("node", &[]), ("go", &[])]);
         let gazetteer = Gazetteer::new(&vocabulary);
-        assert!(found(&gazetteer, &vocabulary, "c# and c++ in node.js, golang").iter().all(|(s, _)| *s != "c" && *s != "node"),);
-        assert_eq!(found(&gazetteer, &vocabulary, "Run node. Then go"), [("node", "node".to_string()), ("go", "go".to_string())]);
-        assert!(Gazetteer::new(&Vocabulary::default()).find("anything").is_empty());
+        assert!(
+            found(&gazetteer, &vocabulary, "c# and c++ in node.js, golang")
+                .iter()
+                .all(|(s, _)| *s != "c" && *s != "node"),
+        );
+        assert_eq!(
+            found(&gazetteer, &vocabulary, "Run node. Then go"),
+            [("node", "node".to_string()), ("go", "go".to_string())]
+        );
+        assert!(
+            Gazetteer::new(&Vocabulary::default())
+                .find("anything")
+                .is_empty()
+        );
     }
 }

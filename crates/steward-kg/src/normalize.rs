@@ -70,7 +70,9 @@ pub fn split_version(key: &str) -> Option<(&str, &str)> {
     // The version: digits, dots and `x` at the end, starting with a digit,
     // an `x` only after a dot (`3.x`).
     let mut start = bytes.len();
-    while start > 0 && (bytes[start - 1].is_ascii_digit() || matches!(bytes[start - 1], b'.' | b'x')) {
+    while start > 0
+        && (bytes[start - 1].is_ascii_digit() || matches!(bytes[start - 1], b'.' | b'x'))
+    {
         start -= 1;
     }
     while start < bytes.len() && !bytes[start].is_ascii_digit() {
@@ -144,7 +146,9 @@ pub fn is_version(text: &str) -> bool {
     let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
     !text.is_empty()
         && text.starts_with(|c: char| c.is_ascii_digit())
-        && text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == 'x')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == 'x')
 }
 
 #[cfg(test)]
@@ -153,7 +157,12 @@ mod tests {
 
     #[test]
     fn spellings_of_one_name_share_a_key() {
-        for surface in ["Machine Learning", "machine-learning", "machine_learning", " machine  learning. "] {
+        for surface in [
+            "Machine Learning",
+            "machine-learning",
+            "machine_learning",
+            " machine  learning. ",
+        ] {
             assert_eq!(key(surface), "machine-learning", "{surface:?}");
         }
         assert_eq!(key("Ｐｙｔｈｏｎ"), "python");
@@ -179,9 +188,15 @@ mod tests {
 
     #[test]
     fn plurals_have_singular_aliases() {
-        assert_eq!(singular("neural-networks").as_deref(), Some("neural-network"));
+        assert_eq!(
+            singular("neural-networks").as_deref(),
+            Some("neural-network")
+        );
         assert_eq!(singular("libraries").as_deref(), Some("library"));
-        assert_eq!(singular("smart-contracts").as_deref(), Some("smart-contract"));
+        assert_eq!(
+            singular("smart-contracts").as_deref(),
+            Some("smart-contract")
+        );
         assert_eq!(singular("tool-boxes").as_deref(), Some("tool-box"));
         assert_eq!(singular("keras"), None);
         assert_eq!(singular("windows"), None);

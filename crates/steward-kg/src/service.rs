@@ -178,13 +178,19 @@ impl Served {
         let snapshot = build::load_snapshot(store).await?;
         let min_cooccurrence = snapshot
             .as_ref()
-            .map_or(BuildOptions::default().min_cooccurrence, |snapshot| snapshot.header.min_cooccurrence);
+            .map_or(BuildOptions::default().min_cooccurrence, |snapshot| {
+                snapshot.header.min_cooccurrence
+            });
         let view = build::load_view(store, min_cooccurrence).await?;
         if view.nodes().is_empty() {
             return Err(Error::NotBuilt);
         }
-        let entities: HashMap<i64, KgEntity> =
-            store.kg_entities().await?.into_iter().map(|entity| (entity.id, entity)).collect();
+        let entities: HashMap<i64, KgEntity> = store
+            .kg_entities()
+            .await?
+            .into_iter()
+            .map(|entity| (entity.id, entity))
+            .collect();
         let pagerank = view.pagerank(DAMPING, PAGERANK_ITERATIONS);
         let communities = view.communities(LOUVAIN_SEED);
         let linker = build::load_linker(store).await?;
@@ -210,10 +216,10 @@ impl Served {
 
     /// The entity an id, key, name or alias names.
     pub fn resolve(&self, text: &str) -> Result<i64> {
-        if let Ok(id) = text.trim().parse::<i64>() {
-            if self.entities.contains_key(&id) {
-                return Ok(id);
-            }
+        if let Ok(id) = text.trim().parse::<i64>()
+            && self.entities.contains_key(&id)
+        {
+            return Ok(id);
         }
         let key = normalize::key(text);
         self.by_name
@@ -277,7 +283,11 @@ impl Served {
                 .then(b.1.pagerank.total_cmp(&a.1.pagerank))
                 .then(a.1.id.cmp(&b.1.id))
         });
-        found.into_iter().take(limit).map(|(_, brief)| brief).collect()
+        found
+            .into_iter()
+            .take(limit)
+            .map(|(_, brief)| brief)
+            .collect()
     }
 
     /// The top entities by PageRank.
@@ -298,7 +308,11 @@ impl Served {
             })
             .cloned()
             .collect();
-        edges.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(b.evidence.cmp(&a.evidence)));
+        edges.sort_by(|a, b| {
+            b.weight
+                .total_cmp(&a.weight)
+                .then(b.evidence.cmp(&a.evidence))
+        });
         edges.truncate(limit);
         edges
     }
@@ -319,18 +333,25 @@ impl Served {
             .map(|neighbour| neighbour.node.id)
             .collect();
         let exclude = |index: u32| {
-            ids.get(index as usize)
-                .is_none_or(|entity| neighbours.contains(entity) || !self.entities.contains_key(entity))
-        };
-        gnn::related(&snapshot.embeddings, snapshot.header.dim, row as u32, limit, &exclude)
-            .into_iter()
-            .filter_map(|(index, score)| {
-                Some(RelatedEntry {
-                    entity: self.brief(*ids.get(index as usize)?)?,
-                    score,
-                })
+            ids.get(index as usize).is_none_or(|entity| {
+                neighbours.contains(entity) || !self.entities.contains_key(entity)
             })
-            .collect()
+        };
+        gnn::related(
+            &snapshot.embeddings,
+            snapshot.header.dim,
+            row as u32,
+            limit,
+            &exclude,
+        )
+        .into_iter()
+        .filter_map(|(index, score)| {
+            Some(RelatedEntry {
+                entity: self.brief(*ids.get(index as usize)?)?,
+                score,
+            })
+        })
+        .collect()
     }
 
     /// A line describing an entity from the graph itself, for entities
@@ -375,7 +396,11 @@ impl Served {
             text.push_str(&parts.join(", "));
         }
         if !related.is_empty() {
-            text.push_str(if parts.is_empty() { " is discussed with " } else { "; discussed with " });
+            text.push_str(if parts.is_empty() {
+                " is discussed with "
+            } else {
+                "; discussed with "
+            });
             text.push_str(&related.join(", "));
         }
         text.push('.');
@@ -390,7 +415,11 @@ impl EntityContext for Served {
             .into_iter()
             .filter_map(|(id, confidence)| {
                 let entity = self.entities.get(&id)?;
-                let mut aliases: Vec<String> = entity.aliases.iter().map(|alias| alias.replace('-', " ")).collect();
+                let mut aliases: Vec<String> = entity
+                    .aliases
+                    .iter()
+                    .map(|alias| alias.replace('-', " "))
+                    .collect();
                 let name = entity.key.replace('-', " ");
                 if !aliases.contains(&name) {
                     aliases.insert(0, name);
@@ -421,7 +450,10 @@ impl EntityContext for Served {
                     .take(4)
                     .map(|neighbour| {
                         let direction = if neighbour.outgoing { "" } else { " (of)" };
-                        format!("{}{direction} {}", neighbour.edge.relation, neighbour.node.name)
+                        format!(
+                            "{}{direction} {}",
+                            neighbour.edge.relation, neighbour.node.name
+                        )
                     })
                     .collect();
                 let mut line = format!("{} ({})", entity.name, entity.kind);
@@ -445,7 +477,10 @@ impl EntityContext for Served {
     }
 
     fn embedding(&self, entity: i64) -> Option<Vec<f32>> {
-        self.snapshot.as_ref()?.embedding(entity).map(<[f32]>::to_vec)
+        self.snapshot
+            .as_ref()?
+            .embedding(entity)
+            .map(<[f32]>::to_vec)
     }
 }
 
@@ -466,7 +501,12 @@ impl KgService {
 
     /// The loaded graph, loading it on first use.
     pub async fn served(&self) -> Result<Arc<Served>> {
-        if let Some(served) = self.served.read().expect("the lock is never poisoned").clone() {
+        if let Some(served) = self
+            .served
+            .read()
+            .expect("the lock is never poisoned")
+            .clone()
+        {
             return Ok(served);
         }
         self.reload().await
@@ -493,12 +533,18 @@ impl KgService {
     pub async fn entity_page(&self, name_or_id: &str) -> Result<EntityPage> {
         let served = self.served().await?;
         let id = served.resolve(name_or_id)?;
-        let entity = served.entity(id).ok_or_else(|| Error::UnknownEntity(name_or_id.to_string()))?;
-        let brief = served.brief(id).ok_or_else(|| Error::UnknownEntity(name_or_id.to_string()))?;
+        let entity = served
+            .entity(id)
+            .ok_or_else(|| Error::UnknownEntity(name_or_id.to_string()))?;
+        let brief = served
+            .brief(id)
+            .ok_or_else(|| Error::UnknownEntity(name_or_id.to_string()))?;
 
         let mut neighbours: BTreeMap<String, Vec<NeighbourEntry>> = BTreeMap::new();
         for neighbour in served.view.neighbours(id, None, 200) {
-            let list = neighbours.entry(neighbour.edge.relation.as_str().to_string()).or_default();
+            let list = neighbours
+                .entry(neighbour.edge.relation.as_str().to_string())
+                .or_default();
             if list.len() >= 10 {
                 continue;
             }
@@ -537,7 +583,12 @@ impl KgService {
                 mentions: counts.get(&post.id).copied().unwrap_or(0),
             })
             .collect();
-        top_posts.sort_by(|a, b| b.score.cmp(&a.score).then(b.mentions.cmp(&a.mentions)).then(a.id.cmp(&b.id)));
+        top_posts.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then(b.mentions.cmp(&a.mentions))
+                .then(a.id.cmp(&b.id))
+        });
         top_posts.truncate(10);
 
         let accepted: std::collections::HashSet<PostId> = {
@@ -615,7 +666,8 @@ impl KgService {
         };
         let mut steps = Vec::with_capacity(path.edges.len());
         for (pair, edge) in path.nodes.windows(2).zip(&path.edges) {
-            let (Some(from), Some(to)) = (served.brief(pair[0].id), served.brief(pair[1].id)) else {
+            let (Some(from), Some(to)) = (served.brief(pair[0].id), served.brief(pair[1].id))
+            else {
                 continue;
             };
             steps.push(PathStep {

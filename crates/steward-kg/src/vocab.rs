@@ -85,28 +85,62 @@ impl EntityKind {
         };
         // The head of the excerpt says what the thing is; later sentences
         // mention other things ("... written in Python").
-        let head: String = excerpt
-            .chars()
-            .take(160)
-            .collect::<String>()
-            .to_lowercase();
+        let head: String = excerpt.chars().take(160).collect::<String>().to_lowercase();
         let cues: [(&[&str], EntityKind); 8] = [
-            (&["programming language", "query language", "markup language", "scripting language", "编程语言"], EntityKind::Language),
+            (
+                &[
+                    "programming language",
+                    "query language",
+                    "markup language",
+                    "scripting language",
+                    "编程语言",
+                ],
+                EntityKind::Language,
+            ),
             (&["framework", "框架"], EntityKind::Framework),
-            (&["library", "package", "module", "toolkit", "sdk", "库"], EntityKind::Library),
+            (
+                &["library", "package", "module", "toolkit", "sdk", "库"],
+                EntityKind::Library,
+            ),
             (&["error", "exception", "错误", "异常"], EntityKind::Error),
-            (&["operating system", "platform", "blockchain", "cloud", "平台", "操作系统"], EntityKind::Platform),
-            (&["tool", "command-line", "command line", "editor", " ide", "application", "software", "wallet", "工具"], EntityKind::Tool),
-            (&[" api", "function", "method", "class ", "endpoint", "接口"], EntityKind::Api),
+            (
+                &[
+                    "operating system",
+                    "platform",
+                    "blockchain",
+                    "cloud",
+                    "平台",
+                    "操作系统",
+                ],
+                EntityKind::Platform,
+            ),
+            (
+                &[
+                    "tool",
+                    "command-line",
+                    "command line",
+                    "editor",
+                    " ide",
+                    "application",
+                    "software",
+                    "wallet",
+                    "工具",
+                ],
+                EntityKind::Tool,
+            ),
+            (
+                &[" api", "function", "method", "class ", "endpoint", "接口"],
+                EntityKind::Api,
+            ),
             (&["language"], EntityKind::Language),
         ];
         let mut best: Option<(usize, EntityKind)> = None;
         for (words, kind) in cues {
             for word in words {
-                if let Some(position) = head.find(word) {
-                    if best.is_none_or(|(at, _)| position < at) {
-                        best = Some((position, kind));
-                    }
+                if let Some(position) = head.find(word)
+                    && best.is_none_or(|(at, _)| position < at)
+                {
+                    best = Some((position, kind));
                 }
             }
         }
@@ -259,10 +293,10 @@ impl Vocabulary {
         if let Some(&index) = self.by_key.get(&key).or_else(|| self.by_alias.get(&key)) {
             return Some(index);
         }
-        if let Some(singular) = normalize::singular(&key) {
-            if let Some(&index) = self.by_key.get(&singular) {
-                return Some(index);
-            }
+        if let Some(singular) = normalize::singular(&key)
+            && let Some(&index) = self.by_key.get(&singular)
+        {
+            return Some(index);
         }
         self.by_alias.get(&normalize::compact(&key)).copied()
     }
@@ -321,16 +355,48 @@ mod tests {
     #[test]
     fn tag_excerpts_say_what_a_thing_is() {
         let kind = |key: &str, excerpt: &str| EntityKind::of_tag(key, Some(excerpt));
-        assert_eq!(kind("python", "Python is a multi-paradigm programming language."), EntityKind::Language);
-        assert_eq!(kind("tensorflow", "TensorFlow is an open-source library for machine learning, written in Python."), EntityKind::Library);
-        assert_eq!(kind("keras", "Keras is a high-level neural networks API and framework"), EntityKind::Api);
-        assert_eq!(kind("pytorch", "PyTorch is a deep learning framework, a library"), EntityKind::Framework);
-        assert_eq!(kind("daedalus", "Daedalus is the full-node wallet for Cardano."), EntityKind::Tool);
-        assert_eq!(kind("reinforcement-learning", "For questions about learning from rewards."), EntityKind::Concept);
+        assert_eq!(
+            kind("python", "Python is a multi-paradigm programming language."),
+            EntityKind::Language
+        );
+        assert_eq!(
+            kind(
+                "tensorflow",
+                "TensorFlow is an open-source library for machine learning, written in Python."
+            ),
+            EntityKind::Library
+        );
+        assert_eq!(
+            kind(
+                "keras",
+                "Keras is a high-level neural networks API and framework"
+            ),
+            EntityKind::Api
+        );
+        assert_eq!(
+            kind("pytorch", "PyTorch is a deep learning framework, a library"),
+            EntityKind::Framework
+        );
+        assert_eq!(
+            kind("daedalus", "Daedalus is the full-node wallet for Cardano."),
+            EntityKind::Tool
+        );
+        assert_eq!(
+            kind(
+                "reinforcement-learning",
+                "For questions about learning from rewards."
+            ),
+            EntityKind::Concept
+        );
         assert_eq!(EntityKind::of_tag("python-3.x", None), EntityKind::Version);
         assert_eq!(EntityKind::of_tag("memory-error", None), EntityKind::Error);
         assert_eq!("api".parse::<EntityKind>(), Ok(EntityKind::Api));
-        assert!("thing".parse::<EntityKind>().unwrap_err().contains("language"));
+        assert!(
+            "thing"
+                .parse::<EntityKind>()
+                .expect_err("unknown")
+                .contains("language")
+        );
     }
 
     #[test]
@@ -341,7 +407,11 @@ mod tests {
             tag("python-3.x", 5, None, &[]),
             tag("python", 100, Some("Python is a programming language"), &[]),
         ]);
-        let key_of = |surface: &str| vocabulary.resolve(surface).map(|i| vocabulary.entry(i).key.as_str());
+        let key_of = |surface: &str| {
+            vocabulary
+                .resolve(surface)
+                .map(|i| vocabulary.entry(i).key.as_str())
+        };
         assert_eq!(key_of("Neural Networks"), Some("neural-networks"));
         assert_eq!(key_of("neural network"), Some("neural-networks"));
         assert_eq!(key_of("NN"), Some("neural-networks"));
@@ -351,7 +421,10 @@ mod tests {
         assert_eq!(key_of("ruby"), None);
         assert_eq!(
             vocabulary.version_links(),
-            [VersionLink { version: "python-3.x".into(), base: "python".into() }]
+            [VersionLink {
+                version: "python-3.x".into(),
+                base: "python".into()
+            }]
         );
     }
 
@@ -371,7 +444,12 @@ mod tests {
         let index = vocabulary.insert(found("Tensor Flow"));
         assert_eq!(vocabulary.len(), 1);
         assert_eq!(vocabulary.entry(index).support, 13);
-        assert!(vocabulary.entry(index).aliases.contains(&"tensor-flow".to_string()));
+        assert!(
+            vocabulary
+                .entry(index)
+                .aliases
+                .contains(&"tensor-flow".to_string())
+        );
         vocabulary.insert(found("PyTorch"));
         assert_eq!(vocabulary.len(), 2);
     }

@@ -44,10 +44,30 @@ fn options() -> BuildOptions {
 
 async fn community(store: &Store) {
     let tags = vec![
-        tag("rust", 30, "Rust is a systems programming language.", &["rustlang"]),
-        tag("tokio", 20, "Tokio is an asynchronous runtime library for Rust.", &[]),
-        tag("async-runtime", 10, "For questions about runtimes that drive futures.", &[]),
-        tag("serde", 12, "Serde is a serialization library for Rust.", &[]),
+        tag(
+            "rust",
+            30,
+            "Rust is a systems programming language.",
+            &["rustlang"],
+        ),
+        tag(
+            "tokio",
+            20,
+            "Tokio is an asynchronous runtime library for Rust.",
+            &[],
+        ),
+        tag(
+            "async-runtime",
+            10,
+            "For questions about runtimes that drive futures.",
+            &[],
+        ),
+        tag(
+            "serde",
+            12,
+            "Serde is a serialization library for Rust.",
+            &[],
+        ),
         tag("json", 15, "JSON is a text data format.", &[]),
         tag("python", 40, "Python is a programming language.", &[]),
     ];
@@ -64,7 +84,10 @@ async fn community(store: &Store) {
             post(3, PostKind::Answer, Some(1), 3_000),
             "Use serde together with tokio; rustlang has good async support.",
         ),
-        with_text(question(4, &["python"], 4_000), "Python vs Rust for a web server?"),
+        with_text(
+            question(4, &["python"], 4_000),
+            "Python vs Rust for a web server?",
+        ),
     ];
     store
         .write(&WriteBatch {
@@ -102,26 +125,59 @@ async fn a_community_becomes_a_graph_that_follows_its_posts() {
         // "Tokio is an async runtime for Rust": a typed relation with the
         // sentence it was read from.
         let tokio_page = service.entity_page("tokio").await.expect("page");
-        let is_a = tokio_page.neighbours.get("is_a").expect("tokio is_a something");
+        let is_a = tokio_page
+            .neighbours
+            .get("is_a")
+            .expect("tokio is_a something");
         assert!(
-            is_a.iter().any(|n| n.entity.key == "async-runtime" && n.outgoing && n.provenance.iter().any(|p| p.post_id == 1 && p.sentence.contains("Tokio is an async runtime"))),
+            is_a.iter().any(|n| n.entity.key == "async-runtime"
+                && n.outgoing
+                && n.provenance
+                    .iter()
+                    .any(|p| p.post_id == 1 && p.sentence.contains("Tokio is an async runtime"))),
             "{is_a:?}"
         );
         // "Python vs Rust": an alternative.
         let python_page = service.entity_page("python").await.expect("page");
-        assert!(python_page.neighbours.get("alternative_to").is_some_and(|list| list.iter().any(|n| n.entity.key == "rust")), "{python_page:?}");
+        assert!(
+            python_page
+                .neighbours
+                .get("alternative_to")
+                .is_some_and(|list| list.iter().any(|n| n.entity.key == "rust")),
+            "{python_page:?}"
+        );
         // Co-occurrence joins what posts name together.
-        assert!(served.view.edges().iter().any(|edge| edge.relation == Relation::RelatedTo));
+        assert!(
+            served
+                .view
+                .edges()
+                .iter()
+                .any(|edge| edge.relation == Relation::RelatedTo)
+        );
         // Query expansion and prompt context name the entities in a text.
         let expanded = served.expand("parsing json in rustlang");
-        assert!(expanded.iter().any(|entity| entity.name == "rust" && entity.aliases.contains(&"rustlang".to_string())), "{expanded:?}");
-        assert!(served.context("tokio question", 3).iter().any(|line| line.starts_with("tokio (library)")));
+        assert!(
+            expanded
+                .iter()
+                .any(|entity| entity.name == "rust"
+                    && entity.aliases.contains(&"rustlang".to_string())),
+            "{expanded:?}"
+        );
+        assert!(
+            served
+                .context("tokio question", 3)
+                .iter()
+                .any(|line| line.starts_with("tokio (library)"))
+        );
 
         // A new post: its entities and edges are in the graph after an
         // update, without a rebuild.
         store
             .write(&WriteBatch {
-                posts: vec![with_text(question(5, &["python", "json"], 5_000), "Python reads JSON with serde? No: json module.")],
+                posts: vec![with_text(
+                    question(5, &["python", "json"], 5_000),
+                    "Python reads JSON with serde? No: json module.",
+                )],
                 ..WriteBatch::default()
             })
             .await
@@ -136,38 +192,73 @@ async fn a_community_becomes_a_graph_that_follows_its_posts() {
         }
         let served = service.served().await.expect("reloaded");
         assert!(served.view.edges().len() > before, "new edges are served");
-        assert_eq!(store.artifact_versions(build::ARTIFACT).await.expect("versions").len(), 1, "no rebuild happened");
+        assert_eq!(
+            store
+                .artifact_versions(build::ARTIFACT)
+                .await
+                .expect("versions")
+                .len(),
+            1,
+            "no rebuild happened"
+        );
 
         // An edit that drops a sentence retracts the edge only it supported.
         store
             .write(&WriteBatch {
-                posts: vec![with_text(question(4, &["python"], 4_000), "Which web server should I use?")],
+                posts: vec![with_text(
+                    question(4, &["python"], 4_000),
+                    "Which web server should I use?",
+                )],
                 ..WriteBatch::default()
             })
             .await
             .expect("edit");
         service.update(None).await.expect("update");
         let python_page = service.entity_page("python").await.expect("page");
-        assert!(python_page.neighbours.get("alternative_to").is_none_or(|list| list.iter().all(|n| n.entity.key != "rust")), "{python_page:?}");
+        assert!(
+            python_page
+                .neighbours
+                .get("alternative_to")
+                .is_none_or(|list| list.iter().all(|n| n.entity.key != "rust")),
+            "{python_page:?}"
+        );
 
         // A deleted post takes its facts along.
         store.delete_posts(&[PostId(5)]).await.expect("delete");
-        assert!(store.kg_post_mentions(PostId(5)).await.expect("mentions").is_empty());
+        assert!(
+            store
+                .kg_post_mentions(PostId(5))
+                .await
+                .expect("mentions")
+                .is_empty()
+        );
 
         // A new tag becomes an entity on the next update.
         store
             .write(&WriteBatch {
-                tags: vec![tag("axum", 1, "Axum is a web framework built on tokio.", &[])],
+                tags: vec![tag(
+                    "axum",
+                    1,
+                    "Axum is a web framework built on tokio.",
+                    &[],
+                )],
                 ..WriteBatch::default()
             })
             .await
             .expect("tag");
         let update = service.update(None).await.expect("update");
         assert_eq!(update.new_entities, 1);
-        assert_eq!(service.entity_page("axum").await.expect("axum").entity.kind, "framework");
+        assert_eq!(
+            service.entity_page("axum").await.expect("axum").entity.kind,
+            "framework"
+        );
 
         // Paths explain, unknown names say so.
-        let path = service.path("serde", "tokio").await.expect("path").expect("a path");
+        let path = service
+            .path("serde", "tokio")
+            .await
+            .expect("path")
+            .expect("a path");
         assert!(!path.steps.is_empty());
         let unknown = service.entity_page("cobol").await.expect_err("unknown");
         assert!(unknown.to_string().contains("cobol"), "{unknown}");
@@ -180,7 +271,9 @@ async fn an_update_before_any_build_says_to_build_first() {
     on_every_backend(|db| async move {
         let store = db.open().await;
         community(&store).await;
-        let error = build::update(&store, None, &options()).await.expect_err("not built");
+        let error = build::update(&store, None, &options())
+            .await
+            .expect_err("not built");
         assert!(matches!(error, steward_kg::Error::NotBuilt), "{error}");
         assert!(error.to_string().contains("steward kg build"), "{error}");
     })
@@ -194,8 +287,14 @@ fn round_trips(view: &GraphView) {
     assert_eq!(back.nodes().len(), view.nodes().len());
     assert_eq!(back.edges().len(), view.edges().len());
     let json = view.to_json();
-    assert_eq!(json["nodes"].as_array().map(Vec::len), Some(view.nodes().len()));
-    assert_eq!(json["links"].as_array().map(Vec::len), Some(view.edges().len()));
+    assert_eq!(
+        json["nodes"].as_array().map(Vec::len),
+        Some(view.nodes().len())
+    );
+    assert_eq!(
+        json["links"].as_array().map(Vec::len),
+        Some(view.edges().len())
+    );
 }
 
 #[tokio::test]
@@ -204,26 +303,45 @@ async fn the_ai_dump_gives_a_graph_of_its_tags_that_exports_whole() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("kg.db").display().to_string()).await.expect("store");
+    let store = Store::open(&dir.path().join("kg.db").display().to_string())
+        .await
+        .expect("store");
     let job = JobHandle::new();
     steward_ingest_import(&store, &dump, &job).await;
-    let report = build::build(&store, None, None, &options(), &job).await.expect("build");
+    let report = build::build(&store, None, None, &options(), &job)
+        .await
+        .expect("build");
     assert!(report.from_tags >= 100, "{report:?}");
     let service = KgService::new(store.clone());
     let served = service.served().await.expect("served");
-    assert!(served.view.edges().len() >= 200, "{} edges", served.view.edges().len());
+    assert!(
+        served.view.edges().len() >= 200,
+        "{} edges",
+        served.view.edges().len()
+    );
     // The most central entities are named in many posts.
     let top = served.top(5);
     assert!(top.iter().all(|entity| entity.mentions >= 10), "{top:?}");
     round_trips(&served.view);
     let first = &top[0];
-    let page = service.entity_page(&first.id.to_string()).await.expect("page");
-    assert!(!page.neighbours.is_empty() && !page.top_posts.is_empty(), "{page:?}");
+    let page = service
+        .entity_page(&first.id.to_string())
+        .await
+        .expect("page");
+    assert!(
+        !page.neighbours.is_empty() && !page.top_posts.is_empty(),
+        "{page:?}"
+    );
     store.close().await;
 }
 
 async fn steward_ingest_import(store: &Store, dump: &std::path::Path, job: &JobHandle) {
-    steward_ingest::stackexchange::import_dump(store, dump, &steward_ingest::stackexchange::DumpOptions::default(), job)
-        .await
-        .expect("import");
+    steward_ingest::stackexchange::import_dump(
+        store,
+        dump,
+        &steward_ingest::stackexchange::DumpOptions::default(),
+        job,
+    )
+    .await
+    .expect("import");
 }

@@ -60,7 +60,11 @@ pub struct NerTrainReport {
 
 /// Trains the tagger on `corpus` (CoNLL) and stores it as the promoted
 /// version of the `ner` artifact.
-pub async fn train_ner(store: &Store, corpus: &std::path::Path, job: &JobHandle) -> Result<(Tagger, NerTrainReport)> {
+pub async fn train_ner(
+    store: &Store,
+    corpus: &std::path::Path,
+    job: &JobHandle,
+) -> Result<(Tagger, NerTrainReport)> {
     let started = Instant::now();
     let sentences = ner::conll::read(corpus, &ner::Protocol::default()).map_err(|error| Error::Ner {
         what: format!(
@@ -71,10 +75,16 @@ pub async fn train_ner(store: &Store, corpus: &std::path::Path, job: &JobHandle)
     })?;
     let count = sentences.len();
     let options = ner::NerTrainOptions::default();
-    job.set_phase("training the tagger", Some(options.epochs as u64), Unit::Items);
+    job.set_phase(
+        "training the tagger",
+        Some(options.epochs as u64),
+        Unit::Items,
+    );
     let progress = job.clone();
     let tagger = tokio::task::spawn_blocking(move || {
-        Tagger::train(&sentences, &options, &mut |epoch, _| progress.set_done(epoch as u64))
+        Tagger::train(&sentences, &options, &mut |epoch, _| {
+            progress.set_done(epoch as u64)
+        })
     })
     .await
     .map_err(|error| Error::LoaderThread {
@@ -116,7 +126,11 @@ pub async fn train_ner(store: &Store, corpus: &std::path::Path, job: &JobHandle)
 /// The tagger a build uses: none when `kg.ner` is off; the promoted `ner`
 /// artifact; else one trained now on [`ner_corpus`] (and stored); else
 /// none, with the reason to show.
-pub async fn tagger(config: &Config, store: &Store, job: &JobHandle) -> Result<(Option<Tagger>, Option<String>)> {
+pub async fn tagger(
+    config: &Config,
+    store: &Store,
+    job: &JobHandle,
+) -> Result<(Option<Tagger>, Option<String>)> {
     if !config.kg.ner {
         return Ok((None, None));
     }
@@ -169,26 +183,38 @@ pub async fn stored_tagger(store: &Store) -> Result<Option<Tagger>> {
 
 /// The `build-kg` job: the tagger, the embedder for node features (the
 /// configured model; hashed words when it cannot be loaded), the build.
-pub async fn build_job(config: &Config, store: &Store, job: &JobHandle) -> Result<(BuildReport, Vec<String>)> {
+pub async fn build_job(
+    config: &Config,
+    store: &Store,
+    job: &JobHandle,
+) -> Result<(BuildReport, Vec<String>)> {
     let mut warnings = Vec::new();
     let (tagger, warning) = tagger(config, store, job).await?;
     warnings.extend(warning);
     let resolver = build::model_resolver(config);
-    let embedder = match build::load_embedder(config, &resolver, Some(store), LsaFallback::Refused, job).await {
-        Ok(loaded) => {
-            warnings.extend(loaded.warning);
-            Some(loaded.embedder)
-        }
-        Err(error) => {
-            warnings.push(format!(
-                "node features are hashed words, not embeddings: {error}"
-            ));
-            None
-        }
-    };
-    let report = steward_kg::build::build(store, tagger.as_ref(), embedder.as_ref(), &build_options(config), job)
-        .await
-        .map_err(kg_error("building the knowledge graph"))?;
+    let embedder =
+        match build::load_embedder(config, &resolver, Some(store), LsaFallback::Refused, job).await
+        {
+            Ok(loaded) => {
+                warnings.extend(loaded.warning);
+                Some(loaded.embedder)
+            }
+            Err(error) => {
+                warnings.push(format!(
+                    "node features are hashed words, not embeddings: {error}"
+                ));
+                None
+            }
+        };
+    let report = steward_kg::build::build(
+        store,
+        tagger.as_ref(),
+        embedder.as_ref(),
+        &build_options(config),
+        job,
+    )
+    .await
+    .map_err(kg_error("building the knowledge graph"))?;
     Ok((report, warnings))
 }
 
@@ -221,10 +247,16 @@ pub async fn update_loop(
         }
         match service.update(tagger.as_ref()).await {
             Ok(report) if report.posts > 0 => {
-                tracing::info!(posts = report.posts, mentions = report.mentions, "knowledge graph updated");
+                tracing::info!(
+                    posts = report.posts,
+                    mentions = report.mentions,
+                    "knowledge graph updated"
+                );
             }
             Ok(_) | Err(steward_kg::Error::NotBuilt) => {}
-            Err(error) => tracing::warn!(%error, "knowledge-graph update failed; retrying next tick"),
+            Err(error) => {
+                tracing::warn!(%error, "knowledge-graph update failed; retrying next tick")
+            }
         }
     }
 }

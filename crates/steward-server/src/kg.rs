@@ -81,14 +81,23 @@ impl From<steward_kg::Error> for ApiError {
         use steward_kg::Error as Kg;
         match error {
             Kg::Store(error) => ApiError::from(error),
-            Kg::NotBuilt => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "kg_unavailable", error.to_string()),
+            Kg::NotBuilt => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kg_unavailable",
+                error.to_string(),
+            ),
             Kg::UnknownEntity(_) => ApiError::not_found(error.to_string()),
             other => ApiError::internal(&other),
         }
     }
 }
 
-fn parse_count(name: &str, value: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+fn parse_count(
+    name: &str,
+    value: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     match value {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
@@ -105,7 +114,9 @@ fn required<'p>(name: &str, value: Option<&'p str>) -> Result<&'p str, ApiError>
     value
         .map(str::trim)
         .filter(|text| !text.is_empty())
-        .ok_or_else(|| ApiError::invalid_parameter(name, format!("`{name}` is required: an entity id or name")))
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(name, format!("`{name}` is required: an entity id or name"))
+        })
 }
 
 pub async fn entities(state: &AppState, params: &EntityParams) -> Result<EntityList, ApiError> {
@@ -113,7 +124,10 @@ pub async fn entities(state: &AppState, params: &EntityParams) -> Result<EntityL
     let kind = params
         .kind
         .as_deref()
-        .map(|text| text.parse::<EntityKind>().map_err(|message| ApiError::invalid_parameter("kind", message)))
+        .map(|text| {
+            text.parse::<EntityKind>()
+                .map_err(|message| ApiError::invalid_parameter("kind", message))
+        })
         .transpose()?;
     let served = service(state)?.served().await?;
     Ok(EntityList {

@@ -83,10 +83,25 @@ pub(crate) fn all() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             ReadCommunity,
             question_experts,
         ),
-        api(Method::GET, "/api/v1/kg/entities", ReadCommunity, kg_entities),
-        api(Method::GET, "/api/v1/kg/entities/{id}", ReadCommunity, kg_entity),
+        api(
+            Method::GET,
+            "/api/v1/kg/entities",
+            ReadCommunity,
+            kg_entities,
+        ),
+        api(
+            Method::GET,
+            "/api/v1/kg/entities/{id}",
+            ReadCommunity,
+            kg_entity,
+        ),
         api(Method::GET, "/api/v1/kg/path", ReadCommunity, kg_path),
-        api(Method::GET, "/api/v1/kg/subgraph", ReadCommunity, kg_subgraph),
+        api(
+            Method::GET,
+            "/api/v1/kg/subgraph",
+            ReadCommunity,
+            kg_subgraph,
+        ),
         api(Method::POST, "/api/v1/events", WriteEvents, events),
         api(Method::GET, "/api/v1/llm/usage", ReadLlmUsage, llm_usage),
         api(Method::GET, "/api/v1/keys", ManageKeys, list_keys),
@@ -323,7 +338,10 @@ pub(crate) async fn kg_subgraph(
     Ok(match kg::subgraph(&state, &params).await? {
         kg::Subgraph::Json(value) => Json(value).into_response(),
         kg::Subgraph::Graphml(text) => (
-            [(axum::http::header::CONTENT_TYPE, "application/graphml+xml; charset=utf-8")],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/graphml+xml; charset=utf-8",
+            )],
             text,
         )
             .into_response(),

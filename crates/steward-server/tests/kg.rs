@@ -29,7 +29,10 @@ async fn get(state: &AppState, key: &str, uri: &str) -> (StatusCode, String, Val
         .header("authorization", format!("Bearer {key}"))
         .body(Body::empty())
         .expect("a request");
-    let response = router(state.clone()).oneshot(request).await.expect("infallible");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
     let status = response.status();
     let content_type = response
         .headers()
@@ -37,7 +40,9 @@ async fn get(state: &AppState, key: &str, uri: &str) -> (StatusCode, String, Val
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, content_type, body)
@@ -79,11 +84,26 @@ async fn graph_routes_before_and_after_a_build() {
                     tag("json", "JSON is a data format."),
                 ],
                 posts: vec![
-                    with_text(question(1, &["rust", "tokio"], 1_000), "Tokio with serde and JSON in Rust."),
-                    with_text(question(2, &["rust", "serde"], 2_000), "Serde reads JSON for Rust programs."),
-                    with_text(question(3, &["tokio", "json"], 3_000), "Tokio and serde stream JSON."),
-                    with_text(question(4, &["rust"], 4_000), "Why does the borrow checker reject this Rust code?"),
-                    with_text(question(5, &["json"], 5_000), "Validating JSON against a schema."),
+                    with_text(
+                        question(1, &["rust", "tokio"], 1_000),
+                        "Tokio with serde and JSON in Rust.",
+                    ),
+                    with_text(
+                        question(2, &["rust", "serde"], 2_000),
+                        "Serde reads JSON for Rust programs.",
+                    ),
+                    with_text(
+                        question(3, &["tokio", "json"], 3_000),
+                        "Tokio and serde stream JSON.",
+                    ),
+                    with_text(
+                        question(4, &["rust"], 4_000),
+                        "Why does the borrow checker reject this Rust code?",
+                    ),
+                    with_text(
+                        question(5, &["json"], 5_000),
+                        "Validating JSON against a schema.",
+                    ),
                 ],
                 ..WriteBatch::default()
             })
@@ -99,7 +119,12 @@ async fn graph_routes_before_and_after_a_build() {
         let (status, _, body) = get(&state, &key, "/api/v1/kg/entities?q=rust").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["error"]["code"], "kg_unavailable");
-        assert!(body["error"]["message"].as_str().expect("a message").contains("steward kg build"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .expect("a message")
+                .contains("steward kg build")
+        );
 
         let mut config = Config::defaults();
         if let Some(schema) = db.schema() {
@@ -118,30 +143,69 @@ async fn graph_routes_before_and_after_a_build() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["entities"][0]["name"], "rust", "{body}");
         let (_, _, body) = get(&state, &key, "/api/v1/kg/entities?kind=library").await;
-        let names: Vec<&str> = body["entities"].as_array().expect("a list").iter().filter_map(|e| e["name"].as_str()).collect();
-        assert!(names.contains(&"tokio") && names.contains(&"serde") && !names.contains(&"rust"), "{body}");
+        let names: Vec<&str> = body["entities"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|e| e["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"tokio") && names.contains(&"serde") && !names.contains(&"rust"),
+            "{body}"
+        );
 
         let (status, _, page) = get(&state, &key, "/api/v1/kg/entities/serde").await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert_eq!(page["kind"], "library");
-        assert!(page["neighbours"]["related_to"].as_array().is_some_and(|list| !list.is_empty()), "{page}");
-        assert!(page["top_posts"].as_array().is_some_and(|list| !list.is_empty()), "{page}");
+        assert!(
+            page["neighbours"]["related_to"]
+                .as_array()
+                .is_some_and(|list| !list.is_empty()),
+            "{page}"
+        );
+        assert!(
+            page["top_posts"]
+                .as_array()
+                .is_some_and(|list| !list.is_empty()),
+            "{page}"
+        );
         let id = page["id"].as_i64().expect("an id");
         let (status, _, by_id) = get(&state, &key, &format!("/api/v1/kg/entities/{id}")).await;
         assert_eq!((status, &by_id["name"]), (StatusCode::OK, &page["name"]));
 
         let (status, _, body) = get(&state, &key, "/api/v1/kg/path?from=serde&to=tokio").await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert!(body["path"]["steps"].as_array().is_some_and(|steps| !steps.is_empty()), "{body}");
+        assert!(
+            body["path"]["steps"]
+                .as_array()
+                .is_some_and(|steps| !steps.is_empty()),
+            "{body}"
+        );
 
         let (status, _, body) = get(&state, &key, "/api/v1/kg/subgraph?seeds=rust&hops=1").await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert!(body["nodes"].as_array().is_some_and(|nodes| nodes.len() >= 2), "{body}");
+        assert!(
+            body["nodes"]
+                .as_array()
+                .is_some_and(|nodes| nodes.len() >= 2),
+            "{body}"
+        );
         assert!(body["links"].is_array(), "{body}");
-        let (status, content_type, body) = get(&state, &key, "/api/v1/kg/subgraph?seeds=rust,serde&format=graphml").await;
+        let (status, content_type, body) = get(
+            &state,
+            &key,
+            "/api/v1/kg/subgraph?seeds=rust,serde&format=graphml",
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(content_type.starts_with("application/graphml+xml"), "{content_type}");
-        assert!(body.as_str().is_some_and(|text| text.contains("<graphml")), "{body}");
+        assert!(
+            content_type.starts_with("application/graphml+xml"),
+            "{content_type}"
+        );
+        assert!(
+            body.as_str().is_some_and(|text| text.contains("<graphml")),
+            "{body}"
+        );
 
         let (status, _, body) = get(&state, &key, "/api/v1/kg/entities?limit=0").await;
         assert_invalid(status, &body, "limit");
@@ -151,11 +215,17 @@ async fn graph_routes_before_and_after_a_build() {
         assert_invalid(status, &body, "from");
         let (status, _, body) = get(&state, &key, "/api/v1/kg/subgraph?seeds=rust&hops=9").await;
         assert_invalid(status, &body, "hops");
-        let (status, _, body) = get(&state, &key, "/api/v1/kg/subgraph?seeds=rust&format=csv").await;
+        let (status, _, body) =
+            get(&state, &key, "/api/v1/kg/subgraph?seeds=rust&format=csv").await;
         assert_invalid(status, &body, "format");
         let (status, _, body) = get(&state, &key, "/api/v1/kg/entities/cobol").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-        assert!(body["error"]["message"].as_str().expect("a message").contains("cobol"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .expect("a message")
+                .contains("cobol")
+        );
     })
     .await;
 }

@@ -388,13 +388,20 @@ pub(crate) async fn replace_kg_posts(store: &Store, facts: &[KgPostFacts]) -> Re
     .await?;
     let mut evidence: Vec<&KgEvidence> = evidence.into_values().collect();
     evidence.sort_by(|a, b| {
-        (a.post_id.0, a.source_id, a.target_id, &a.relation, &a.extractor).cmp(&(
-            b.post_id.0,
-            b.source_id,
-            b.target_id,
-            &b.relation,
-            &b.extractor,
-        ))
+        (
+            a.post_id.0,
+            a.source_id,
+            a.target_id,
+            &a.relation,
+            &a.extractor,
+        )
+            .cmp(&(
+                b.post_id.0,
+                b.source_id,
+                b.target_id,
+                &b.relation,
+                &b.extractor,
+            ))
     });
     insert_rows(
         connection,

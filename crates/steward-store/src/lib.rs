@@ -42,10 +42,10 @@ pub use connect::{DatabaseLocation, database_location};
 pub use error::{Error, Result};
 pub use feed::{Change, ChangeKey, ChangeOp, MAX_CHANGES_PER_READ};
 pub use interactions::{PostMeta, StoredEvent};
-pub use kg::{KgEdgeRow, KgEntity, KgEvidence, KgMention, KgPostFacts};
 pub use jobs::{
     DEFAULT_JOBS_PER_PAGE, Heartbeat, JobFilter, JobRecord, JobState, MAX_JOBS_PER_PAGE, NewJob,
 };
+pub use kg::{KgEdgeRow, KgEntity, KgEvidence, KgMention, KgPostFacts};
 pub use read::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 
 use error::database;

@@ -87,27 +87,34 @@ pub async fn run(args: EvalKgArgs, context: &Context) -> anyhow::Result<()> {
     config.kg.ner = !args.no_ner;
     let store = build::open_store(&config).await?;
     let job = JobHandle::new();
-    progress::run(&job, import_dump(&store, &args.data, &DumpOptions::default(), &job))
-        .await
-        .with_context(|| format!("importing {}", args.data.display()))?;
+    progress::run(
+        &job,
+        import_dump(&store, &args.data, &DumpOptions::default(), &job),
+    )
+    .await
+    .with_context(|| format!("importing {}", args.data.display()))?;
 
-    let (tagger, warning) = progress::run(&job, steward_runtime::kg::tagger(&config, &store, &job)).await?;
+    let (tagger, warning) =
+        progress::run(&job, steward_runtime::kg::tagger(&config, &store, &job)).await?;
     if let Some(warning) = &warning {
         eprintln!("warning: {warning}");
     }
     let resolver = build::model_resolver(&config);
-    let embedder = match build::load_embedder(&config, &resolver, Some(&store), LsaFallback::Refused, &job).await {
-        Ok(loaded) => {
-            if let Some(warning) = &loaded.warning {
-                eprintln!("warning: {warning}");
+    let embedder =
+        match build::load_embedder(&config, &resolver, Some(&store), LsaFallback::Refused, &job)
+            .await
+        {
+            Ok(loaded) => {
+                if let Some(warning) = &loaded.warning {
+                    eprintln!("warning: {warning}");
+                }
+                Some(loaded.embedder)
             }
-            Some(loaded.embedder)
-        }
-        Err(error) => {
-            eprintln!("warning: node features are hashed words, not embeddings: {error}");
-            None
-        }
-    };
+            Err(error) => {
+                eprintln!("warning: node features are hashed words, not embeddings: {error}");
+                None
+            }
+        };
     let mut options = steward_runtime::kg::build_options(&config);
     // The evaluation trains GraphSAGE itself, on each split's training edges.
     options.train_gnn = false;
@@ -188,7 +195,10 @@ pub async fn run(args: EvalKgArgs, context: &Context) -> anyhow::Result<()> {
     );
     println!("{:<18} {:>8} {:>8}", "method", "AUC", "Hits@20");
     for (name, scores) in &methods {
-        println!("{:<18} {:>8.4} {:>8.4}", name, scores.auc, scores.hits_at_20);
+        println!(
+            "{:<18} {:>8.4} {:>8.4}",
+            name, scores.auc, scores.hits_at_20
+        );
     }
     if let Some((file, report)) = &ner {
         println!("\ntagger on {}:", file.display());
@@ -211,9 +221,14 @@ fn ner_file(args: &EvalKgArgs, config: &steward_runtime::Config) -> Option<PathB
 fn mean_scores(splits: &[LinkPredReport]) -> Vec<(&'static str, LinkScores)> {
     let mut sums: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
     for split in splits {
-        for (index, scores) in [&split.gnn, &split.adamic_adar, &split.common_neighbors, &split.embedding_cosine]
-            .into_iter()
-            .enumerate()
+        for (index, scores) in [
+            &split.gnn,
+            &split.adamic_adar,
+            &split.common_neighbors,
+            &split.embedding_cosine,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let slot = sums.entry(index).or_default();
             slot.0 += scores.auc;

@@ -171,12 +171,16 @@ async fn build_graph(args: BuildArgs, context: &Context) -> anyhow::Result<()> {
         anyhow::bail!("a build job returned something else than its report");
     };
     let service = KgService::new(store.clone());
-    let served = service.served().await.context("loading the graph just built")?;
+    let served = service
+        .served()
+        .await
+        .context("loading the graph just built")?;
     if args.json {
         let mut value = serde_json::to_value(&*report)?;
         value["warnings"] = serde_json::json!(warnings);
         value["top_entities"] = serde_json::to_value(served.top(args.top))?;
-        value["top_relations"] = serde_json::json!(top_relations(&service, &served, None, args.top).await?);
+        value["top_relations"] =
+            serde_json::json!(top_relations(&service, &served, None, args.top).await?);
         println!("{value}");
         store.close().await;
         return Ok(());
@@ -195,8 +199,16 @@ async fn build_graph(args: BuildArgs, context: &Context) -> anyhow::Result<()> {
         report.evidence,
         report.seconds
     );
-    let edges: Vec<String> = report.edges.iter().map(|(relation, count)| format!("{relation} {count}")).collect();
-    println!("edges: {}; node features: {}", edges.join(", "), report.features);
+    let edges: Vec<String> = report
+        .edges
+        .iter()
+        .map(|(relation, count)| format!("{relation} {count}"))
+        .collect();
+    println!(
+        "edges: {}; node features: {}",
+        edges.join(", "),
+        report.features
+    );
     println!("\ntop {} entities (PageRank):", args.top);
     print_entities(&served.top(args.top));
     println!("\ntop {} typed relations:", args.top);
@@ -226,7 +238,11 @@ async fn top_relations(
 ) -> anyhow::Result<Vec<RelationLine>> {
     let mut lines = Vec::new();
     for edge in served.top_edges(relation, limit) {
-        let name = |id: i64| served.entity(id).map_or_else(|| id.to_string(), |entity| entity.name.clone());
+        let name = |id: i64| {
+            served
+                .entity(id)
+                .map_or_else(|| id.to_string(), |entity| entity.name.clone())
+        };
         let provenance = service.edge_provenance(&edge, 1).await?;
         let first = provenance.into_iter().next();
         lines.push(RelationLine {
@@ -244,7 +260,10 @@ async fn top_relations(
 }
 
 fn print_entities(entities: &[steward_kg::service::EntityBrief]) {
-    println!("{:>6}  {:<32} {:<10} {:>8} {:>9} {:>5}", "id", "name", "kind", "mentions", "pagerank", "topic");
+    println!(
+        "{:>6}  {:<32} {:<10} {:>8} {:>9} {:>5}",
+        "id", "name", "kind", "mentions", "pagerank", "topic"
+    );
     for entity in entities {
         println!(
             "{:>6}  {:<32} {:<10} {:>8} {:>9.5} {:>5}",
@@ -263,7 +282,13 @@ fn print_relations(lines: &[RelationLine]) {
             line.source, line.relation, line.target, line.weight, line.evidence
         );
         if let (Some(post), Some(extractor)) = (line.post_id, &line.extractor) {
-            let sentence: String = line.sentence.as_deref().unwrap_or("").chars().take(140).collect();
+            let sentence: String = line
+                .sentence
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(140)
+                .collect();
             println!("      post {post}, {extractor}: {sentence}");
         }
     }
@@ -276,9 +301,13 @@ async fn update(args: JsonArgs, context: &Context) -> anyhow::Result<()> {
     if let Some(warning) = warning {
         eprintln!("warning: {warning}");
     }
-    let report = steward_kg::build::update(&store, tagger.as_ref(), &steward_runtime::kg::build_options(&context.config))
-        .await
-        .context("updating the knowledge graph")?;
+    let report = steward_kg::build::update(
+        &store,
+        tagger.as_ref(),
+        &steward_runtime::kg::build_options(&context.config),
+    )
+    .await
+    .context("updating the knowledge graph")?;
     store.close().await;
     if args.json {
         println!("{}", serde_json::to_value(&report)?);
@@ -293,7 +322,9 @@ async fn update(args: JsonArgs, context: &Context) -> anyhow::Result<()> {
 
 async fn train_ner(args: TrainNerArgs, context: &Context) -> anyhow::Result<()> {
     let store = build::open_store(&context.config).await?;
-    let corpus = args.corpus.unwrap_or_else(|| steward_runtime::kg::ner_corpus(&context.config));
+    let corpus = args
+        .corpus
+        .unwrap_or_else(|| steward_runtime::kg::ner_corpus(&context.config));
     let job = JobHandle::new();
     let outcome = progress::run(&job, steward_runtime::kg::train_ner(&store, &corpus, &job)).await;
     store.close().await;
@@ -309,10 +340,15 @@ async fn train_ner(args: TrainNerArgs, context: &Context) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn service(context: &Context) -> anyhow::Result<(steward_store::Store, KgService, std::sync::Arc<Served>)> {
+async fn service(
+    context: &Context,
+) -> anyhow::Result<(steward_store::Store, KgService, std::sync::Arc<Served>)> {
     let store = build::open_store(&context.config).await?;
     let service = KgService::new(store.clone());
-    let served = service.served().await.context("loading the knowledge graph")?;
+    let served = service
+        .served()
+        .await
+        .context("loading the knowledge graph")?;
     Ok((store, service, served))
 }
 
@@ -327,7 +363,10 @@ async fn show_inner(args: &ShowArgs, service: &KgService, served: &Served) -> an
     if let Some(relation) = &args.relations {
         let relation = match relation.as_str() {
             "typed" => None,
-            name => Some(name.parse::<Relation>().map_err(|error| anyhow::anyhow!("--relations: {error}"))?),
+            name => Some(
+                name.parse::<Relation>()
+                    .map_err(|error| anyhow::anyhow!("--relations: {error}"))?,
+            ),
         };
         let lines = top_relations(service, served, relation, args.top).await?;
         if args.json {
@@ -351,7 +390,15 @@ async fn show_inner(args: &ShowArgs, service: &KgService, served: &Served) -> an
         println!("{}", serde_json::to_value(&page)?);
         return Ok(());
     }
-    println!("{} [{}] #{} — {} mentions, PageRank {:.5}, topic {}", page.entity.name, page.entity.kind, page.entity.id, page.entity.mentions, page.entity.pagerank, page.entity.community);
+    println!(
+        "{} [{}] #{} — {} mentions, PageRank {:.5}, topic {}",
+        page.entity.name,
+        page.entity.kind,
+        page.entity.id,
+        page.entity.mentions,
+        page.entity.pagerank,
+        page.entity.community
+    );
     if !page.aliases.is_empty() {
         println!("also: {}", page.aliases.join(", "));
     }
@@ -360,29 +407,58 @@ async fn show_inner(args: &ShowArgs, service: &KgService, served: &Served) -> an
         let names: Vec<String> = neighbours
             .iter()
             .map(|n| {
-                let arrow = if n.outgoing || !relation_is_directed(relation) { "" } else { "← " };
+                let arrow = if n.outgoing || !relation_is_directed(relation) {
+                    ""
+                } else {
+                    "← "
+                };
                 format!("{arrow}{} ({:.2})", n.entity.name, n.weight)
             })
             .collect();
         println!("{relation}: {}", names.join(", "));
-        for neighbour in neighbours.iter().filter(|n| !n.provenance.is_empty()).take(3) {
+        for neighbour in neighbours
+            .iter()
+            .filter(|n| !n.provenance.is_empty())
+            .take(3)
+        {
             let first = &neighbour.provenance[0];
             let sentence: String = first.sentence.chars().take(120).collect();
-            println!("    {} — post {}: {sentence}", neighbour.entity.name, first.post_id);
+            println!(
+                "    {} — post {}: {sentence}",
+                neighbour.entity.name, first.post_id
+            );
         }
     }
     if !page.related.is_empty() {
-        let names: Vec<String> = page.related.iter().map(|r| format!("{} ({:.2})", r.entity.name, r.score)).collect();
+        let names: Vec<String> = page
+            .related
+            .iter()
+            .map(|r| format!("{} ({:.2})", r.entity.name, r.score))
+            .collect();
         println!("related concepts to learn next: {}", names.join(", "));
     }
     if !page.top_posts.is_empty() {
         println!("\ntop posts:");
         for post in &page.top_posts {
-            println!("  #{} ({}) {}", post.id, post.score, post.title.as_deref().unwrap_or(""));
+            println!(
+                "  #{} ({}) {}",
+                post.id,
+                post.score,
+                post.title.as_deref().unwrap_or("")
+            );
         }
     }
     if !page.experts.is_empty() {
-        let experts: Vec<String> = page.experts.iter().map(|e| format!("user {} ({} answers, {} accepted)", e.user_id, e.answers, e.accepted)).collect();
+        let experts: Vec<String> = page
+            .experts
+            .iter()
+            .map(|e| {
+                format!(
+                    "user {} ({} answers, {} accepted)",
+                    e.user_id, e.answers, e.accepted
+                )
+            })
+            .collect();
         println!("experts: {}", experts.join("; "));
     }
     Ok(())
@@ -402,16 +478,34 @@ async fn path(args: PathArgs, context: &Context) -> anyhow::Result<()> {
         return Ok(());
     }
     let Some(path) = found else {
-        println!("no path of at most {} steps between {} and {}", steward_kg::service::MAX_PATH_HOPS, args.from, args.to);
+        println!(
+            "no path of at most {} steps between {} and {}",
+            steward_kg::service::MAX_PATH_HOPS,
+            args.from,
+            args.to
+        );
         return Ok(());
     };
-    println!("{} → {} ({} steps, cost {:.2}):", path.from.name, path.to.name, path.steps.len(), path.cost);
+    println!(
+        "{} → {} ({} steps, cost {:.2}):",
+        path.from.name,
+        path.to.name,
+        path.steps.len(),
+        path.cost
+    );
     for step in &path.steps {
-        let (a, b) = if step.forward { (&step.from.name, &step.to.name) } else { (&step.to.name, &step.from.name) };
+        let (a, b) = if step.forward {
+            (&step.from.name, &step.to.name)
+        } else {
+            (&step.to.name, &step.from.name)
+        };
         println!("  {a} --{}--> {b}", step.relation);
         if let Some(first) = step.provenance.first() {
             let sentence: String = first.sentence.chars().take(120).collect();
-            println!("      post {} ({}): {sentence}", first.post_id, first.extractor);
+            println!(
+                "      post {} ({}): {sentence}",
+                first.post_id, first.extractor
+            );
         }
     }
     Ok(())
@@ -437,7 +531,12 @@ async fn export(args: ExportArgs, context: &Context) -> anyhow::Result<()> {
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {} nodes and {} edges to {}", view.nodes().len(), view.edges().len(), path.display());
+            eprintln!(
+                "wrote {} nodes and {} edges to {}",
+                view.nodes().len(),
+                view.edges().len(),
+                path.display()
+            );
         }
         None => println!("{text}"),
     }

@@ -183,11 +183,17 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     // The knowledge graph: what was built, kept current from the feed.
     let graph = steward_kg::service::KgService::new(store.clone());
     match graph.served().await {
-        Ok(served) => tracing::info!(entities = served.view.nodes().len(), edges = served.view.edges().len(), "serving the knowledge graph"),
+        Ok(served) => tracing::info!(
+            entities = served.view.nodes().len(),
+            edges = served.view.edges().len(),
+            "serving the knowledge graph"
+        ),
         Err(steward_kg::Error::NotBuilt) => tracing::warn!(
             "no knowledge graph is built: its routes answer 503 until `steward kg build` runs"
         ),
-        Err(error) => tracing::warn!(%error, "the knowledge graph cannot be loaded: its routes answer 503 until it is"),
+        Err(error) => {
+            tracing::warn!(%error, "the knowledge graph cannot be loaded: its routes answer 503 until it is")
+        }
     }
     let state = AppState {
         llm: serving.gateway.map(Arc::new),

@@ -65,9 +65,15 @@ async fn entities_keep_their_ids_when_rewritten_by_key() {
         let all = store.kg_entities().await.expect("read");
         assert_eq!(all.len(), 3);
         let tokio = store.kg_entity(2).await.expect("read").expect("tokio");
-        assert_eq!((tokio.name.as_str(), tokio.kind.as_str()), ("Tokio", "framework"));
+        assert_eq!(
+            (tokio.name.as_str(), tokio.kind.as_str()),
+            ("Tokio", "framework")
+        );
         assert_eq!(tokio.aliases, ["tokio-alias", "名字"]);
-        assert_eq!(tokio.description.as_deref(), Some("tokio is a thing & <more>"));
+        assert_eq!(
+            tokio.description.as_deref(),
+            Some("tokio is a thing & <more>")
+        );
         assert_eq!(store.kg_entity(99).await.expect("read"), None);
     })
     .await;
@@ -79,7 +85,10 @@ async fn an_edge_lives_while_it_has_evidence() {
         let store = db.open().await;
         store
             .write(&WriteBatch {
-                posts: vec![question(10, &["rust"], 1_000), question(11, &["rust"], 2_000)],
+                posts: vec![
+                    question(10, &["rust"], 1_000),
+                    question(11, &["rust"], 2_000),
+                ],
                 ..WriteBatch::default()
             })
             .await
@@ -139,7 +148,14 @@ async fn an_edge_lives_while_it_has_evidence() {
             .expect("rewrite");
         let edges = store.kg_edges().await.expect("edges");
         assert_eq!((edges[0].evidence, edges[0].posts), (1, 1));
-        assert_eq!(store.kg_post_mentions(PostId(10)).await.expect("mentions").len(), 1);
+        assert_eq!(
+            store
+                .kg_post_mentions(PostId(10))
+                .await
+                .expect("mentions")
+                .len(),
+            1
+        );
 
         // Post 11 is deleted: its facts go with it, and the edge with them.
         store.delete_posts(&[PostId(11)]).await.expect("delete");
@@ -151,7 +167,13 @@ async fn an_edge_lives_while_it_has_evidence() {
 
         // A full rebuild starts from no facts but keeps the entities.
         store.clear_kg_facts().await.expect("clear");
-        assert!(store.kg_entity_post_counts().await.expect("counts").is_empty());
+        assert!(
+            store
+                .kg_entity_post_counts()
+                .await
+                .expect("counts")
+                .is_empty()
+        );
         assert_eq!(store.kg_entities().await.expect("entities").len(), 2);
 
         // Deleting an entity takes its mentions and edges with it.
@@ -159,7 +181,10 @@ async fn an_edge_lives_while_it_has_evidence() {
             .replace_kg_posts(&[facts(10, 0.9)])
             .await
             .expect("facts again");
-        assert_eq!(store.delete_kg_entities(&[runtime]).await.expect("delete"), 1);
+        assert_eq!(
+            store.delete_kg_entities(&[runtime]).await.expect("delete"),
+            1
+        );
         assert!(store.kg_edges().await.expect("edges").is_empty());
         assert_eq!(
             store.kg_entity_post_counts().await.expect("counts"),
@@ -180,7 +205,10 @@ async fn text_postgresql_cannot_store_is_refused_before_writing() {
             .await
             .expect_err("NUL");
         assert!(error.to_string().contains("NUL"), "{error}");
-        assert!(store.kg_entities().await.expect("read").is_empty(), "nothing half-written");
+        assert!(
+            store.kg_entities().await.expect("read").is_empty(),
+            "nothing half-written"
+        );
     })
     .await;
 }
