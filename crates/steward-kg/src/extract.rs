@@ -77,6 +77,11 @@ pub struct Recognized {
     pub surface: String,
     pub ner_type: String,
     pub confidence: f32,
+    /// The author marked (part of) it as inline code.
+    pub in_code: bool,
+    /// A single capitalised word opening a sentence: its capital says
+    /// nothing, so it is no evidence of a name.
+    pub sentence_initial: bool,
 }
 
 /// Runs the sequence tagger over a post's text.
@@ -94,12 +99,18 @@ pub fn recognize(tagger: &Tagger, text: &str, html: &str) -> Vec<Recognized> {
         .map(|span| {
             let start = tokens[span.start].1;
             let end = tokens[span.end - 1].2;
+            let surface = &text[start..end];
+            let title_case_word = span.end - span.start == 1
+                && surface.starts_with(|c: char| c.is_uppercase())
+                && surface.chars().skip(1).all(|c| c.is_lowercase());
             Recognized {
                 start,
                 end,
-                surface: text[start..end].to_string(),
+                surface: surface.to_string(),
                 ner_type: span.kind,
                 confidence: span.confidence,
+                in_code: tokens[span.start..span.end].iter().any(|(token, _, _)| token.in_code),
+                sentence_initial: title_case_word && at_sentence_start(text, start),
             }
         })
         .collect()
@@ -457,6 +468,17 @@ fn cooccurrence(post: PostId, mentions: &[KgMention], max_entities: usize) -> Ve
     evidence
 }
 
+/// Looks like an identifier: `tf.reshape`, `snake_case`, `std::vec`,
+/// `print()`, `<div>`, `camelCase`/`PascalCase` with an inner capital.
+fn code_like(surface: &str) -> bool {
+    surface.contains(['.', '_', '(', '<', '#']) || surface.contains("::")
+        || surface
+            .chars()
+            .skip(1)
+            .zip(surface.chars())
+            .any(|(c, before)| c.is_uppercase() && before.is_lowercase())
+}
+
 fn at_sentence_start(text: &str, at: usize) -> bool {
     let before = text[..at].trim_end_matches([' ', '\t', '"', '(', '*']);
     before.is_empty() || before.ends_with(['.', '!', '?', '\n', ':'])
@@ -476,7 +498,11 @@ pub struct Discovered {
 /// Tallies the tagger's names across posts (one vote per post) and keeps
 /// those that are things (not values or file names), look like names (not
 /// numbers, not a lone letter, not a long phrase) and occur in at least
-/// `min_posts` posts.
+/// `min_posts` posts. The tagger learned on programming prose: there a
+/// capitalised word is often a class, while in prose about anything else it
+/// is a common noun (`Data`, `Network`). So a class, function or variable
+/// must look like code (written as code, or with `.`, `_`, `::`, `()`, an
+/// inner capital), and a capitalised word opening a sentence is no vote.
 #[derive(Debug, Default)]
 pub struct Discovery {
     names: HashMap<String, Tally>,
@@ -492,6 +518,9 @@ impl Discovery {
             let Some(kind) = EntityKind::of_ner_type(&name.ner_type) else {
                 continue;
             };
+            if name.sentence_initial || kind == EntityKind::Api && !name.in_code && !code_like(&name.surface) {
+                continue;
+            }
             let key = normalize::key(&name.surface);
             let letters = key.chars().filter(|c| c.is_alphabetic()).count();
             if letters < 2
@@ -585,6 +614,8 @@ mod tests {
             surface: surface.to_string(),
             ner_type: ner_type.to_string(),
             confidence: 0.9,
+            in_code: false,
+            sentence_initial: false,
         };
         let mut discovery = Discovery::default();
         discovery.add_post(&[
@@ -598,7 +629,16 @@ mod tests {
             name("42", "Value"),
         ]);
         discovery.add_post(&[name("Keras", "Library")]);
+        // A class name must look like code; a capitalised word opening a
+        // sentence is no vote.
+        discovery.add_post(&[name("Data", "Class"), name("DataFrame", "Class"), name("tf.Session", "Class")]);
+        discovery.add_post(&[name("Data", "Class"), name("DataFrame", "Class"), name("tf.Session", "Class")]);
+        let opening = Recognized { sentence_initial: true, ..name("Keras", "Library") };
+        discovery.add_post(&[opening]);
         let found = discovery.finish(2);
+        let keys: Vec<&str> = found.iter().map(|found| found.key.as_str()).collect();
+        assert_eq!(keys, ["dataframe", "pytorch", "tf.session"]);
+        let found: Vec<Discovered> = found.into_iter().filter(|found| found.key == "pytorch").collect();
         assert_eq!(found.len(), 1);
         assert_eq!(
             (

@@ -83,9 +83,21 @@ impl EntityKind {
         let Some(excerpt) = excerpt else {
             return EntityKind::Concept;
         };
-        // The head of the excerpt says what the thing is; later sentences
-        // mention other things ("... written in Python").
-        let head: String = excerpt.chars().take(160).collect::<String>().to_lowercase();
+        // What the thing is, is said right after "X is a", "X 是", or at
+        // the very start ("A JavaScript library for ..."); an excerpt that
+        // starts "For questions about ..." names a topic: a concept. Later
+        // words describe other things ("... written in Python").
+        let lowered = excerpt.to_lowercase();
+        let definition = [" is a ", " is an ", " is the ", " are ", "是一个", "是一种", "是"]
+            .iter()
+            .filter_map(|cue| lowered.find(cue).map(|at| at + cue.len()))
+            .filter(|&at| at <= 120)
+            .min()
+            .or_else(|| (lowered.starts_with("a ") || lowered.starts_with("an ") || lowered.starts_with("the ")).then_some(0));
+        let Some(from) = definition else {
+            return EntityKind::Concept;
+        };
+        let head: String = lowered[from..].chars().take(60).collect();
         let cues: [(&[&str], EntityKind); 8] = [
             (
                 &[
