@@ -109,7 +109,9 @@ pub fn recognize(tagger: &Tagger, text: &str, html: &str) -> Vec<Recognized> {
                 surface: surface.to_string(),
                 ner_type: span.kind,
                 confidence: span.confidence,
-                in_code: tokens[span.start..span.end].iter().any(|(token, _, _)| token.in_code),
+                in_code: tokens[span.start..span.end]
+                    .iter()
+                    .any(|(token, _, _)| token.in_code),
                 sentence_initial: title_case_word && at_sentence_start(text, start),
             }
         })
@@ -471,7 +473,8 @@ fn cooccurrence(post: PostId, mentions: &[KgMention], max_entities: usize) -> Ve
 /// Looks like an identifier: `tf.reshape`, `snake_case`, `std::vec`,
 /// `print()`, `<div>`, `camelCase`/`PascalCase` with an inner capital.
 fn code_like(surface: &str) -> bool {
-    surface.contains(['.', '_', '(', '<', '#']) || surface.contains("::")
+    surface.contains(['.', '_', '(', '<', '#'])
+        || surface.contains("::")
         || surface
             .chars()
             .skip(1)
@@ -518,7 +521,9 @@ impl Discovery {
             let Some(kind) = EntityKind::of_ner_type(&name.ner_type) else {
                 continue;
             };
-            if name.sentence_initial || kind == EntityKind::Api && !name.in_code && !code_like(&name.surface) {
+            if name.sentence_initial
+                || kind == EntityKind::Api && !name.in_code && !code_like(&name.surface)
+            {
                 continue;
             }
             let key = normalize::key(&name.surface);
@@ -631,14 +636,28 @@ mod tests {
         discovery.add_post(&[name("Keras", "Library")]);
         // A class name must look like code; a capitalised word opening a
         // sentence is no vote.
-        discovery.add_post(&[name("Data", "Class"), name("DataFrame", "Class"), name("tf.Session", "Class")]);
-        discovery.add_post(&[name("Data", "Class"), name("DataFrame", "Class"), name("tf.Session", "Class")]);
-        let opening = Recognized { sentence_initial: true, ..name("Keras", "Library") };
+        discovery.add_post(&[
+            name("Data", "Class"),
+            name("DataFrame", "Class"),
+            name("tf.Session", "Class"),
+        ]);
+        discovery.add_post(&[
+            name("Data", "Class"),
+            name("DataFrame", "Class"),
+            name("tf.Session", "Class"),
+        ]);
+        let opening = Recognized {
+            sentence_initial: true,
+            ..name("Keras", "Library")
+        };
         discovery.add_post(&[opening]);
         let found = discovery.finish(2);
         let keys: Vec<&str> = found.iter().map(|found| found.key.as_str()).collect();
         assert_eq!(keys, ["dataframe", "pytorch", "tf.session"]);
-        let found: Vec<Discovered> = found.into_iter().filter(|found| found.key == "pytorch").collect();
+        let found: Vec<Discovered> = found
+            .into_iter()
+            .filter(|found| found.key == "pytorch")
+            .collect();
         assert_eq!(found.len(), 1);
         assert_eq!(
             (

@@ -643,11 +643,14 @@ impl KgService {
     pub async fn edge_provenance(&self, edge: &Edge, limit: u32) -> Result<Vec<Provenance>> {
         Ok(self
             .store
-            .kg_evidence_between(edge.source, edge.target, 20)
+            .kg_evidence_between(
+                edge.source,
+                edge.target,
+                Some(edge.relation.as_str()),
+                limit,
+            )
             .await?
             .into_iter()
-            .filter(|evidence| evidence.relation == edge.relation.as_str())
-            .take(limit as usize)
             .map(|evidence| Provenance {
                 post_id: evidence.post_id.0,
                 sentence: evidence.sentence,

@@ -88,12 +88,23 @@ impl EntityKind {
         // starts "For questions about ..." names a topic: a concept. Later
         // words describe other things ("... written in Python").
         let lowered = excerpt.to_lowercase();
-        let definition = [" is a ", " is an ", " is the ", " are ", "是一个", "是一种", "是"]
-            .iter()
-            .filter_map(|cue| lowered.find(cue).map(|at| at + cue.len()))
-            .filter(|&at| at <= 120)
-            .min()
-            .or_else(|| (lowered.starts_with("a ") || lowered.starts_with("an ") || lowered.starts_with("the ")).then_some(0));
+        let definition = [
+            " is a ",
+            " is an ",
+            " is the ",
+            " are ",
+            "是一个",
+            "是一种",
+            "是",
+        ]
+        .iter()
+        .filter_map(|cue| lowered.find(cue).map(|at| at + cue.len()))
+        .filter(|&at| at <= 120)
+        .min()
+        .or_else(|| {
+            (lowered.starts_with("a ") || lowered.starts_with("an ") || lowered.starts_with("the "))
+                .then_some(0)
+        });
         let Some(from) = definition else {
             return EntityKind::Concept;
         };

@@ -523,18 +523,19 @@ pub(crate) async fn kg_entity_post_counts(store: &Store) -> Result<Vec<(i64, i64
         .collect()
 }
 
-/// The evidence for edges between `a` and `b` (either direction), the most
-/// confident first.
+/// The evidence for edges between `a` and `b` (either direction), of one
+/// relation if given, the most confident first.
 pub(crate) async fn kg_evidence_between(
     store: &Store,
     a: i64,
     b: i64,
+    relation: Option<&str>,
     limit: u32,
 ) -> Result<Vec<KgEvidence>> {
     let mut sql = SqlText::new(
         store.dialect,
         "SELECT source_id, target_id, relation, post_id, extractor, sentence, confidence \
-         FROM kg_evidence WHERE (source_id = ",
+         FROM kg_evidence WHERE ((source_id = ",
     );
     sql.parameter()
         .push(" AND target_id = ")
@@ -543,14 +544,17 @@ pub(crate) async fn kg_evidence_between(
         .parameter()
         .push(" AND target_id = ")
         .parameter()
-        .push(") ORDER BY confidence DESC, post_id, relation, extractor LIMIT ")
+        .push("))");
+    if relation.is_some() {
+        sql.push(" AND relation = ").parameter();
+    }
+    sql.push(" ORDER BY confidence DESC, post_id, relation, extractor LIMIT ")
         .parameter();
-    let found = sql
-        .query()
-        .bind(a)
-        .bind(b)
-        .bind(b)
-        .bind(a)
+    let mut query = sql.query().bind(a).bind(b).bind(b).bind(a);
+    if let Some(relation) = relation {
+        query = query.bind(relation.to_string());
+    }
+    let found = query
         .bind(i64::from(limit))
         .fetch_all(&store.pool)
         .await

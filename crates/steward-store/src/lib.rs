@@ -699,9 +699,16 @@ impl Store {
         kg::kg_entity_post_counts(self).await
     }
 
-    /// The provenance of the edges between two entities, most confident first.
-    pub async fn kg_evidence_between(&self, a: i64, b: i64, limit: u32) -> Result<Vec<KgEvidence>> {
-        kg::kg_evidence_between(self, a, b, limit).await
+    /// The provenance of the edges between two entities (of one relation, if
+    /// given), most confident first.
+    pub async fn kg_evidence_between(
+        &self,
+        a: i64,
+        b: i64,
+        relation: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<KgEvidence>> {
+        kg::kg_evidence_between(self, a, b, relation, limit).await
     }
 
     /// The posts naming `entity` most often, with how often.

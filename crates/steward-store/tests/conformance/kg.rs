@@ -127,9 +127,17 @@ async fn an_edge_lives_while_it_has_evidence() {
             [(PostId(10), 2), (PostId(11), 2)]
         );
         let provenance = store
-            .kg_evidence_between(runtime, tokio, 10)
+            .kg_evidence_between(runtime, tokio, Some("is_a"), 10)
             .await
             .expect("evidence");
+        assert!(
+            store
+                .kg_evidence_between(runtime, tokio, Some("related_to"), 10)
+                .await
+                .expect("evidence")
+                .is_empty(),
+            "only the relation asked for"
+        );
         assert_eq!(
             provenance.iter().map(|e| e.post_id.0).collect::<Vec<_>>(),
             [10, 11],
