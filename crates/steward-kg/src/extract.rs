@@ -528,7 +528,14 @@ impl Discovery {
             }
             let key = normalize::key(&name.surface);
             let letters = key.chars().filter(|c| c.is_alphabetic()).count();
+            // A plain lower-case word (`computer`, `driver`) is a common
+            // noun however the tagger labels it; a name has a capital, a
+            // digit, code punctuation, several words or code markup.
+            let plain_word = !name.in_code
+                && !name.surface.contains(char::is_whitespace)
+                && name.surface.chars().all(|c| c.is_lowercase());
             if letters < 2
+                || plain_word
                 || normalize::is_version(&key)
                 || key.len() > 40
                 || key.split('-').count() > 4
