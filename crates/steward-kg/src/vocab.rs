@@ -152,7 +152,17 @@ impl EntityKind {
                 EntityKind::Tool,
             ),
             (
-                &[" api", "function", "method", "class ", "endpoint", "接口"],
+                // Not "class" or "method" alone: "a class of models", "a
+                // method for" describe concepts.
+                &[
+                    " api",
+                    "endpoint",
+                    "function in",
+                    "function of",
+                    "method of the",
+                    "class in",
+                    "接口",
+                ],
                 EntityKind::Api,
             ),
             (&["language"], EntityKind::Language),
@@ -410,6 +420,27 @@ mod tests {
                 "For questions about learning from rewards."
             ),
             EntityKind::Concept
+        );
+        assert_eq!(
+            kind(
+                "neural-networks",
+                "For questions about an artificial neural network, which are used to approximate functions."
+            ),
+            EntityKind::Concept
+        );
+        assert_eq!(
+            kind(
+                "genetic-algorithms",
+                "A method for solving optimization problems based on natural selection."
+            ),
+            EntityKind::Concept
+        );
+        assert_eq!(
+            kind(
+                "react",
+                "A JavaScript library for building user interfaces."
+            ),
+            EntityKind::Library
         );
         assert_eq!(EntityKind::of_tag("python-3.x", None), EntityKind::Version);
         assert_eq!(EntityKind::of_tag("memory-error", None), EntityKind::Error);
