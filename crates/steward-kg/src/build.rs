@@ -224,6 +224,11 @@ impl<'s> Posts<'s> {
         })
     }
 
+    /// Back to the first post for another pass (the thread tags stay read).
+    fn rewind(&mut self) {
+        self.after = None;
+    }
+
     async fn next_page(&mut self) -> Result<Option<Vec<Post>>> {
         loop {
             let page = self.store.posts_after(self.after, PAGE).await?;
@@ -274,6 +279,16 @@ fn entity_of(entry: &Entry, now: Timestamp) -> KgEntity {
     }
 }
 
+/// The vocabulary's entries as entities to store, stamped now.
+fn entities_of(vocabulary: &Vocabulary) -> Vec<KgEntity> {
+    let now = chrono::Utc::now();
+    vocabulary
+        .entries()
+        .iter()
+        .map(|entry| entity_of(entry, now))
+        .collect()
+}
+
 fn entry_of(entity: &KgEntity) -> Entry {
     Entry {
         key: entity.key.clone(),
@@ -314,12 +329,13 @@ pub async fn build(
     let stats = store.stats().await?;
     let total = u64::try_from(stats.questions + stats.answers).unwrap_or(0);
 
+    // Every pass reads the posts in id order; the thread tags are read once.
+    let mut posts = Posts::new(store).await?;
     // The tagger's names, by post, kept for the linking pass.
     let mut recognized: HashMap<PostId, Vec<Recognized>> = HashMap::new();
     if let Some(tagger) = tagger {
         job.set_phase("tagging", Some(total), Unit::Items);
         let mut discovery = Discovery::default();
-        let mut posts = Posts::new(store).await?;
         while let Some(page) = posts.next_page().await? {
             for post in &page {
                 let text = extract::post_text(post);
@@ -357,12 +373,7 @@ pub async fn build(
 
     // Entities: known keys keep their ids; entities no longer in the
     // vocabulary (a name the tagger no longer finds often enough) go.
-    let now = chrono::Utc::now();
-    let entities: Vec<KgEntity> = vocabulary
-        .entries()
-        .iter()
-        .map(|entry| entity_of(entry, now))
-        .collect();
+    let entities = entities_of(&vocabulary);
     let stored = store.put_kg_entities(&entities).await?;
     let ids: Vec<i64> = stored.iter().map(|entity| entity.id).collect();
     let keep: std::collections::HashSet<i64> = ids.iter().copied().collect();
@@ -379,7 +390,7 @@ pub async fn build(
     job.set_phase("priors", Some(total), Unit::Items);
     let unprimed = Linker::new(vocabulary.clone(), ids.clone(), LinkPriors::default());
     let mut stats = vec![FormStats::default(); vocabulary.len()];
-    let mut posts = Posts::new(store).await?;
+    posts.rewind();
     while let Some(page) = posts.next_page().await? {
         for post in &page {
             let tags = posts.tags_of(post);
@@ -399,7 +410,7 @@ pub async fn build(
     // Facts, post by post.
     job.set_phase("linking", Some(total), Unit::Items);
     store.clear_kg_facts().await?;
-    let mut posts = Posts::new(store).await?;
+    posts.rewind();
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while let Some(page) = posts.next_page().await? {
         for post in &page {
@@ -530,16 +541,22 @@ pub async fn load_linker(store: &Store) -> Result<Linker> {
         Some(snapshot) => snapshot.header.priors,
         None => LinkPriors::default(),
     };
+    Ok(linker_of(&entities, priors))
+}
+
+/// The linker of these stored entities (an entity whose names fold into an
+/// earlier one's links as that one).
+pub fn linker_of(entities: &[KgEntity], priors: LinkPriors) -> Linker {
     let mut vocabulary = Vocabulary::default();
     let mut ids = Vec::with_capacity(entities.len());
-    for entity in &entities {
+    for entity in entities {
         let before = vocabulary.len();
         vocabulary.insert(entry_of(entity));
         if vocabulary.len() > before {
             ids.push(entity.id);
         }
     }
-    Ok(Linker::new(vocabulary, ids, priors))
+    Linker::new(vocabulary, ids, priors)
 }
 
 /// The promoted snapshot, if a build stored one.
@@ -654,12 +671,7 @@ async fn add_tags(store: &Store, names: &[String]) -> Result<usize> {
         }
     }
     let vocabulary = Vocabulary::from_tags(&tags);
-    let now = chrono::Utc::now();
-    let entities: Vec<KgEntity> = vocabulary
-        .entries()
-        .iter()
-        .map(|entry| entity_of(entry, now))
-        .collect();
+    let entities = entities_of(&vocabulary);
     store.put_kg_entities(&entities).await?;
     Ok(entities.len())
 }

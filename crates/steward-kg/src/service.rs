@@ -185,15 +185,18 @@ impl Served {
         if view.nodes().is_empty() {
             return Err(Error::NotBuilt);
         }
-        let entities: HashMap<i64, KgEntity> = store
-            .kg_entities()
-            .await?
+        let stored = store.kg_entities().await?;
+        let priors = snapshot
+            .as_ref()
+            .map(|snapshot| snapshot.header.priors.clone())
+            .unwrap_or_default();
+        let linker = build::linker_of(&stored, priors);
+        let entities: HashMap<i64, KgEntity> = stored
             .into_iter()
             .map(|entity| (entity.id, entity))
             .collect();
         let pagerank = view.pagerank(DAMPING, PAGERANK_ITERATIONS);
         let communities = view.communities(LOUVAIN_SEED);
-        let linker = build::load_linker(store).await?;
         let mut by_name = HashMap::new();
         for entity in entities.values() {
             for name in std::iter::once(&entity.key)
