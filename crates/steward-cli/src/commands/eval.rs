@@ -122,17 +122,8 @@ async fn search(args: EvalSearchArgs, context: &Context) -> anyhow::Result<()> {
         args.dense_weight
     );
     let started = Instant::now();
-    let scratch = match &args.keep {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Scratch::Kept(dir.clone())
-        }
-        None => Scratch::Temporary(tempfile::tempdir().context("creating a temporary folder")?),
-    };
-    let mut config = context.config.clone();
-    config.database.url = scratch.path().join("eval.db").display().to_string();
-    config.database.blob_dir = None;
-    config.database.schema = None;
+    let scratch = Scratch::new(args.keep.as_deref())?;
+    let mut config = scratch.config(&context.config);
     config.search.index_dir = Some(scratch.path().join("index"));
     let store = build::open_store(&config).await?;
 
@@ -315,6 +306,28 @@ pub(super) enum Scratch {
 }
 
 impl Scratch {
+    /// `keep` (created if missing), else a temporary folder removed on drop.
+    pub(super) fn new(keep: Option<&std::path::Path>) -> anyhow::Result<Scratch> {
+        Ok(match keep {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Scratch::Kept(dir.to_path_buf())
+            }
+            None => Scratch::Temporary(tempfile::tempdir().context("creating a temporary folder")?),
+        })
+    }
+
+    /// `config` with its store in this folder: a SQLite file, no blob folder
+    /// or PostgreSQL schema of the real install.
+    pub(super) fn config(&self, config: &steward_runtime::Config) -> steward_runtime::Config {
+        let mut config = config.clone();
+        config.database.url = self.path().join("eval.db").display().to_string();
+        config.database.blob_dir = None;
+        config.database.schema = None;
+        config
+    }
+
     pub(super) fn path(&self) -> &std::path::Path {
         match self {
             Scratch::Temporary(dir) => dir.path(),

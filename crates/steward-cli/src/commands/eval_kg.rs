@@ -5,7 +5,6 @@
 //! positives and negatives), and the tagger's entity-level F1 on the Stack
 //! Overflow NER dev split.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -73,17 +72,8 @@ pub async fn run(args: EvalKgArgs, context: &Context) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.splits >= 1, "--splits must be at least 1");
     let started = Instant::now();
-    let scratch = match &args.keep {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Scratch::Kept(dir.clone())
-        }
-        None => Scratch::Temporary(tempfile::tempdir().context("creating a temporary folder")?),
-    };
-    let mut config = context.config.clone();
-    config.database.url = scratch.path().join("eval.db").display().to_string();
-    config.database.blob_dir = None;
-    config.database.schema = None;
+    let scratch = Scratch::new(args.keep.as_deref())?;
+    let mut config = scratch.config(&context.config);
     config.kg.ner = !args.no_ner;
     let store = build::open_store(&config).await?;
     let job = JobHandle::new();
@@ -219,35 +209,19 @@ fn ner_file(args: &EvalKgArgs, config: &steward_runtime::Config) -> Option<PathB
 
 /// Each method's scores averaged over the splits, in a fixed order.
 fn mean_scores(splits: &[LinkPredReport]) -> Vec<(&'static str, LinkScores)> {
-    let mut sums: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
-    for split in splits {
-        for (index, scores) in [
-            &split.gnn,
-            &split.adamic_adar,
-            &split.common_neighbors,
-            &split.embedding_cosine,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let slot = sums.entry(index).or_default();
-            slot.0 += scores.auc;
-            slot.1 += scores.hits_at_20;
-        }
-    }
     let count = splits.len().max(1) as f64;
-    ["gnn", "adamic_adar", "common_neighbors", "embedding_cosine"]
-        .into_iter()
-        .enumerate()
-        .map(|(index, name)| {
-            let (auc, hits) = sums.get(&index).copied().unwrap_or_default();
-            (
-                name,
-                LinkScores {
-                    auc: auc / count,
-                    hits_at_20: hits / count,
-                },
-            )
-        })
-        .collect()
+    let mean = |pick: fn(&LinkPredReport) -> &LinkScores| LinkScores {
+        auc: splits.iter().map(|split| pick(split).auc).sum::<f64>() / count,
+        hits_at_20: splits
+            .iter()
+            .map(|split| pick(split).hits_at_20)
+            .sum::<f64>()
+            / count,
+    };
+    vec![
+        ("gnn", mean(|split| &split.gnn)),
+        ("adamic_adar", mean(|split| &split.adamic_adar)),
+        ("common_neighbors", mean(|split| &split.common_neighbors)),
+        ("embedding_cosine", mean(|split| &split.embedding_cosine)),
+    ]
 }

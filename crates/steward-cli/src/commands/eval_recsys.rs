@@ -86,11 +86,8 @@ async fn community(
         data.display()
     );
     let started = Instant::now();
-    let scratch = Scratch::Temporary(tempfile::tempdir().context("creating a temporary folder")?);
-    let mut config = context.config.clone();
-    config.database.url = scratch.path().join("eval.db").display().to_string();
-    config.database.blob_dir = None;
-    config.database.schema = None;
+    let scratch = Scratch::new(None)?;
+    let config = scratch.config(&context.config);
     let store = build::open_store(&config).await?;
     let job = JobHandle::new();
     progress::run(
